@@ -1,0 +1,9 @@
+#!/usr/bin/env node
+// Thin launcher: the CLI is compiled to dist/ by `npm install` (prepare) or `npm run build`.
+import('../dist/cli/main.js').then((m) => m.main(process.argv)).catch((err) => {
+  if (err && err.code === 'ERR_MODULE_NOT_FOUND') {
+    process.stderr.write('cairn: not built yet, run `npm install` (or `npm run build`) first\n');
+    process.exit(1);
+  }
+  throw err;
+});

@@ -1,0 +1,3 @@
+export { ERROR_CODES, type ErrorCode } from './codes.js';
+export { CairnError, isCairnError, type CairnErrorOptions } from './cairn-error.js';
+export { fromSystemError } from './from-system-error.js';

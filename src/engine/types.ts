@@ -1,0 +1,228 @@
+import type { SnapshotId, KeyId, BlobId } from '../core/ids.js';
+
+/**
+ * The engine facade: the only thing cli/, agent/ and server/ call. Everything here is
+ * plain data so that --json output is the object itself.
+ */
+
+export type BackupMode = 'full' | 'differential' | 'incremental';
+
+export interface RepoOptions {
+  /** Repository location: a local path (or file:// URL). */
+  repo: string;
+  password: string;
+  /** Directory for the local index cache; default from CAIRN_CACHE_DIR or XDG. */
+  cacheDir?: string;
+}
+
+export interface InitOptions {
+  repo: string;
+  password: string;
+  cacheDir?: string;
+  /** scrypt cost; tests lower it. Default N=2^17, r=8, p=1. */
+  kdf?: { N: number; r: number; p: number };
+  chunker?: { min: number; avg: number; max: number };
+}
+
+export interface InitResult {
+  id: string;
+  location: string;
+  keyId: KeyId;
+}
+
+export interface SnapshotSummary {
+  filesNew: number;
+  filesChanged: number;
+  filesUnchanged: number;
+  dirsNew: number;
+  dirsChanged: number;
+  dirsUnchanged: number;
+  bytesRead: number;
+  bytesAdded: number;
+  bytesAddedPacked: number;
+  dataBlobs: number;
+  treeBlobs: number;
+  packs: number;
+  errors: number;
+  durationMs: number;
+}
+
+export interface SnapshotInfo {
+  id: SnapshotId;
+  shortId: string;
+  time: string; // ISO 8601
+  host: string;
+  user: string;
+  source: { type: string; name: string };
+  paths: string[];
+  tags: string[];
+  mode: BackupMode;
+  parent: SnapshotId | null;
+  tree: BlobId;
+  summary?: SnapshotSummary;
+}
+
+export interface BackupOptions {
+  paths: string[];
+  mode?: BackupMode;
+  tags?: string[];
+  host?: string;
+  excludes?: string[]; // globs
+  excludeFiles?: string[]; // files with one glob per line
+  oneFileSystem?: boolean;
+  /** Explicit parent snapshot (id or prefix); default chosen by mode. */
+  parent?: string;
+  dryRun?: boolean;
+  onProgress?: (p: Progress) => void;
+  onWarning?: (w: SourceWarning) => void;
+  signal?: AbortSignal;
+}
+
+export interface SourceWarning {
+  path: string;
+  code: 'UNREADABLE' | 'CHANGED' | 'VANISHED' | 'SKIPPED';
+  message: string;
+}
+
+export interface BackupResult {
+  snapshot: SnapshotInfo;
+  warnings: SourceWarning[];
+  /** True when some source data could not be read (exit 3). */
+  partial: boolean;
+}
+
+export interface Progress {
+  phase: string;
+  files: number;
+  totalFiles?: number;
+  bytes: number;
+  totalBytes?: number;
+  currentPath?: string;
+}
+
+export interface SnapshotFilter {
+  host?: string[];
+  tags?: string[]; // each entry "a,b" means a AND b; entries are ORed
+  paths?: string[];
+  source?: string;
+}
+
+/** A node as listed by ls/find: path is the full path inside the snapshot. */
+export interface ListedNode {
+  path: string;
+  name: string;
+  type: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  user?: string;
+  group?: string;
+  size: number;
+  mtime: string; // ISO
+  linkTarget?: string;
+}
+
+export interface DiffEntry {
+  path: string;
+  change: 'added' | 'removed' | 'modified' | 'metadata' | 'type';
+}
+
+export interface DiffResult {
+  entries: DiffEntry[];
+  stats: { added: number; removed: number; modified: number; metadata: number };
+}
+
+export interface RestoreOptions {
+  /** id, unique prefix, or "latest"; ignored when `at` is given. */
+  snapshot: string;
+  at?: string; // newest snapshot at or before this time
+  target: string;
+  include?: string[]; // paths inside the snapshot
+  verify?: boolean;
+  filter?: SnapshotFilter;
+  onProgress?: (p: Progress) => void;
+  signal?: AbortSignal;
+}
+
+export interface RestoreResult {
+  snapshot: SnapshotInfo;
+  files: number;
+  dirs: number;
+  bytes: number;
+  verified?: { files: number; bytes: number; mismatches: string[] };
+  warnings: string[];
+}
+
+export interface CheckOptions {
+  readData?: boolean;
+  /** "10%" or "1/5" style; only with readData. */
+  readDataSubset?: string;
+  onProgress?: (p: Progress) => void;
+}
+
+export interface CheckProblem {
+  kind: 'pack' | 'blob' | 'tree' | 'snapshot' | 'index';
+  id: string;
+  message: string;
+}
+
+export interface CheckResult {
+  ok: boolean;
+  packsChecked: number;
+  bytesRead: number;
+  problems: CheckProblem[];
+  damagedPacks: string[];
+  /** For each damaged pack, the snapshots and files whose data is in it. */
+  affected: { snapshot: string; paths: string[] }[];
+}
+
+export interface ForgetPolicy {
+  keepLast?: number;
+  keepHourly?: number;
+  keepDaily?: number;
+  keepWeekly?: number;
+  keepMonthly?: number;
+  keepYearly?: number;
+  keepWithin?: string; // duration like "30d", "1y2m", "12h"
+  keepTags?: string[];
+}
+
+export interface ForgetGroup {
+  key: { host: string; paths: string[] };
+  keep: { snapshot: SnapshotInfo; reasons: string[] }[];
+  remove: SnapshotInfo[];
+}
+
+export interface ForgetResult {
+  groups: ForgetGroup[];
+  removed: string[];
+  dryRun: boolean;
+  prune?: PruneResult;
+}
+
+export interface PruneResult {
+  marked: { packs: number; bytes: number };
+  swept: { packs: number; bytes: number };
+  repacked: { packs: number; blobs: number };
+  deferred: number; // marks not yet old enough or blocked by live writers
+  dryRun: boolean;
+}
+
+export interface StatsResult {
+  snapshots: number;
+  packs: number;
+  blobs: number;
+  storedBytes: number;
+  rawBytes: number; // uncompressed blob bytes stored
+  restoreSize?: number; // for a single snapshot
+  compressionRatio: number;
+}
+
+export interface KeyInfo {
+  id: KeyId;
+  current: boolean;
+  created: string;
+  host: string;
+  user: string;
+  label?: string;
+}
