@@ -226,3 +226,83 @@ export interface KeyInfo {
   user: string;
   label?: string;
 }
+
+export interface LsOptions {
+  path?: string; // directory or file inside the snapshot; default "/"
+  recursive?: boolean;
+}
+
+export interface FindOptions {
+  /** Globs matched against the base name, or the full path when they contain "/". */
+  patterns: string[];
+  filter?: SnapshotFilter;
+  snapshots?: string[]; // ids/prefixes; default all
+}
+
+export interface FindMatch {
+  snapshot: SnapshotInfo;
+  node: ListedNode;
+}
+
+export type CatKind = 'config' | 'snapshot' | 'tree' | 'index' | 'key' | 'file' | 'masterkey-ids';
+
+export interface ForgetOptions {
+  policy?: ForgetPolicy;
+  /** Explicit snapshot ids/prefixes to forget (instead of, or besides, a policy). */
+  ids?: string[];
+  filter?: SnapshotFilter;
+  groupBy?: { host: boolean; paths: boolean; tags: boolean };
+  dryRun?: boolean;
+  prune?: boolean;
+}
+
+export interface PruneOptions {
+  dryRun?: boolean;
+  /** Minimum age of a gc mark before its packs are deleted. Default 1 h. */
+  gcDelayMs?: number;
+  /** Repack packs whose unused share exceeds this fraction (0..1). Default 0.3. */
+  maxUnused?: number;
+  onProgress?: (p: Progress) => void;
+}
+
+export interface RepairResult {
+  packsRead: number;
+  blobs: number;
+  indexFilesWritten: number;
+  indexFilesRemoved: number;
+  damagedPacks: string[];
+}
+
+/** An opened, unlocked repository. Obtain with Engine.open(); close() when done. */
+export interface RepositorySession {
+  readonly id: string;
+  readonly location: string;
+  snapshots(filter?: SnapshotFilter): Promise<SnapshotInfo[]>;
+  /** "latest", a full id, or a unique prefix; SNAPSHOT_NOT_FOUND / SNAPSHOT_AMBIGUOUS. */
+  findSnapshot(ref: string, filter?: SnapshotFilter): Promise<SnapshotInfo>;
+  /** Newest snapshot at or before `time` (any Date.parse-able string). */
+  snapshotAt(time: string, filter?: SnapshotFilter): Promise<SnapshotInfo>;
+  backup(opts: BackupOptions): Promise<BackupResult>;
+  ls(snapshotRef: string, opts?: LsOptions): AsyncIterable<ListedNode>;
+  find(opts: FindOptions): AsyncIterable<FindMatch>;
+  diff(refA: string, refB: string): Promise<DiffResult>;
+  restore(opts: RestoreOptions): Promise<RestoreResult>;
+  /** Raw objects for debugging: JSON for structured kinds, bytes for `file` (path in snapshot: "SNAP:/path"). */
+  cat(kind: CatKind, ref: string): Promise<unknown>;
+  check(opts?: CheckOptions): Promise<CheckResult>;
+  forget(opts: ForgetOptions): Promise<ForgetResult>;
+  prune(opts?: PruneOptions): Promise<PruneResult>;
+  stats(snapshotRef?: string): Promise<StatsResult>;
+  listKeys(): Promise<KeyInfo[]>;
+  addKey(newPassword: string, opts?: { label?: string; host?: string; user?: string }): Promise<KeyInfo>;
+  removeKey(id: string): Promise<void>;
+  /** Replaces the key slot that opened this session with one for newPassword. */
+  changePassword(newPassword: string): Promise<KeyInfo>;
+  repairIndex(opts?: { onProgress?: (p: Progress) => void }): Promise<RepairResult>;
+  close(): Promise<void>;
+}
+
+export interface Engine {
+  init(opts: InitOptions): Promise<InitResult>;
+  open(opts: RepoOptions): Promise<RepositorySession>;
+}
