@@ -6,6 +6,16 @@ export interface Xattr {
   value: Buffer;
 }
 
+/**
+ * An xattr that could not be read (EACCES, EIO, ...). Diagnostic only: the archiver may
+ * warn about it; it is never written into a tree. `name` is absent when listing failed.
+ */
+export interface XattrError {
+  name?: string;
+  code: string;
+  message: string;
+}
+
 /** Metadata read with lstat (bigint) and, where readable, xattrs. Paths are raw bytes. */
 export interface EntryMeta {
   type: NodeType;
@@ -24,4 +34,6 @@ export interface EntryMeta {
   rdev?: bigint;
   linkTarget?: Buffer;
   xattrs?: Xattr[];
+  /** Set by readEntryMeta when some xattrs could not be read; see XattrError. */
+  xattrErrors?: XattrError[];
 }

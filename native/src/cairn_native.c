@@ -1,0 +1,13 @@
+/*
+ * The single entry point of the cairn_native addon. It only wires concerns together;
+ * the functions live in one file per concern (xattr.c, fsmeta.c, ...).
+ */
+#include "cairn_native.h"
+
+static napi_value init(napi_env env, napi_value exports) {
+  if (!cairn_init_xattr(env, exports)) return NULL;
+  if (!cairn_init_fsmeta(env, exports)) return NULL;
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,326 @@
+import { lstat } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import { CairnError } from '../core/errors/index.js';
+import type { BlobId } from '../core/ids.js';
+import { FastCdc } from '../chunker/fast-cdc.js';
+import { chunkStream } from '../chunker/chunk-stream.js';
+import type { EntryMeta } from '../fs/types.js';
+import { walk, type WalkEntry } from '../fs/walker.js';
+import { readEntryMeta } from '../fs/read-entry-meta.js';
+import type { BlobSaver } from '../repository/blob-saver.js';
+import type { Repository } from '../repository/repository.js';
+import { compareNodes, encodeTree, nodeNameBytes, type Tree, type TreeNode } from '../snapshot/tree.js';
+import type { Progress, SnapshotSummary, SourceWarning } from '../engine/types.js';
+import { nodeFromMeta, unchangedSince } from './node-from-meta.js';
+import { openForBackup, readPieces } from './file-reader.js';
+
+export interface ArchiveOptions {
+  /** Absolute, normalised paths, none inside another. */
+  paths: string[];
+  /** Root tree of the parent snapshot; files unchanged since it are not read. */
+  parentTree: BlobId | null;
+  /** `full` reads everything even with a parent. */
+  reuseUnchanged: boolean;
+  exclude?: (path: Buffer, isDir: boolean) => boolean;
+  oneFileSystem?: boolean;
+  onProgress?: (p: Progress) => void;
+  onWarning?: (w: SourceWarning) => void;
+  signal?: AbortSignal;
+}
+
+export interface ArchiveResult {
+  tree: BlobId;
+  summary: Omit<SnapshotSummary, 'dataBlobs' | 'treeBlobs' | 'packs' | 'bytesAdded' | 'bytesAddedPacked' | 'durationMs'>;
+  warnings: SourceWarning[];
+  partial: boolean;
+}
+
+interface Frame {
+  name: Buffer;
+  meta: EntryMeta;
+  nodes: TreeNode[];
+  parent: Map<string, TreeNode> | null;
+  parentNode: TreeNode | undefined;
+}
+
+const key = (name: Buffer): string => name.toString('latin1');
+
+/**
+ * Walks the source paths and turns them into trees: file content through the
+ * chunker into data blobs, each directory into a tree blob, bottom-up. Files whose
+ * metadata matches the parent snapshot reuse its blob list without being read.
+ */
+export class Archiver {
+  private readonly warnings: SourceWarning[] = [];
+  private partial = false;
+  private readonly stats = {
+    filesNew: 0,
+    filesChanged: 0,
+    filesUnchanged: 0,
+    dirsNew: 0,
+    dirsChanged: 0,
+    dirsUnchanged: 0,
+    bytesRead: 0,
+    errors: 0,
+  };
+  private files = 0;
+  private readonly finder: FastCdc;
+  /** dev:inode of hard-linked files already read in this backup → their content. */
+  private readonly hardLinks = new Map<string, { size: number; mtime: string; content: BlobId[] }>();
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly saver: BlobSaver,
+    private readonly opts: ArchiveOptions,
+  ) {
+    this.finder = new FastCdc(repo.config.chunker, repo.gear);
+  }
+
+  async run(): Promise<ArchiveResult> {
+    if (this.opts.paths.length === 1 && this.opts.paths[0] === '/') {
+      const node = await this.archivePath('/');
+      return { tree: node!.subtree!, summary: { ...this.stats }, warnings: this.warnings, partial: this.partial };
+    }
+    const top = new VirtualDir();
+    for (const p of this.opts.paths) {
+      const node = await this.archivePath(p);
+      if (node) top.place(p.split('/').filter(Boolean), node);
+    }
+    const root = await this.buildPrefixTree(top, '');
+    return {
+      tree: root,
+      summary: { ...this.stats },
+      warnings: this.warnings,
+      partial: this.partial,
+    };
+  }
+
+  private warn(path: Buffer | string, code: SourceWarning['code'], message: string): void {
+    const w = { path: typeof path === 'string' ? path : path.toString(), code, message };
+    this.warnings.push(w);
+    if (code === 'UNREADABLE') {
+      this.partial = true;
+      this.stats.errors++;
+    }
+    this.opts.onWarning?.(w);
+  }
+
+  private async parentNodeFor(absPath: string): Promise<TreeNode | undefined> {
+    if (!this.opts.parentTree) return undefined;
+    let treeId: BlobId | undefined = this.opts.parentTree;
+    let node: TreeNode | undefined;
+    for (const comp of absPath.split('/').filter(Boolean)) {
+      if (!treeId) return undefined;
+      const tree = await this.loadTreeSafe(treeId);
+      if (!tree) return undefined;
+      node = tree.nodes.find((n) => nodeNameBytes(n).equals(Buffer.from(comp)));
+      treeId = node?.subtree;
+    }
+    return node;
+  }
+
+  /** A parent tree that cannot be read just means no reuse, never a failed backup. */
+  private async loadTreeSafe(id: BlobId): Promise<Tree | null> {
+    try {
+      return await this.repo.loadTree(id);
+    } catch {
+      return null;
+    }
+  }
+
+  private async childMap(node: TreeNode | undefined): Promise<Map<string, TreeNode> | null> {
+    if (!node || node.type !== 'dir' || !node.subtree) return null;
+    const tree = await this.loadTreeSafe(node.subtree);
+    if (!tree) return null;
+    return new Map(tree.nodes.map((n) => [key(nodeNameBytes(n)), n]));
+  }
+
+  /** Archives one source path; returns its node (a dir with subtree, or a file...). */
+  private async archivePath(absPath: string): Promise<TreeNode | null> {
+    const stack: Frame[] = [];
+    let result: TreeNode | null = null;
+    const rootParent = await this.parentNodeFor(absPath);
+    const walkOpts = {
+      ...(this.opts.exclude ? { exclude: this.opts.exclude } : {}),
+      ...(this.opts.oneFileSystem ? { oneFileSystem: true } : {}),
+      onError: (path: Buffer, err: unknown) => this.onWalkError(path, err),
+    };
+    for await (const ev of walk(Buffer.from(absPath), walkOpts) as AsyncIterable<WalkEntry>) {
+      this.checkCancelled();
+      const top = stack[stack.length - 1];
+      if (ev.kind === 'enter') {
+        const name = stack.length === 0 ? Buffer.from(basename(absPath) || '/') : lastComponent(ev.path);
+        const parentNode = top ? top.parent?.get(key(name)) : rootParent;
+        stack.push({ name, meta: ev.meta, nodes: [], parent: await this.childMap(parentNode), parentNode });
+      } else if (ev.kind === 'leave') {
+        const frame = stack.pop()!;
+        const node = await this.finishDir(frame);
+        if (stack.length === 0) result = node;
+        else stack[stack.length - 1]!.nodes.push(node);
+      } else {
+        const name = stack.length === 0 ? Buffer.from(basename(absPath)) : lastComponent(ev.path);
+        const parentNode = top ? top.parent?.get(key(name)) : rootParent;
+        const node = await this.entryNode(ev.path, name, ev.meta, parentNode);
+        if (!node) continue;
+        if (!top) result = node;
+        else top.nodes.push(node);
+      }
+    }
+    return result;
+  }
+
+  private onWalkError(path: Buffer, err: unknown): void {
+    const code = (err as NodeJS.ErrnoException)?.code;
+    if (code === 'ENOENT') this.warn(path, 'VANISHED', 'vanished during the backup');
+    else this.warn(path, 'UNREADABLE', `cannot read: ${(err as Error)?.message ?? String(err)}`);
+  }
+
+  private checkCancelled(): void {
+    if (this.opts.signal?.aborted) throw new CairnError('CANCELLED', 'backup cancelled; nothing was committed');
+  }
+
+  private async finishDir(frame: Frame): Promise<TreeNode> {
+    frame.nodes.sort(compareNodes);
+    const tree: Tree = { nodes: frame.nodes };
+    const { id } = await this.saver.save('tree', encodeTree(tree));
+    const node = nodeFromMeta(frame.name, frame.meta);
+    node.subtree = id;
+    if (!frame.parentNode) this.stats.dirsNew++;
+    else if (frame.parentNode.subtree === id) this.stats.dirsUnchanged++;
+    else this.stats.dirsChanged++;
+    return node;
+  }
+
+  private async entryNode(path: Buffer, name: Buffer, meta: EntryMeta, parentNode: TreeNode | undefined): Promise<TreeNode | null> {
+    const node = nodeFromMeta(name, meta);
+    if (meta.type !== 'file') return node;
+    this.files++;
+    const content = await this.fileContent(path, meta, parentNode);
+    if (!content) return null;
+    node.content = content.ids;
+    if (content.meta) {
+      // The file changed while we read it: record what we read, with the metadata seen after.
+      Object.assign(node, { size: content.meta.size, mtime: content.meta.mtimeNs.toString(), ctime: content.meta.ctimeNs.toString() });
+    }
+    this.opts.onProgress?.({ phase: 'backup', files: this.files, bytes: this.stats.bytesRead, currentPath: path.toString() });
+    return node;
+  }
+
+  private async fileContent(
+    path: Buffer,
+    meta: EntryMeta,
+    parentNode: TreeNode | undefined,
+  ): Promise<{ ids: BlobId[]; meta?: EntryMeta } | null> {
+    if (this.opts.reuseUnchanged && unchangedSince(parentNode, meta) && parentNode!.content!.every((id) => this.saver.has('data', id))) {
+      this.stats.filesUnchanged++;
+      return { ids: parentNode!.content! };
+    }
+    const linkKey = meta.nlink > 1 ? `${meta.dev}:${meta.inode}` : null;
+    const seen = linkKey ? this.hardLinks.get(linkKey) : undefined;
+    if (seen && seen.size === meta.size && seen.mtime === meta.mtimeNs.toString()) {
+      this.countFile(parentNode);
+      return { ids: seen.content };
+    }
+    let fh;
+    try {
+      fh = await openForBackup(path);
+    } catch (err) {
+      this.onOpenError(path, err);
+      return null;
+    }
+    const ids: BlobId[] = [];
+    try {
+      for await (const chunk of chunkStream(readPieces(fh, (n) => (this.stats.bytesRead += n)), this.finder)) {
+        this.checkCancelled();
+        ids.push((await this.saver.save('data', chunk)).id);
+      }
+      const after = await fh.stat({ bigint: true });
+      this.countFile(parentNode);
+      if (after.size !== BigInt(meta.size) || after.mtimeNs !== meta.mtimeNs || after.ctimeNs !== meta.ctimeNs) {
+        this.warn(path, 'CHANGED', 'changed while being read; the snapshot holds the bytes read');
+        const m: EntryMeta = { ...meta, size: Number(after.size), mtimeNs: after.mtimeNs, ctimeNs: after.ctimeNs };
+        return { ids, meta: m };
+      }
+      if (linkKey) this.hardLinks.set(linkKey, { size: meta.size, mtime: meta.mtimeNs.toString(), content: ids });
+      return { ids };
+    } catch (err) {
+      if (err instanceof CairnError) throw err;
+      this.onOpenError(path, err);
+      return null;
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+  }
+
+  private countFile(parentNode: TreeNode | undefined): void {
+    if (parentNode?.type === 'file') this.stats.filesChanged++;
+    else this.stats.filesNew++;
+  }
+
+  private onOpenError(path: Buffer, err: unknown): void {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') this.warn(path, 'VANISHED', 'vanished before it could be read; not in the snapshot');
+    else if (code === 'ELOOP') this.warn(path, 'CHANGED', 'was replaced by a symlink during the backup; skipped');
+    else this.warn(path, 'UNREADABLE', `cannot read (${code ?? 'error'}): ${(err as Error).message}; not in the snapshot`);
+  }
+
+  /** Wraps the archived paths into their parent directories up to "/". */
+  private async buildPrefixTree(dir: VirtualDir, absPath: string): Promise<BlobId> {
+    const nodes: TreeNode[] = [...dir.leaves.values()];
+    for (const [name, child] of dir.dirs) {
+      const childPath = `${absPath}/${name}`;
+      const subtree = await this.buildPrefixTree(child, childPath);
+      let meta: EntryMeta;
+      try {
+        meta = await readEntryMeta(Buffer.from(childPath), { xattrs: true });
+      } catch (err) {
+        throw new CairnError('SOURCE_NOT_FOUND', `cannot read parent directory ${childPath}: ${(err as Error).message}`);
+      }
+      const node = nodeFromMeta(Buffer.from(name), meta);
+      node.subtree = subtree;
+      nodes.push(node);
+    }
+    nodes.sort(compareNodes);
+    return (await this.saver.save('tree', encodeTree({ nodes }))).id;
+  }
+}
+
+function lastComponent(path: Buffer): Buffer {
+  const i = path.lastIndexOf(0x2f);
+  return i < 0 ? path : path.subarray(i + 1);
+}
+
+/** The directories leading to the source paths, merged: /srv/a and /srv/b share /srv. */
+class VirtualDir {
+  readonly dirs = new Map<string, VirtualDir>();
+  readonly leaves = new Map<string, TreeNode>();
+
+  place(components: string[], node: TreeNode): void {
+    if (components.length === 1) {
+      this.leaves.set(components[0]!, node);
+      return;
+    }
+    const [head, ...rest] = components;
+    let d = this.dirs.get(head!);
+    if (!d) this.dirs.set(head!, (d = new VirtualDir()));
+    d.place(rest, node);
+  }
+}
+
+/** Resolves and checks the source paths: absolute, existing, deduplicated, no path inside another. */
+export async function normalisePaths(paths: string[]): Promise<string[]> {
+  const abs = [...new Set(paths.map((p) => resolve(p)))].sort();
+  for (const p of abs) {
+    try {
+      await lstat(p);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') {
+        throw new CairnError('SOURCE_NOT_FOUND', `backup source ${p} does not exist`);
+      }
+      throw new CairnError('PERMISSION_DENIED', `cannot access backup source ${p}: ${(err as Error).message}`);
+    }
+  }
+  if (abs.includes('/')) return ['/'];
+  return abs.filter((p) => !abs.some((q) => q !== p && p.startsWith(q + '/')));
+}

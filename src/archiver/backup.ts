@@ -1,0 +1,111 @@
+import { CairnError } from '../core/errors/index.js';
+import type { SnapshotId } from '../core/ids.js';
+import { compileExcludes, readExcludeFile } from '../fs/exclude-matcher.js';
+import { BlobSaver } from '../repository/blob-saver.js';
+import { scanPacks, syncIndex } from '../repository/index-sync.js';
+import { RepoLock } from '../repository/lock.js';
+import { defaultHost, safeUser, type Repository } from '../repository/repository.js';
+import type { SnapshotBody } from '../snapshot/snapshot.js';
+import { snapshotInfo } from '../snapshot/snapshot.js';
+import type { BackupOptions, BackupResult, SnapshotInfo } from '../engine/types.js';
+import { resolveSnapshotRef } from '../snapshot/select.js';
+import { Archiver, normalisePaths } from './archiver.js';
+import { PROGRAM } from '../core/version.js';
+
+export function filesSourceName(paths: string[]): string {
+  return paths.join(', ');
+}
+
+/**
+ * One files backup, end to end: writer lock (never waits), index refresh (adopting
+ * packs of killed backups), parent choice by mode, archive, pack upload + read-back,
+ * index file, then — only when all that succeeded — the snapshot file.
+ */
+export async function runBackup(repo: Repository, opts: BackupOptions, snapshots: () => Promise<SnapshotInfo[]>): Promise<BackupResult> {
+  const started = repo.deps.clock.now();
+  const t0 = performance.now();
+  const paths = await normalisePaths(opts.paths);
+  const mode = opts.mode ?? 'incremental';
+  const host = opts.host ?? defaultHost();
+  const source = { type: 'files', name: filesSourceName(paths) };
+
+  const patterns = [...(opts.excludes ?? [])];
+  for (const f of opts.excludeFiles ?? []) patterns.push(...(await readExcludeFile(f)));
+  const exclude = patterns.length > 0 ? compileExcludes(patterns) : undefined;
+
+  const lock = opts.dryRun ? null : await RepoLock.acquire(repo, 'writer');
+  const saver = new BlobSaver(repo, { dryRun: !!opts.dryRun });
+  try {
+    await syncIndex(repo);
+    if (!opts.dryRun) await scanPacks(repo);
+
+    const all = await snapshots();
+    const parent = chooseParent(all, opts.parent, mode, host, source.name);
+    const archiver = new Archiver(repo, saver, {
+      paths,
+      parentTree: parent?.tree ?? null,
+      reuseUnchanged: mode !== 'full',
+      ...(exclude ? { exclude } : {}),
+      ...(opts.oneFileSystem ? { oneFileSystem: true } : {}),
+      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+      ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    const result = await archiver.run();
+    await saver.finish();
+    lock?.assertFresh();
+
+    const s = saver.stats;
+    const body: SnapshotBody = {
+      version: 1,
+      time: started.toISOString(),
+      host,
+      user: safeUser(),
+      uid: process.getuid?.() ?? 0,
+      gid: process.getgid?.() ?? 0,
+      source,
+      paths,
+      tags: [...new Set(opts.tags ?? [])],
+      mode,
+      parent: parent?.id ?? null,
+      tree: result.tree,
+      program: PROGRAM,
+      summary: {
+        ...result.summary,
+        bytesAdded: s.bytesAdded,
+        bytesAddedPacked: s.bytesAddedPacked,
+        dataBlobs: s.dataBlobs,
+        treeBlobs: s.treeBlobs,
+        packs: s.packs,
+        durationMs: Math.round(performance.now() - t0),
+      },
+    };
+    const id: SnapshotId = opts.dryRun ? ('0'.repeat(64) as SnapshotId) : await repo.saveSnapshot(body);
+    return { snapshot: snapshotInfo(id, body), warnings: result.warnings, partial: result.partial };
+  } catch (err) {
+    await saver.abandon();
+    throw err;
+  } finally {
+    await lock?.release().catch(() => undefined);
+  }
+}
+
+function chooseParent(
+  all: SnapshotInfo[],
+  explicit: string | undefined,
+  mode: BackupOptions['mode'],
+  host: string,
+  sourceName: string,
+): SnapshotInfo | null {
+  if (explicit) return resolveSnapshotRef(all, explicit);
+  if (mode === 'full') return null;
+  const same = all.filter((s) => s.host === host && s.source.type === 'files' && s.source.name === sourceName);
+  const candidates = mode === 'differential' ? same.filter((s) => s.mode === 'full') : same;
+  const parent = candidates[candidates.length - 1] ?? null;
+  if (mode === 'differential' && !parent) {
+    throw new CairnError('SNAPSHOT_NOT_FOUND', `no full snapshot of ${sourceName} on ${host} to take a differential backup against`, {
+      hint: 'run a backup with --mode full first',
+    });
+  }
+  return parent;
+}

@@ -1,0 +1,47 @@
+import type { EntryMeta } from '../fs/types.js';
+import { encodeName, type TreeNode } from '../snapshot/tree.js';
+
+/** Builds the tree node for an entry; content/subtree are filled in by the caller. */
+export function nodeFromMeta(name: Buffer, meta: EntryMeta): TreeNode {
+  const node: TreeNode = {
+    ...encodeName(name),
+    type: meta.type,
+    mode: meta.mode,
+    uid: meta.uid,
+    gid: meta.gid,
+    ...(meta.user !== undefined ? { user: meta.user } : {}),
+    ...(meta.group !== undefined ? { group: meta.group } : {}),
+    mtime: meta.mtimeNs.toString(),
+    atime: meta.atimeNs.toString(),
+    ctime: meta.ctimeNs.toString(),
+    dev: meta.dev.toString(),
+    inode: meta.inode.toString(),
+    nlink: meta.nlink,
+  };
+  if (meta.type === 'file') node.size = meta.size;
+  if (meta.rdev !== undefined && (meta.type === 'chardev' || meta.type === 'blockdev')) node.rdev = meta.rdev.toString();
+  if (meta.linkTarget) {
+    const t = encodeName(meta.linkTarget);
+    if (t.name !== undefined) node.target = t.name;
+    else node.targetRaw = t.nameRaw!;
+  }
+  if (meta.xattrs && meta.xattrs.length > 0) {
+    node.xattrs = [...meta.xattrs]
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      .map((x) => ({ name: x.name, value: x.value.toString('base64') }));
+  }
+  return node;
+}
+
+/** Same file as in the parent snapshot, judged by metadata alone (restic's rule plus inode). */
+export function unchangedSince(parent: TreeNode | undefined, meta: EntryMeta): boolean {
+  return (
+    parent !== undefined &&
+    parent.type === 'file' &&
+    parent.size === meta.size &&
+    parent.mtime === meta.mtimeNs.toString() &&
+    parent.ctime === meta.ctimeNs.toString() &&
+    parent.inode === meta.inode.toString() &&
+    Array.isArray(parent.content)
+  );
+}

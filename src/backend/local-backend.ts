@@ -1,0 +1,281 @@
+import { randomBytes } from 'node:crypto';
+import { constants, type Dir, type Dirent } from 'node:fs';
+import { mkdir, open, opendir, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { CairnError, fromSystemError } from '../core/errors/index.js';
+import { assertBackendName, assertBackendPrefix, TEMP_PREFIX } from './assert-backend-name.js';
+import { checkRange, truncatedError } from './check-range.js';
+import { BackendNotFoundError, type Backend, type ByteRange, type FileInfo, type SaveOptions } from './types.js';
+
+export interface LocalBackendOptions {
+  /** Time source for cleanTemp(); tests inject a fixed one. */
+  now?: () => number;
+}
+
+/** Errno codes that mean "this name is not a stored file" rather than "the disk failed". */
+const ABSENT = new Set(['ENOENT', 'ENOTDIR', 'EISDIR']);
+
+/** How many stat() calls list() keeps in flight per directory. */
+const STAT_BATCH = 64;
+
+/**
+ * A Backend on a local (or locally mounted) file system. Names map to paths under
+ * `root`, `data/ab/<id>` to `<root>/data/ab/<id>`; directories are created on first use.
+ *
+ * Durability: save() writes `<dir>/.tmp-<random>`, fsyncs it, renames it over the
+ * target and fsyncs the directory, so after save() resolves the file survives a crash
+ * and at no moment can a reader see a prefix. A killed process may leave `.tmp-*`
+ * files behind; list() skips them and cleanTemp() removes old ones.
+ */
+export class LocalBackend implements Backend {
+  readonly location: string;
+  private readonly root: string;
+  private readonly now: () => number;
+
+  constructor(root: string, options: LocalBackendOptions = {}) {
+    this.root = resolve(root);
+    this.location = this.root;
+    this.now = options.now ?? Date.now;
+  }
+
+  async save(name: string, data: Uint8Array, _options?: SaveOptions): Promise<void> {
+    assertBackendName(name);
+    // rename() replaces atomically, so overwrite and idempotent re-save are the same path.
+    const target = this.pathOf(name);
+    const dir = dirname(target);
+    const temp = join(dir, TEMP_PREFIX + randomBytes(12).toString('hex'));
+    let fh: FileHandle | undefined;
+    try {
+      fh = await this.createTemp(temp, dir);
+      await writeAll(fh, data);
+      await fh.sync();
+      await fh.close();
+      fh = undefined;
+      await rename(temp, target);
+    } catch (err) {
+      // A full disk or a failed write must not leave junk behind.
+      await fh?.close().catch(() => {});
+      await unlink(temp).catch(() => {});
+      throw toBackendError(err, `${name} in ${this.location}`);
+    }
+    try {
+      await fsyncDir(dir);
+    } catch (err) {
+      throw toBackendError(err, `directory of ${name} in ${this.location}`);
+    }
+  }
+
+  async load(name: string, range?: ByteRange): Promise<Buffer> {
+    assertBackendName(name);
+    let fh: FileHandle | undefined;
+    try {
+      fh = await open(this.pathOf(name), constants.O_RDONLY);
+      if (!range) return await fh.readFile();
+      const { size, isFile } = await fh.stat().then((s) => ({ size: s.size, isFile: s.isFile() }));
+      if (!isFile) throw Object.assign(new Error('not a regular file'), { code: 'EISDIR' });
+      checkRange(name, range, size);
+      // Positional reads: a 20-byte blob from a 100 MiB pack reads 20 bytes.
+      const buf = Buffer.allocUnsafe(range.length);
+      let filled = 0;
+      while (filled < range.length) {
+        const { bytesRead } = await fh.read(buf, filled, range.length - filled, range.offset + filled);
+        if (bytesRead === 0) throw truncatedError(name, range, range.offset + filled);
+        filled += bytesRead;
+      }
+      return buf;
+    } catch (err) {
+      throw this.mapError(err, name);
+    } finally {
+      await fh?.close().catch(() => {});
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<FileInfo> {
+    assertBackendPrefix(prefix);
+    // Start at the deepest directory the prefix names completely: 'data/ab' walks data/.
+    const slash = prefix.lastIndexOf('/');
+    const startRel = slash < 0 ? '' : prefix.slice(0, slash);
+    yield* this.walk(startRel, prefix);
+  }
+
+  async stat(name: string): Promise<FileInfo> {
+    assertBackendName(name);
+    try {
+      const s = await stat(this.pathOf(name));
+      if (!s.isFile()) throw new BackendNotFoundError(name);
+      return { name, size: s.size };
+    } catch (err) {
+      throw this.mapError(err, name);
+    }
+  }
+
+  async remove(name: string): Promise<void> {
+    assertBackendName(name);
+    const path = this.pathOf(name);
+    try {
+      await unlink(path);
+    } catch (err) {
+      if (ABSENT.has((err as NodeJS.ErrnoException).code ?? '')) return;
+      throw toBackendError(err, `${name} in ${this.location}`);
+    }
+    // Without this a crash could resurrect a removed lock or index file.
+    await fsyncDir(dirname(path)).catch((err) => {
+      throw toBackendError(err, `directory of ${name} in ${this.location}`);
+    });
+  }
+
+  async close(): Promise<void> {}
+
+  /**
+   * Removes `.tmp-*` files older than maxAgeMs, left by processes killed mid-save.
+   * The age limit matters: another process may be saving into the same repository right
+   * now, and its temp files are young. Returns how many files were removed.
+   */
+  async cleanTemp(maxAgeMs: number): Promise<number> {
+    const cutoff = this.now() - maxAgeMs;
+    let removed = 0;
+    const visit = async (dir: string): Promise<void> => {
+      for (const entry of await readDirOrEmpty(dir)) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory()) {
+          await visit(path);
+        } else if (entry.name.startsWith(TEMP_PREFIX)) {
+          const s = await stat(path).catch(() => undefined);
+          if (s && s.mtimeMs <= cutoff) {
+            await unlink(path).then(
+              () => removed++,
+              () => {},
+            );
+          }
+        }
+      }
+    };
+    try {
+      await visit(this.root);
+    } catch (err) {
+      throw toBackendError(err, `temporary files in ${this.location}`);
+    }
+    return removed;
+  }
+
+  private pathOf(name: string): string {
+    return join(this.root, ...name.split('/'));
+  }
+
+  /** Opens the temp file exclusively, creating missing directories (data/ab/) on first use. */
+  private async createTemp(temp: string, dir: string): Promise<FileHandle> {
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
+    try {
+      return await open(temp, flags, 0o644);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    const first = await mkdir(dir, { recursive: true });
+    if (first !== undefined) {
+      // Each new directory's entry lives in its parent: make those entries durable too.
+      for (let d = dir; ; d = dirname(d)) {
+        await fsyncDir(dirname(d));
+        if (d === first) break;
+      }
+    }
+    return await open(temp, flags, 0o644);
+  }
+
+  /** Depth-first walk that streams entries and stats files in batches as it goes. */
+  private async *walk(rel: string, prefix: string): AsyncGenerator<FileInfo> {
+    const where = `listing ${rel || '/'} in ${this.location}`;
+    let handle: Dir;
+    try {
+      handle = await opendir(rel === '' ? this.root : this.pathOf(rel), { bufferSize: 256 });
+    } catch (err) {
+      if (ABSENT.has((err as NodeJS.ErrnoException).code ?? '')) return; // nothing saved here yet
+      throw toBackendError(err, where);
+    }
+    const dirs: string[] = [];
+    let batch: string[] = [];
+    try {
+      for await (const entry of handle) {
+        if (entry.name.startsWith(TEMP_PREFIX)) continue;
+        const childRel = rel === '' ? entry.name : `${rel}/${entry.name}`;
+        if (entry.isDirectory()) {
+          // Descend only where names can still match: 'data/ab' needs data/ but not index/.
+          if (childRel.startsWith(prefix) || prefix.startsWith(childRel + '/')) dirs.push(childRel);
+        } else if (childRel.startsWith(prefix) && (entry.isFile() || entry.isSymbolicLink())) {
+          batch.push(childRel);
+          if (batch.length >= STAT_BATCH) {
+            yield* await this.statBatch(batch);
+            batch = [];
+          }
+        }
+      }
+      yield* await this.statBatch(batch);
+    } catch (err) {
+      throw toBackendError(err, where);
+    }
+    for (const d of dirs) yield* this.walk(d, prefix);
+  }
+
+  private async statBatch(rels: string[]): Promise<FileInfo[]> {
+    const infos = await Promise.all(rels.map((rel) => this.statForList(rel)));
+    return infos.filter((info): info is FileInfo => info !== undefined);
+  }
+
+  /** A file removed between readdir and stat is simply no longer there. */
+  private async statForList(rel: string): Promise<FileInfo | undefined> {
+    try {
+      const s = await stat(this.pathOf(rel));
+      return s.isFile() ? { name: rel, size: s.size } : undefined;
+    } catch (err) {
+      if (ABSENT.has((err as NodeJS.ErrnoException).code ?? '')) return undefined;
+      throw toBackendError(err, `${rel} in ${this.location}`);
+    }
+  }
+
+  private mapError(err: unknown, name: string): unknown {
+    if (err instanceof BackendNotFoundError || err instanceof CairnError) return err;
+    if (ABSENT.has((err as NodeJS.ErrnoException).code ?? '')) return new BackendNotFoundError(name);
+    return toBackendError(err, `${name} in ${this.location}`);
+  }
+}
+
+async function writeAll(fh: FileHandle, data: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < data.length) {
+    const { bytesWritten } = await fh.write(data, written, data.length - written, written);
+    written += bytesWritten;
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** A missing directory has no entries (nothing was saved there yet). */
+async function readDirOrEmpty(dir: string): Promise<Dirent[]> {
+  try {
+    return await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if (ABSENT.has((err as NodeJS.ErrnoException).code ?? '')) return [];
+    throw err;
+  }
+}
+
+/**
+ * The contract promises CairnErrors, so errno codes that fromSystemError leaves alone
+ * (EISDIR on rename, EMFILE, ...) become IO_ERROR. Errors without an errno code are bugs
+ * and pass through with their stack.
+ */
+function toBackendError(err: unknown, what: string): unknown {
+  const mapped = fromSystemError(err, what);
+  if (mapped instanceof CairnError) return mapped;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) {
+    return new CairnError('IO_ERROR', `${code} on ${what}`, { cause: err });
+  }
+  return mapped;
+}

@@ -1,0 +1,144 @@
+import { resolve } from 'node:path';
+import { Option, type Command } from 'commander';
+import { CairnError } from '../../core/errors/index.js';
+import type { BackupMode, BackupOptions, BackupResult, SourceWarning } from '../../engine/types.js';
+import { formatBytes } from '../../util/format-bytes.js';
+import { CliContext } from '../cli-context.js';
+import type { CliDeps } from '../cli-deps.js';
+import { collect } from '../collect.js';
+import { formatCount } from '../format-count.js';
+import { formatDuration } from '../../util/format-duration.js';
+import { formatKeyValues } from '../format-key-values.js';
+import { parseTags } from '../parse-tags.js';
+import { createProgressReporter } from '../progress-reporter.js';
+import { ReportedFailure } from '../reported-failure.js';
+import { usageError } from '../usage-error.js';
+
+export interface BackupFlags {
+  mode?: BackupMode;
+  tag?: string[];
+  host?: string;
+  exclude?: string[];
+  excludeFile?: string[];
+  oneFileSystem?: boolean;
+  parent?: string;
+  dryRun?: boolean;
+}
+
+/** Flags → engine BackupOptions. Source paths and exclude files become absolute. */
+export function toBackupOptions(paths: string[], flags: BackupFlags, cwd: string): BackupOptions {
+  if (paths.length === 0) throw usageError('no path to back up', "give one or more paths: cairn backup /home /etc");
+  const opts: BackupOptions = { paths: paths.map((p) => resolve(cwd, p)) };
+  if (flags.mode) opts.mode = flags.mode;
+  const tags = parseTags(flags.tag);
+  if (tags.length) opts.tags = tags;
+  if (flags.host !== undefined) {
+    if (flags.host.trim() === '') throw usageError('--host must not be empty');
+    opts.host = flags.host;
+  }
+  if (flags.exclude?.length) opts.excludes = [...flags.exclude];
+  if (flags.excludeFile?.length) opts.excludeFiles = flags.excludeFile.map((p) => resolve(cwd, p));
+  if (flags.oneFileSystem) opts.oneFileSystem = true;
+  if (flags.parent !== undefined) opts.parent = flags.parent;
+  if (flags.dryRun) opts.dryRun = true;
+  return opts;
+}
+
+function warningText(w: SourceWarning): string {
+  return `${w.path}: ${w.message} (${w.code})`;
+}
+
+/** The human summary printed after a backup. */
+export function formatBackupSummary(r: BackupResult, dryRun: boolean): string[] {
+  const s = r.snapshot;
+  const sum = s.summary;
+  const head = dryRun
+    ? `dry run: nothing was written; snapshot ${s.shortId} would have been saved`
+    : `snapshot ${s.shortId} saved`;
+  const pairs: [string, string][] = [
+    ['mode', s.parent ? `${s.mode} (parent ${s.parent.slice(0, 8)})` : s.mode],
+    ['paths', s.paths.join(', ')],
+  ];
+  if (s.tags.length) pairs.push(['tags', s.tags.join(', ')]);
+  if (sum) {
+    pairs.push(
+      ['files', `${formatCount(sum.filesNew)} new, ${formatCount(sum.filesChanged)} changed, ${formatCount(sum.filesUnchanged)} unchanged`],
+      ['dirs', `${formatCount(sum.dirsNew)} new, ${formatCount(sum.dirsChanged)} changed, ${formatCount(sum.dirsUnchanged)} unchanged`],
+      ['read', formatBytes(sum.bytesRead)],
+      ['added', `${formatBytes(sum.bytesAdded)} (${formatBytes(sum.bytesAddedPacked)} stored)`],
+      ['duration', formatDuration(sum.durationMs)],
+    );
+    if (sum.errors) pairs.push(['errors', formatCount(sum.errors)]);
+  }
+  return [head, ...formatKeyValues(pairs)];
+}
+
+export function backupCommand(parent: Command, deps: CliDeps): Command {
+  return parent
+    .command('backup')
+    .description('back up files and directories into a new snapshot')
+    .argument('<path...>', 'files or directories to back up')
+    .addOption(
+      new Option('--mode <mode>', 'full, differential (against the last full) or incremental (against the last snapshot)').choices([
+        'full',
+        'differential',
+        'incremental',
+      ]),
+    )
+    .option('--tag <tags>', 'tag the snapshot (repeatable, or comma-separated)', collect)
+    .option('--host <name>', 'record this host name instead of the machine\'s')
+    .option('--exclude <glob>', 'skip paths matching the glob (repeatable)', collect)
+    .option('--exclude-file <file>', 'read exclude globs from a file, one per line (repeatable)', collect)
+    .option('--one-file-system', 'do not cross file-system boundaries')
+    .option('--parent <snapshot>', 'compare against this snapshot instead of the one the mode picks')
+    .option('--dry-run', 'read the sources and report, but write nothing to the repository')
+    .addHelpText(
+      'after',
+      `
+Prints a summary: new/changed/unchanged files, bytes added, duration, snapshot id.
+Unreadable files are reported as warnings; the snapshot is still saved and cairn
+exits with code 3. --verbose lists every file on stderr.
+
+Examples:
+  cairn backup /home/alice --tag daily --exclude '*.tmp'
+  cairn backup /etc /var/www --mode incremental --tag web,nightly`,
+    )
+    .action(async (paths: string[], flags: BackupFlags, cmd: Command) => {
+      const ctx = CliContext.fromCommand(cmd, deps);
+      const opts = toBackupOptions(paths, flags, deps.cwd);
+      const result = await ctx.withSession(async (session) => {
+        const progress = createProgressReporter(ctx, { perFile: true });
+        const printed = new Set<string>();
+        try {
+          const r = await session.backup({
+            ...opts,
+            onProgress: (p) => progress.onProgress(p),
+            onWarning: (w) => {
+              printed.add(warningText(w));
+              ctx.out.warn(warningText(w));
+            },
+            signal: ctx.signal,
+          });
+          progress.done();
+          for (const w of r.warnings) if (!printed.has(warningText(w))) ctx.out.warn(warningText(w));
+          return r;
+        } finally {
+          progress.done();
+        }
+      });
+      ctx.out.result(result, () => {
+        for (const line of formatBackupSummary(result, opts.dryRun === true)) ctx.out.info(line);
+      });
+      if (result.partial) {
+        const n = result.warnings.filter((w) => w.code === 'UNREADABLE').length || result.warnings.length;
+        throw new ReportedFailure(
+          new CairnError(
+            'SOURCE_PARTIAL',
+            `${n} source item${n === 1 ? '' : 's'} could not be read; snapshot ${result.snapshot.shortId} was saved without ${n === 1 ? 'it' : 'them'}`,
+            { hint: 'see the warnings above: fix permissions, or exclude the paths with --exclude' },
+          ),
+          'warning',
+        );
+      }
+    });
+}

@@ -1,0 +1,120 @@
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { CairnError } from '../../core/errors/index.js';
+import type { RestoreOptions, RestoreResult } from '../../engine/types.js';
+import { formatBytes } from '../../util/format-bytes.js';
+import { CliContext } from '../cli-context.js';
+import type { CliDeps } from '../cli-deps.js';
+import { collect } from '../collect.js';
+import { formatCount } from '../format-count.js';
+import { formatDuration } from '../../util/format-duration.js';
+import { formatKeyValues } from '../format-key-values.js';
+import { formatTime } from '../format-time.js';
+import { createProgressReporter } from '../progress-reporter.js';
+import { ReportedFailure } from '../reported-failure.js';
+import { addSnapshotFilterOptions, parseSnapshotFilter, type RawFilterOptions } from '../snapshot-filter-options.js';
+import { usageError } from '../usage-error.js';
+
+export interface RestoreFlags extends RawFilterOptions {
+  target?: string;
+  include?: string[];
+  at?: string;
+  verify?: boolean;
+}
+
+/**
+ * Flags → engine RestoreOptions. Exactly one of SNAPSHOT and --at; --at must parse as
+ * a date; the target becomes absolute.
+ */
+export function toRestoreOptions(snapshot: string | undefined, flags: RestoreFlags, cwd: string): RestoreOptions {
+  if (flags.target === undefined || flags.target === '') {
+    throw usageError('missing --target', 'say where to restore to: --target DIR');
+  }
+  if (snapshot !== undefined && flags.at !== undefined) {
+    throw usageError('give either a snapshot or --at, not both', 'cairn restore latest --target DIR, or cairn restore --at 2026-03-01T12:00 --target DIR');
+  }
+  if (snapshot === undefined && flags.at === undefined) {
+    throw usageError('missing snapshot', 'give a snapshot id, "latest", or --at TIME');
+  }
+  const opts: RestoreOptions = { snapshot: snapshot ?? 'latest', target: resolve(cwd, flags.target) };
+  if (flags.at !== undefined) {
+    if (Number.isNaN(Date.parse(flags.at))) {
+      throw usageError(`invalid --at time "${flags.at}"`, 'use an ISO 8601 time such as 2026-03-01T12:00 or 2026-03-01T12:00:00Z');
+    }
+    opts.at = flags.at;
+  }
+  if (flags.include?.length) opts.include = [...flags.include];
+  if (flags.verify) opts.verify = true;
+  const filter = parseSnapshotFilter(flags, cwd);
+  if (filter) opts.filter = filter;
+  return opts;
+}
+
+export function formatRestoreSummary(r: RestoreResult, target: string, durationMs: number): string[] {
+  const s = r.snapshot;
+  const pairs: [string, string][] = [
+    ['files', formatCount(r.files)],
+    ['dirs', formatCount(r.dirs)],
+    ['data', formatBytes(r.bytes)],
+  ];
+  if (r.verified) {
+    const ok = r.verified.mismatches.length === 0;
+    pairs.push([
+      'verified',
+      `${formatCount(r.verified.files)} files, ${formatBytes(r.verified.bytes)}: ${ok ? 'all match' : `${r.verified.mismatches.length} differ`}`,
+    ]);
+  }
+  pairs.push(['duration', formatDuration(durationMs)]);
+  return [`restored snapshot ${s.shortId} (${formatTime(s.time)}, ${s.host}) to ${target}`, ...formatKeyValues(pairs)];
+}
+
+export function restoreCommand(parent: Command, deps: CliDeps): Command {
+  const cmd = parent
+    .command('restore')
+    .description('restore a snapshot (or part of it) into a directory')
+    .argument('[snapshot]', 'snapshot id, unique prefix, or "latest" (omit with --at)')
+    .option('--target <dir>', 'directory to restore into (created if missing)')
+    .option('--include <path>', 'restore only this path inside the snapshot (repeatable)', collect)
+    .option('--at <time>', 'restore the newest snapshot taken at or before this time')
+    .option('--verify', 'read the restored files back and compare them with the snapshot');
+  addSnapshotFilterOptions(cmd);
+  return cmd
+    .addHelpText(
+      'after',
+      `
+The filters (--host, --tag, --path) narrow which snapshots "latest" and --at
+choose from. With --verify a difference makes cairn exit with VERIFY_FAILED (21).
+
+Examples:
+  cairn restore latest --target /tmp/restore
+  cairn restore 1a2b3c4d --target /srv/www --include /var/www/site --verify
+  cairn restore --at 2026-03-01T12:00 --host db1 --target /tmp/yesterday`,
+    )
+    .action(async (snapshot: string | undefined, flags: RestoreFlags, c: Command) => {
+      const ctx = CliContext.fromCommand(c, deps);
+      const opts = toRestoreOptions(snapshot, flags, deps.cwd);
+      const started = deps.clock.now().getTime();
+      const result = await ctx.withSession(async (s) => {
+        const progress = createProgressReporter(ctx, { perFile: true });
+        try {
+          return await s.restore({ ...opts, onProgress: (p) => progress.onProgress(p), signal: ctx.signal });
+        } finally {
+          progress.done();
+        }
+      });
+      for (const w of result.warnings) ctx.out.warn(w);
+      const mismatches = result.verified?.mismatches ?? [];
+      for (const m of mismatches) ctx.out.warn(`restored file differs from the snapshot: ${m}`);
+      ctx.out.result(result, () => {
+        const lines = formatRestoreSummary(result, opts.target, deps.clock.now().getTime() - started);
+        for (const l of lines) ctx.out.info(l);
+      });
+      if (mismatches.length > 0) {
+        throw new ReportedFailure(
+          new CairnError('VERIFY_FAILED', `${mismatches.length} restored file${mismatches.length === 1 ? '' : 's'} differ from the snapshot`, {
+            hint: 'check the target disk (free space, hardware errors) and run the restore again; then run cairn check --read-data',
+          }),
+        );
+      }
+    });
+}

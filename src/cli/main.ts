@@ -1,0 +1,102 @@
+import { CairnError, isCairnError } from '../core/errors/index.js';
+import type { Clock } from '../core/clock.js';
+import type { Engine } from '../engine/types.js';
+import { buildProgram } from './build-program.js';
+import { type CliDeps, type CliWritable, defaultCliDeps } from './cli-deps.js';
+import { exitCodeFor } from './exit-code-for.js';
+import { renderError } from './render-error.js';
+import { isCommanderSuccess } from './to-cairn-error.js';
+
+/** How long a cancelled operation may take to clean up (release locks) before we quit anyway. */
+const CANCEL_GRACE_MS = 10_000;
+
+async function loadEngine(opts: { clock: Clock }): Promise<Engine> {
+  const { createEngine } = await import('../engine/create-engine.js');
+  return createEngine(opts);
+}
+
+/** True when argv carries the flag before a "--" terminator (read before commander runs). */
+export function hasFlag(argv: readonly string[], flag: string): boolean {
+  for (const a of argv.slice(2)) {
+    if (a === '--') return false;
+    if (a === flag) return true;
+  }
+  return false;
+}
+
+function flush(stream: CliWritable): Promise<void> {
+  return new Promise((resolve) => {
+    try {
+      stream.write('', () => resolve());
+    } catch {
+      resolve();
+    }
+  });
+}
+
+export interface MainOptions extends Partial<CliDeps> {
+  /** Replaces process.exit (tests). */
+  exit?: (code: number) => void;
+}
+
+/**
+ * The entry point and the one place that exits. Runs the command, renders any error
+ * (one line + hint, or JSON with --json; a stack only for unknown errors), turns
+ * SIGINT/SIGTERM into an aborted AbortSignal and exit 130, and ignores EPIPE on stdout
+ * (`cairn ls latest | head`).
+ */
+export async function main(argv: string[], options: MainOptions = {}): Promise<void> {
+  const { exit = (code: number) => process.exit(code), ...overrides } = options;
+  const controller = new AbortController();
+  const deps = defaultCliDeps({ loadEngine, signal: controller.signal, ...overrides });
+  const json = hasFlag(argv, '--json');
+  const verbose = hasFlag(argv, '--verbose') || hasFlag(argv, '-v');
+  const ownProcess = overrides.stdout === undefined;
+
+  const onStdoutError = (err: NodeJS.ErrnoException): void => {
+    // The reader went away (`| head`): stop caring about stdout, keep going quietly.
+    if (err.code !== 'EPIPE') deps.stderr.write(`cairn: warning: cannot write to stdout: ${err.message}\n`);
+  };
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    signals++;
+    if (signals === 1) {
+      controller.abort(new CairnError('CANCELLED', `interrupted by ${sig}`));
+      deps.stderr.write('\ncairn: interrupted, cleaning up (press Ctrl-C again to quit at once)\n');
+      setTimeout(() => exit(130), CANCEL_GRACE_MS).unref();
+    } else {
+      exit(130);
+    }
+  };
+  if (ownProcess) process.stdout.on('error', onStdoutError);
+  if (overrides.signal === undefined) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+
+  let code = 0;
+  try {
+    await buildProgram(deps).parseAsync(argv);
+    if (deps.signal.aborted) throw new CairnError('CANCELLED', 'interrupted; the operation was cancelled');
+  } catch (caught) {
+    let err = caught;
+    if (deps.signal.aborted && !isCommanderSuccess(err) && !isCairnError(err, 'CANCELLED')) {
+      err = new CairnError('CANCELLED', 'interrupted; the operation was cancelled', {
+        cause: caught,
+        hint: 'run the command again; nothing committed was lost (a stale lock, if any, expires on its own)',
+      });
+    }
+    const r = renderError(err, json, { verbose });
+    if (r.stdout) deps.stdout.write(r.stdout);
+    if (r.stderr) deps.stderr.write(r.stderr);
+    code = exitCodeFor(err);
+  } finally {
+    if (overrides.signal === undefined) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  }
+  await flush(deps.stdout);
+  await flush(deps.stderr);
+  exit(code);
+}

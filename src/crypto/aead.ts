@@ -1,0 +1,43 @@
+import { createCipheriv, createDecipheriv } from 'node:crypto';
+
+/** AES-256-GCM with a 12-byte nonce and a 16-byte tag appended to the ciphertext. */
+export const AEAD_KEY_SIZE = 32;
+export const AEAD_NONCE_SIZE = 12;
+export const AEAD_TAG_SIZE = 16;
+
+/**
+ * Authentication failed: wrong key, wrong nonce/AAD, or damaged bytes. Deliberately
+ * carries no detail (GCM cannot tell which); callers translate it into the CairnError
+ * that fits their context (WRONG_PASSWORD, PACK_CORRUPT, REPO_CORRUPT).
+ */
+export class AuthError extends Error {
+  constructor(message = 'authentication failed') {
+    super(message);
+    this.name = 'AuthError';
+  }
+}
+
+/** Returns ciphertext || tag. The caller guarantees (key, nonce) is never reused. */
+export function aeadSeal(key: Uint8Array, nonce: Uint8Array, plain: Uint8Array, aad: Uint8Array): Buffer {
+  const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: AEAD_TAG_SIZE });
+  cipher.setAAD(aad);
+  const head = cipher.update(plain);
+  const tail = cipher.final();
+  return Buffer.concat([head, tail, cipher.getAuthTag()]);
+}
+
+/** Inverse of aeadSeal. Throws AuthError; never returns unauthenticated plaintext. */
+export function aeadOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Buffer {
+  if (sealed.length < AEAD_TAG_SIZE) throw new AuthError('sealed data shorter than the tag');
+  const split = sealed.length - AEAD_TAG_SIZE;
+  const decipher = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: AEAD_TAG_SIZE });
+  decipher.setAAD(aad);
+  decipher.setAuthTag(sealed.subarray(split));
+  const head = decipher.update(sealed.subarray(0, split));
+  try {
+    const tail = decipher.final();
+    return tail.length === 0 ? head : Buffer.concat([head, tail]);
+  } catch {
+    throw new AuthError();
+  }
+}

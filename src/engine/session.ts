@@ -1,0 +1,219 @@
+import { CairnError } from '../core/errors/index.js';
+import type { BlobId, SnapshotId } from '../core/ids.js';
+import { runBackup } from '../archiver/backup.js';
+import { Restorer } from '../restorer/restorer.js';
+import { verifyRestore } from '../restorer/verify-restore.js';
+import { runCheck } from '../verify/check.js';
+import { runForget } from '../maintenance/forget.js';
+import { runPrune } from '../maintenance/prune.js';
+import { repairIndex } from '../maintenance/repair-index.js';
+import { syncIndex } from '../repository/index-sync.js';
+import { safeUser, type Repository } from '../repository/repository.js';
+import * as keys from '../repository/key-manager.js';
+import type { KdfParams } from '../crypto/key-slot.js';
+import { snapshotInfo } from '../snapshot/snapshot.js';
+import { filterSnapshots, resolveSnapshotRef, snapshotAtTime } from '../snapshot/select.js';
+import { decodeIndexFile } from '../repository/index-file.js';
+import { diffTrees, listNodes, matcher, listedNode, nodeAt } from './browse.js';
+import { walkTree } from '../verify/tree-walk.js';
+import type * as T from './types.js';
+
+/** RepositorySession over an opened Repository: the engine facade's implementation. */
+export class Session implements T.RepositorySession {
+  private synced = false;
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly kdf?: KdfParams,
+  ) {}
+
+  get id(): string {
+    return this.repo.id;
+  }
+  get location(): string {
+    return this.repo.backend.location;
+  }
+
+  private async ready(): Promise<Repository> {
+    if (!this.synced) {
+      await syncIndex(this.repo);
+      this.synced = true;
+    }
+    return this.repo;
+  }
+
+  async snapshots(filter?: T.SnapshotFilter): Promise<T.SnapshotInfo[]> {
+    const all = (await this.repo.listSnapshots()).map((s) => snapshotInfo(s.id, s.body));
+    return filterSnapshots(all, filter);
+  }
+
+  async findSnapshot(ref: string, filter?: T.SnapshotFilter): Promise<T.SnapshotInfo> {
+    return resolveSnapshotRef(await this.snapshots(filter), ref);
+  }
+
+  async snapshotAt(time: string, filter?: T.SnapshotFilter): Promise<T.SnapshotInfo> {
+    return snapshotAtTime(await this.snapshots(filter), time);
+  }
+
+  async backup(opts: T.BackupOptions): Promise<T.BackupResult> {
+    const res = await runBackup(this.repo, opts, () => this.snapshots());
+    this.synced = true;
+    return res;
+  }
+
+  async *ls(snapshotRef: string, opts: T.LsOptions = {}): AsyncIterable<T.ListedNode> {
+    const snap = await this.findSnapshot(snapshotRef);
+    yield* listNodes(await this.ready(), snap.tree, opts.path ?? '/', !!opts.recursive);
+  }
+
+  async *find(opts: T.FindOptions): AsyncIterable<T.FindMatch> {
+    let snaps = await this.snapshots(opts.filter);
+    if (opts.snapshots && opts.snapshots.length > 0) snaps = opts.snapshots.map((r) => resolveSnapshotRef(snaps, r));
+    const repo = await this.ready();
+    const match = matcher(opts.patterns);
+    for (const snapshot of snaps) {
+      const found: T.FindMatch[] = [];
+      await walkTree(repo, snapshot.tree, ({ path, node }) => {
+        const l = listedNode(path, node);
+        if (match(path, l.name)) found.push({ snapshot, node: l });
+      });
+      yield* found;
+    }
+  }
+
+  async diff(refA: string, refB: string): Promise<T.DiffResult> {
+    const all = await this.snapshots();
+    const a = resolveSnapshotRef(all, refA);
+    const b = resolveSnapshotRef(all, refB);
+    return diffTrees(await this.ready(), a.tree, b.tree);
+  }
+
+  async restore(opts: T.RestoreOptions): Promise<T.RestoreResult> {
+    const snapshot = opts.at ? await this.snapshotAt(opts.at, opts.filter) : await this.findSnapshot(opts.snapshot, opts.filter);
+    const repo = await this.ready();
+    const restorer = new Restorer(repo, {
+      target: opts.target,
+      ...(opts.include ? { include: opts.include } : {}),
+      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    const stats = await restorer.run(snapshot);
+    const result: T.RestoreResult = { snapshot, files: stats.files, dirs: stats.dirs, bytes: stats.bytes, warnings: stats.warnings };
+    if (opts.verify) result.verified = await verifyRestore(repo, stats.restoredFiles);
+    return result;
+  }
+
+  async cat(kind: T.CatKind, ref: string): Promise<unknown> {
+    const repo = await this.ready();
+    switch (kind) {
+      case 'config':
+        return repo.config;
+      case 'snapshot': {
+        const s = await this.findSnapshot(ref);
+        return repo.loadSnapshot(s.id as SnapshotId);
+      }
+      case 'tree': {
+        if (/^[0-9a-f]{64}$/.test(ref)) return repo.loadTree(ref as BlobId);
+        const [snapRef, path = '/'] = splitSnapPath(ref);
+        const s = await this.findSnapshot(snapRef);
+        const node = await nodeAt(repo, s.tree, path);
+        if (node && node.type !== 'dir') throw new CairnError('USAGE', `${path} is not a directory`);
+        return repo.loadTree(node?.subtree ?? s.tree);
+      }
+      case 'index':
+        return decodeIndexFile(await repo.loadSealed('index', ref), ref);
+      case 'key': {
+        const slot = await keys.resolveKeyId(this.keyDeps(), ref);
+        return { ...slot, wrapped: '(omitted)' };
+      }
+      case 'masterkey-ids':
+        return repo.masterKey.encKeys.map((k) => ({ id: k.id, created: k.created, current: k.id === repo.masterKey.currentEncKey }));
+      case 'file': {
+        const [snapRef, path] = splitSnapPath(ref);
+        const s = await this.findSnapshot(snapRef);
+        const node = await nodeAt(repo, s.tree, path ?? '/');
+        if (!node || node.type !== 'file') throw new CairnError('PATH_NOT_FOUND', `${path} is not a file in snapshot ${s.shortId}`);
+        const parts: Buffer[] = [];
+        for (const id of node.content ?? []) parts.push(await repo.loadBlob('data', id));
+        return Buffer.concat(parts);
+      }
+    }
+  }
+
+  check(opts?: T.CheckOptions): Promise<T.CheckResult> {
+    return runCheck(this.repo, opts);
+  }
+
+  async forget(opts: T.ForgetOptions): Promise<T.ForgetResult> {
+    const result = await runForget(this.repo, await this.snapshots(), opts);
+    if (opts.prune && !opts.dryRun) result.prune = await this.prune({});
+    return result;
+  }
+
+  prune(opts?: T.PruneOptions): Promise<T.PruneResult> {
+    return runPrune(this.repo, opts);
+  }
+
+  async stats(snapshotRef?: string): Promise<T.StatsResult> {
+    const repo = await this.ready();
+    const c = repo.index.counts();
+    const snaps = await this.snapshots();
+    const out: T.StatsResult = {
+      snapshots: snaps.length,
+      packs: c.packs,
+      blobs: c.blobs,
+      storedBytes: c.storedBytes,
+      rawBytes: c.rawBytes,
+      compressionRatio: c.storedBytes > 0 ? c.rawBytes / c.storedBytes : 1,
+    };
+    if (snapshotRef) {
+      const s = resolveSnapshotRef(snaps, snapshotRef);
+      let size = 0;
+      await walkTree(repo, s.tree, ({ node }) => {
+        if (node.type === 'file') size += node.size ?? 0;
+      });
+      out.restoreSize = size;
+    }
+    return out;
+  }
+
+  private keyDeps(): keys.KeyManagerDeps {
+    return {
+      backend: this.repo.backend,
+      repoId: this.repo.id,
+      masterKey: this.repo.masterKey,
+      currentKeyId: this.repo.keyId,
+      random: this.repo.deps.random,
+      now: () => this.repo.deps.clock.now(),
+      ...(this.kdf ? { kdf: this.kdf } : {}),
+      user: safeUser(),
+    };
+  }
+
+  listKeys(): Promise<T.KeyInfo[]> {
+    return keys.listKeys(this.keyDeps());
+  }
+  addKey(newPassword: string, opts?: { label?: string; host?: string; user?: string }): Promise<T.KeyInfo> {
+    return keys.addKey(this.keyDeps(), newPassword, opts);
+  }
+  removeKey(id: string): Promise<void> {
+    return keys.removeKey(this.keyDeps(), id);
+  }
+  changePassword(newPassword: string): Promise<T.KeyInfo> {
+    return keys.changePassword(this.keyDeps(), newPassword);
+  }
+
+  repairIndex(opts?: { onProgress?: (p: T.Progress) => void }): Promise<T.RepairResult> {
+    return repairIndex(this.repo, opts);
+  }
+
+  async close(): Promise<void> {
+    await this.repo.close();
+  }
+}
+
+/** "SNAP:/path" → [SNAP, /path]. */
+function splitSnapPath(ref: string): [string, string | undefined] {
+  const i = ref.indexOf(':');
+  return i < 0 ? [ref, undefined] : [ref.slice(0, i), ref.slice(i + 1) || '/'];
+}

@@ -1,0 +1,60 @@
+import { Compressor, Decompressor } from 'zstd-napi';
+import zstdBinding from 'zstd-napi/binding.js';
+import { CairnError } from '../core/errors/index.js';
+
+// Creating a zstd context per call costs more than compressing a small chunk, so keep
+// one per level (and one decompression context). Safe: all calls are synchronous, and
+// each worker thread loads its own copy of this module.
+const compressors = new Map<number, Compressor>();
+let decompressor: Decompressor | undefined;
+let dctx: InstanceType<typeof zstdBinding.DCtx> | undefined;
+
+function compressorFor(level: number): Compressor {
+  let c = compressors.get(level);
+  if (!c) {
+    if (!Number.isInteger(level)) throw new RangeError(`zstd level must be an integer, got ${level}`);
+    c = new Compressor();
+    c.setParameters({ compressionLevel: level });
+    compressors.set(level, c);
+  }
+  return c;
+}
+
+export function compress(data: Uint8Array, level: number): Buffer {
+  return compressorFor(level).compress(data);
+}
+
+/**
+ * Decompresses one or more zstd frames. With `rawLength` (known from a pack trailer or
+ * index) the output buffer is exactly that size and any other size is an error, so a
+ * damaged frame header cannot make us allocate more than the index promised.
+ * Throws CairnError REPO_CORRUPT; callers that know better (packs) rewrap it.
+ */
+export function decompress(data: Uint8Array, rawLength?: number): Buffer {
+  try {
+    if (rawLength === undefined) {
+      decompressor ??= new Decompressor();
+      return decompressor.decompress(data);
+    }
+    dctx ??= new zstdBinding.DCtx();
+    const out = Buffer.allocUnsafe(rawLength);
+    const n = dctx.decompress(out, data);
+    if (n !== rawLength) throw new Error(`decompressed to ${n} bytes, expected ${rawLength}`);
+    return out;
+  } catch (cause) {
+    if (cause instanceof CairnError) throw cause;
+    throw new CairnError('REPO_CORRUPT', `zstd data does not decompress: ${(cause as Error).message}`, { cause });
+  }
+}
+
+/**
+ * Compresses when that makes the bytes smaller, otherwise returns the input unchanged
+ * (not copied). Random or already-compressed data is stored raw: cheaper to read back
+ * and never larger than the original.
+ */
+export function maybeCompress(data: Uint8Array, level: number): { bytes: Buffer; compressed: boolean } {
+  const packed = compress(data, level);
+  if (packed.length < data.length) return { bytes: packed, compressed: true };
+  const raw = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return { bytes: raw, compressed: false };
+}

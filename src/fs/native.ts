@@ -1,0 +1,69 @@
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The optional C addon (native/, built by `npm install` via node-gyp). Everything here has
+ * a fallback, so Cairn runs without it, with these losses:
+ *  - xattrs are neither read nor restored (callers print ONE warning, using
+ *    nativeLoadError(), not one per file);
+ *  - timestamps are set with fs.utimes/lutimes, which take float seconds: a double holds
+ *    ~1.7e9 s with a resolution of about 2^-22 s, so restored times are off by up to
+ *    a quarter of a microsecond (sub-microsecond digits are lost);
+ *  - fifos are made with the `mkfifo` command and devices with `mknod`, which cannot
+ *    take a path that is not valid UTF-8 (such entries are skipped with a warning).
+ *
+ * Set CAIRN_NO_NATIVE=1 to run as if the addon were missing (tests use it; also a way
+ * out if a broken build crashes).
+ *
+ * Errors thrown by the addon look like node:fs errors: `code` is the errno name
+ * (ENOTSUP, ENODATA, EACCES, ...), `errno` is the negated errno as in Node, plus
+ * `syscall` and `path`. Paths are Buffers (raw bytes) so non-UTF-8 names work; strings
+ * are accepted too. All calls are synchronous system calls on the calling thread.
+ */
+export interface NativeFs {
+  /** The value, or null when the entry has no attribute of that name (ENODATA). */
+  lgetxattr(path: Buffer | string, name: string): Buffer | null;
+  llistxattr(path: Buffer | string): string[];
+  lsetxattr(path: Buffer | string, name: string, value: Uint8Array): void;
+  /** Nanosecond-exact times; nofollow sets them on a symlink itself. Nsec in [0, 1e9). */
+  utimensat(
+    path: Buffer | string,
+    atimeSec: number | bigint,
+    atimeNsec: number,
+    mtimeSec: number | bigint,
+    mtimeNsec: number,
+    nofollow: boolean,
+  ): void;
+  /** mode includes the type bits (S_IFIFO/S_IFCHR/S_IFBLK); dev as lstat's rdev. */
+  mknod(path: Buffer | string, mode: number, dev: number | bigint): void;
+}
+
+/** Relative to this file: src/fs/native.ts and dist/fs/native.js both sit two levels down. */
+const ADDON_URL = new URL('../../native/build/Release/cairn_native.node', import.meta.url);
+
+let loadError: string | undefined;
+
+function load(): NativeFs | null {
+  const flag = process.env['CAIRN_NO_NATIVE'];
+  if (flag !== undefined && flag !== '' && flag !== '0') {
+    loadError = 'disabled by CAIRN_NO_NATIVE';
+    return null;
+  }
+  const addonPath = fileURLToPath(ADDON_URL);
+  try {
+    const require = createRequire(import.meta.url);
+    return require(addonPath) as NativeFs;
+  } catch (err) {
+    // Missing (not built) or built for another Node ABI: both mean "use the fallbacks".
+    loadError = `cannot load ${addonPath}: ${(err as Error).message}`;
+    return null;
+  }
+}
+
+/** The addon, or null when it is missing or disabled; decided once, at import. */
+export const native: NativeFs | null = load();
+
+/** Why `native` is null (for the one warning a caller prints), undefined when loaded. */
+export function nativeLoadError(): string | undefined {
+  return loadError;
+}

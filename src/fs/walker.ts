@@ -1,0 +1,171 @@
+import { promises as fsp } from 'node:fs';
+import { CairnError, fromSystemError } from '../core/errors/index.js';
+import { readEntryMeta } from './read-entry-meta.js';
+import type { EntryMeta } from './types.js';
+
+/**
+ * What walk() yields, depth-first, children of a directory sorted by the raw bytes of
+ * their names (Buffer.compare, the tree format's order):
+ *
+ *   enter(dir)  ...its children...  leave(dir)      for every directory, root included
+ *   entry(x)                                        for every other entry
+ *
+ * Every enter is matched by exactly one leave, so the archiver can keep a stack of open
+ * directories, add children to the top one, and write a directory's tree at its leave.
+ * `leave` repeats `meta` and the flags of its `enter` so the pop needs no lookup.
+ */
+export type WalkEntry = WalkDirEvent | WalkFileEvent;
+
+export interface WalkFileEvent {
+  kind: 'entry';
+  /** Full path: the root as given joined with the raw names below it. */
+  path: Buffer;
+  /** Last component of `path`; for the root its basename ("/" has an empty name). */
+  name: Buffer;
+  meta: EntryMeta;
+  /** 0 for the root, 1 for its children, ... */
+  depth: number;
+}
+
+export interface WalkDirEvent {
+  kind: 'enter' | 'leave';
+  path: Buffer;
+  name: Buffer;
+  meta: EntryMeta;
+  depth: number;
+  /** Set when the directory could not be listed: it was reported to onError and has
+   *  no children here, but is still recorded (with its own metadata). */
+  error?: unknown;
+  /** Set when oneFileSystem kept the walk out of this mount point: recorded, empty. */
+  otherFileSystem?: boolean;
+}
+
+export interface WalkOptions {
+  /** True to skip an entry (and, for a directory, all below it). Not asked for the root. */
+  exclude?: (path: Buffer, isDir: boolean) => boolean;
+  /** Do not descend into directories on another device than the root (like restic -x). */
+  oneFileSystem?: boolean;
+  /** An entry that vanished or could not be read (lstat/readlink failed: it is skipped),
+   *  or a directory that could not be listed (recorded empty with `error`). Without a
+   *  handler such errors are thrown and end the walk. */
+  onError?: (path: Buffer, err: unknown) => void;
+  /** Read xattrs (default true); see readEntryMeta. */
+  xattrs?: boolean;
+  /** Lists a directory; injectable so tests can make one unreadable even as root. */
+  readdir?: (path: Buffer) => Promise<Buffer[]>;
+}
+
+/** Children read ahead concurrently per directory: lstat is a thread-pool round trip. */
+const LOOKAHEAD = 32;
+
+interface Frame {
+  event: WalkDirEvent;
+  names: Buffer[];
+  next: number;
+  /** Metadata of names[batchStart ..], read concurrently, errors kept in place. */
+  batch: Array<EntryMeta | { failed: unknown }>;
+  batchStart: number;
+}
+
+const SLASH = 0x2f;
+
+/**
+ * Walks `root` (never following symlinks). A root that cannot be lstat'ed is an error
+ * (SOURCE_NOT_FOUND when missing); a root that is not a directory yields one entry.
+ */
+export async function* walk(root: Buffer, opts: WalkOptions = {}): AsyncGenerator<WalkEntry> {
+  const rootPath = trimTrailingSlashes(root);
+  const readOpts = { xattrs: opts.xattrs !== false };
+  const listDir = opts.readdir ?? defaultReaddir;
+  const onError =
+    opts.onError ??
+    ((_path: Buffer, err: unknown) => {
+      throw err;
+    });
+
+  let rootMeta: EntryMeta;
+  try {
+    rootMeta = await readEntryMeta(rootPath, readOpts);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new CairnError('SOURCE_NOT_FOUND', `backup source does not exist: ${rootPath.toString()}`, {
+        cause: err,
+      });
+    }
+    throw fromSystemError(err, rootPath.toString());
+  }
+  if (rootMeta.type !== 'dir') {
+    yield { kind: 'entry', path: rootPath, name: baseName(rootPath), meta: rootMeta, depth: 0 };
+    return;
+  }
+
+  const stack: Frame[] = [];
+  // Opens a directory: lists it (unless it is another file system) and yields its enter.
+  async function* open(path: Buffer, name: Buffer, meta: EntryMeta, depth: number): AsyncGenerator<WalkEntry> {
+    const event: WalkDirEvent = { kind: 'enter', path, name, meta, depth };
+    let names: Buffer[] = [];
+    if (opts.oneFileSystem && meta.dev !== rootMeta.dev) {
+      event.otherFileSystem = true;
+    } else {
+      try {
+        names = (await listDir(path)).sort(Buffer.compare);
+      } catch (err) {
+        onError(path, err);
+        event.error = err;
+      }
+    }
+    yield event;
+    stack.push({ event, names, next: 0, batch: [], batchStart: 0 });
+  }
+
+  yield* open(rootPath, baseName(rootPath), rootMeta, 0);
+  while (stack.length > 0) {
+    const frame = stack[stack.length - 1]!;
+    if (frame.next >= frame.names.length) {
+      stack.pop();
+      yield { ...frame.event, kind: 'leave' };
+      continue;
+    }
+    const index = frame.next++;
+    const name = frame.names[index]!;
+    const path = joinPath(frame.event.path, name);
+    if (index - frame.batchStart >= frame.batch.length) {
+      frame.batchStart = index;
+      frame.batch = await Promise.all(
+        frame.names.slice(index, index + LOOKAHEAD).map((n) =>
+          readEntryMeta(joinPath(frame.event.path, n), readOpts).catch((failed: unknown) => ({ failed })),
+        ),
+      );
+    }
+    const result = frame.batch[index - frame.batchStart]!;
+    if ('failed' in result) {
+      onError(path, result.failed);
+      continue;
+    }
+    const isDir = result.type === 'dir';
+    if (opts.exclude?.(path, isDir)) continue;
+    const depth = frame.event.depth + 1;
+    if (isDir) yield* open(path, name, result, depth);
+    else yield { kind: 'entry', path, name, meta: result, depth };
+  }
+}
+
+async function defaultReaddir(path: Buffer): Promise<Buffer[]> {
+  return fsp.readdir(path, { encoding: 'buffer' });
+}
+
+function joinPath(dir: Buffer, name: Buffer): Buffer {
+  if (dir.length > 0 && dir[dir.length - 1] === SLASH) return Buffer.concat([dir, name]);
+  return Buffer.concat([dir, Buffer.of(SLASH), name]);
+}
+
+function baseName(path: Buffer): Buffer {
+  return path.subarray(path.lastIndexOf(SLASH) + 1);
+}
+
+/** "/a/b/" -> "/a/b", but "/" stays "/". */
+function trimTrailingSlashes(path: Buffer): Buffer {
+  let end = path.length;
+  while (end > 1 && path[end - 1] === SLASH) end--;
+  return path.subarray(0, end);
+}

@@ -1,0 +1,248 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { BlobId, BlobType, PackId } from '../core/ids.js';
+
+export interface BlobLocation {
+  type: BlobType;
+  id: BlobId;
+  pack: PackId;
+  offset: number;
+  length: number;
+  rawLength: number;
+  compressed: boolean;
+}
+
+export interface PackRecord {
+  id: PackId;
+  size: number;
+  encKeyId: number;
+  salt: Buffer;
+}
+
+const TYPE_CODE: Record<BlobType, number> = { data: 0, tree: 1 };
+const CODE_TYPE: BlobType[] = ['data', 'tree'];
+
+/**
+ * The local index cache: which blob lives where. It is a SQLite file on local disk,
+ * paged, so memory does not grow with repository size. It is only a cache: the
+ * repository's index files (and, failing those, the packs themselves) are the truth,
+ * and `sync` brings it up to date with them.
+ *
+ * Packs named in a gc mark are "condemned": lookups skip them, so a backup that
+ * starts after prune's mark phase stores such blobs again instead of referencing
+ * data that the sweep will delete.
+ */
+export class BlobIndex {
+  private readonly db: Database.Database;
+  private readonly stmt: {
+    lookup: Database.Statement;
+    lookupAny: Database.Statement;
+    insertBlob: Database.Statement;
+    insertPack: Database.Statement;
+    insertPackIndex: Database.Statement;
+    getPack: Database.Statement;
+  };
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('cache_size = -16000'); // 16 MB page cache, whatever the repository size
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS index_files (id TEXT PRIMARY KEY);
+      CREATE TABLE IF NOT EXISTS packs (
+        id TEXT PRIMARY KEY, size INTEGER NOT NULL, enc_key_id INTEGER NOT NULL, salt BLOB NOT NULL);
+      CREATE TABLE IF NOT EXISTS pack_index (
+        pack TEXT NOT NULL, index_id TEXT NOT NULL, PRIMARY KEY (pack, index_id)) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS pack_index_by_index ON pack_index(index_id);
+      CREATE TABLE IF NOT EXISTS blobs (
+        id TEXT NOT NULL, type INTEGER NOT NULL, pack TEXT NOT NULL,
+        offset INTEGER NOT NULL, length INTEGER NOT NULL, raw_length INTEGER NOT NULL, flags INTEGER NOT NULL,
+        PRIMARY KEY (id, type, pack)) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS blobs_by_pack ON blobs(pack);
+      CREATE TABLE IF NOT EXISTS condemned (pack TEXT PRIMARY KEY);
+    `);
+    this.stmt = {
+      lookup: this.db.prepare(
+        `SELECT b.pack, b.offset, b.length, b.raw_length, b.flags FROM blobs b
+         WHERE b.id = ? AND b.type = ? AND b.pack NOT IN (SELECT pack FROM condemned) LIMIT 1`,
+      ),
+      lookupAny: this.db.prepare(
+        `SELECT pack, offset, length, raw_length, flags FROM blobs WHERE id = ? AND type = ?
+         ORDER BY (pack IN (SELECT pack FROM condemned)) LIMIT 1`,
+      ),
+      insertBlob: this.db.prepare(
+        `INSERT OR IGNORE INTO blobs (id, type, pack, offset, length, raw_length, flags) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      insertPack: this.db.prepare(
+        `INSERT OR IGNORE INTO packs (id, size, enc_key_id, salt) VALUES (?, ?, ?, ?)`,
+      ),
+      insertPackIndex: this.db.prepare(`INSERT OR IGNORE INTO pack_index (pack, index_id) VALUES (?, ?)`),
+      getPack: this.db.prepare(`SELECT id, size, enc_key_id, salt FROM packs WHERE id = ?`),
+    };
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  getMeta(key: string): string | undefined {
+    const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+    return row?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(key, value);
+  }
+
+  /** Location for backup dedup: never in a condemned pack. */
+  find(type: BlobType, id: BlobId): BlobLocation | undefined {
+    return this.toLocation(type, id, this.stmt.lookup.get(id, TYPE_CODE[type]));
+  }
+
+  /** Location for reading: prefers live packs, but falls back to condemned ones (not yet swept). */
+  findForRead(type: BlobType, id: BlobId): BlobLocation | undefined {
+    return this.toLocation(type, id, this.stmt.lookupAny.get(id, TYPE_CODE[type]));
+  }
+
+  private toLocation(type: BlobType, id: BlobId, row: unknown): BlobLocation | undefined {
+    if (!row) return undefined;
+    const r = row as { pack: string; offset: number; length: number; raw_length: number; flags: number };
+    return {
+      type,
+      id,
+      pack: r.pack as PackId,
+      offset: r.offset,
+      length: r.length,
+      rawLength: r.raw_length,
+      compressed: (r.flags & 1) === 1,
+    };
+  }
+
+  getPack(id: PackId): PackRecord | undefined {
+    const r = this.stmt.getPack.get(id) as { id: string; size: number; enc_key_id: number; salt: Buffer } | undefined;
+    return r ? { id: r.id as PackId, size: r.size, encKeyId: r.enc_key_id, salt: r.salt } : undefined;
+  }
+
+  /** Records a pack and its blobs; `indexId` is null while no index file names it yet. */
+  addPack(pack: PackRecord, blobs: Omit<BlobLocation, 'pack'>[], indexId: string | null): void {
+    this.tx(() => {
+      this.stmt.insertPack.run(pack.id, pack.size, pack.encKeyId, pack.salt);
+      for (const b of blobs) {
+        this.stmt.insertBlob.run(b.id, TYPE_CODE[b.type], pack.id, b.offset, b.length, b.rawLength, b.compressed ? 1 : 0);
+      }
+      if (indexId) this.stmt.insertPackIndex.run(pack.id, indexId);
+    });
+  }
+
+  markIndexed(packIds: PackId[], indexId: string): void {
+    this.tx(() => {
+      for (const p of packIds) this.stmt.insertPackIndex.run(p, indexId);
+      this.db.prepare('INSERT OR IGNORE INTO index_files (id) VALUES (?)').run(indexId);
+    });
+  }
+
+  addIndexFile(id: string): void {
+    this.db.prepare('INSERT OR IGNORE INTO index_files (id) VALUES (?)').run(id);
+  }
+
+  indexFiles(): Set<string> {
+    return new Set((this.db.prepare('SELECT id FROM index_files').all() as { id: string }[]).map((r) => r.id));
+  }
+
+  /** Forgets an index file that disappeared from the repository; packs no index names any more go too. */
+  dropIndexFile(id: string): void {
+    this.tx(() => {
+      const packs = this.db.prepare('SELECT pack FROM pack_index WHERE index_id = ?').all(id) as { pack: string }[];
+      this.db.prepare('DELETE FROM pack_index WHERE index_id = ?').run(id);
+      this.db.prepare('DELETE FROM index_files WHERE id = ?').run(id);
+      for (const { pack } of packs) {
+        const still = this.db.prepare('SELECT 1 FROM pack_index WHERE pack = ? LIMIT 1').get(pack);
+        if (!still) this.removePackRows(pack as PackId);
+      }
+    });
+  }
+
+  removePack(id: PackId): void {
+    this.tx(() => this.removePackRows(id));
+  }
+
+  private removePackRows(id: PackId): void {
+    this.db.prepare('DELETE FROM blobs WHERE pack = ?').run(id);
+    this.db.prepare('DELETE FROM pack_index WHERE pack = ?').run(id);
+    this.db.prepare('DELETE FROM packs WHERE id = ?').run(id);
+  }
+
+  /** Packs the cache knows but no index file in the repository names (e.g. after a killed backup). */
+  unindexedPacks(): PackId[] {
+    return (
+      this.db
+        .prepare('SELECT id FROM packs WHERE id NOT IN (SELECT pack FROM pack_index)')
+        .all() as { id: string }[]
+    ).map((r) => r.id as PackId);
+  }
+
+  packIds(): PackId[] {
+    return (this.db.prepare('SELECT id FROM packs').all() as { id: string }[]).map((r) => r.id as PackId);
+  }
+
+  *iteratePacks(): IterableIterator<PackRecord> {
+    for (const r of this.db.prepare('SELECT id, size, enc_key_id, salt FROM packs ORDER BY id').iterate() as IterableIterator<{
+      id: string;
+      size: number;
+      enc_key_id: number;
+      salt: Buffer;
+    }>) {
+      yield { id: r.id as PackId, size: r.size, encKeyId: r.enc_key_id, salt: r.salt };
+    }
+  }
+
+  blobsInPack(pack: PackId): BlobLocation[] {
+    const rows = this.db
+      .prepare('SELECT id, type, offset, length, raw_length, flags FROM blobs WHERE pack = ? ORDER BY offset')
+      .all(pack) as { id: string; type: number; offset: number; length: number; raw_length: number; flags: number }[];
+    return rows.map((r) => ({
+      id: r.id as BlobId,
+      type: CODE_TYPE[r.type]!,
+      pack,
+      offset: r.offset,
+      length: r.length,
+      rawLength: r.raw_length,
+      compressed: (r.flags & 1) === 1,
+    }));
+  }
+
+  hasPack(id: PackId): boolean {
+    return this.stmt.getPack.get(id) !== undefined;
+  }
+
+  setCondemned(packs: Iterable<string>): void {
+    this.tx(() => {
+      this.db.prepare('DELETE FROM condemned').run();
+      const ins = this.db.prepare('INSERT OR IGNORE INTO condemned (pack) VALUES (?)');
+      for (const p of packs) ins.run(p);
+    });
+  }
+
+  counts(): { packs: number; blobs: number; storedBytes: number; rawBytes: number } {
+    const p = this.db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS s FROM packs').get() as { n: number; s: number };
+    // A blob can sit in two packs (after a repack): count distinct ids.
+    const b = this.db
+      .prepare('SELECT COUNT(*) AS n, COALESCE(SUM(raw), 0) AS r FROM (SELECT MAX(raw_length) AS raw FROM blobs GROUP BY id, type)')
+      .get() as { n: number; r: number };
+    return { packs: p.n, blobs: b.n, storedBytes: p.s, rawBytes: b.r };
+  }
+
+  /** Runs fn in one transaction (much faster for bulk inserts, atomic on crash). */
+  tx<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  /** Direct handle for set computations (prune, check) that must stay on disk. */
+  get database(): Database.Database {
+    return this.db;
+  }
+}

@@ -1,0 +1,146 @@
+import { CairnError } from '../core/errors/index.js';
+import type { PackId } from '../core/ids.js';
+import type { PruneOptions, PruneResult } from '../engine/types.js';
+import { BlobSaver } from '../repository/blob-saver.js';
+import { encodeIndexFile } from '../repository/index-file.js';
+import { loadGcMarks, scanPacks, syncIndex, type GcMark } from '../repository/index-sync.js';
+import { listLiveLocks, RepoLock } from '../repository/lock.js';
+import { packName, type Repository } from '../repository/repository.js';
+import { computeReachable } from './reachable.js';
+
+export const DEFAULT_GC_DELAY_MS = 60 * 60_000;
+export const CLOCK_SKEW_MS = 5 * 60_000;
+const PACKS_PER_INDEX_FILE = 1000;
+
+/**
+ * Two-phase garbage collection (docs/repository-format.md): mark unused packs (after
+ * repacking the live blobs of mostly-unused ones), and sweep marks that are old
+ * enough and that no live backup could still depend on. Backups never wait for
+ * prune; prune never deletes what a backup that started before a mark may reference.
+ */
+export async function runPrune(repo: Repository, opts: PruneOptions = {}): Promise<PruneResult> {
+  const gcDelay = opts.gcDelayMs ?? DEFAULT_GC_DELAY_MS;
+  const maxUnused = opts.maxUnused ?? 0.3;
+  const dryRun = !!opts.dryRun;
+  const lock = dryRun ? null : await RepoLock.acquire(repo, 'maintenance');
+  const result: PruneResult = { marked: { packs: 0, bytes: 0 }, swept: { packs: 0, bytes: 0 }, repacked: { packs: 0, blobs: 0 }, deferred: 0, dryRun };
+  try {
+    await syncIndex(repo);
+    if (!dryRun) await scanPacks(repo);
+    const marks = await loadGcMarks(repo);
+    const condemned = new Set<string>();
+    for (const m of marks.values()) for (const p of m.packs) condemned.add(p);
+
+    // ---- phase one: mark
+    const snaps = await repo.listSnapshots();
+    const used = await computeReachable(repo, snaps.map((s) => s.body.tree));
+    const unused: PackId[] = [];
+    const repack: PackId[] = [];
+    for (const pack of repo.index.iteratePacks()) {
+      if (condemned.has(pack.id)) continue;
+      const blobs = repo.index.blobsInPack(pack.id);
+      const live = blobs.filter((b) => used.has(b.type, b.id));
+      if (live.length === 0) unused.push(pack.id);
+      else {
+        const liveBytes = live.reduce((n, b) => n + b.length, 0);
+        if (1 - liveBytes / pack.size > maxUnused) repack.push(pack.id);
+      }
+    }
+    const newlyMarked = [...unused, ...repack];
+    result.marked = { packs: newlyMarked.length, bytes: newlyMarked.reduce((n, p) => n + (repo.index.getPack(p)?.size ?? 0), 0) };
+    if (!dryRun && newlyMarked.length > 0) {
+      if (repack.length > 0) {
+        // Condemn first, so the saver does not "dedup" a live blob against the pack it is leaving.
+        repo.index.setCondemned([...condemned, ...repack]);
+        const saver = new BlobSaver(repo);
+        for (const p of repack) {
+          for (const b of repo.index.blobsInPack(p)) {
+            if (!used.has(b.type, b.id) || saver.has(b.type, b.id)) continue;
+            await saver.save(b.type, await repo.loadBlob(b.type, b.id), b.id);
+            result.repacked.blobs++;
+          }
+          result.repacked.packs++;
+        }
+        await saver.finish();
+      }
+      const mark: GcMark = { created: repo.deps.clock.now().toISOString(), packs: newlyMarked };
+      const id = await repo.saveSealed('gc', mark);
+      marks.set(id, mark);
+      for (const p of newlyMarked) condemned.add(p);
+      repo.index.setCondemned(condemned);
+    } else if (dryRun) {
+      result.repacked.packs = repack.length;
+    }
+
+    // ---- phase two: sweep
+    if (!dryRun) {
+      const now = repo.deps.clock.now().getTime();
+      const eligible = [...marks].filter(([, m]) => now - Date.parse(m.created) >= gcDelay);
+      result.deferred = marks.size - eligible.length;
+      if (eligible.length > 0) {
+        const writers = (await listLiveLocks(repo)).filter((l) => l.body.kind === 'writer');
+        const sweepable = eligible.filter(([, m]) => {
+          const blocked = writers.some((w) => Date.parse(w.body.created) < Date.parse(m.created) + CLOCK_SKEW_MS);
+          if (blocked) result.deferred++;
+          return !blocked;
+        });
+        if (sweepable.length > 0) await sweep(repo, sweepable, condemned, result);
+      }
+    }
+    return result;
+  } finally {
+    await lock?.release().catch(() => undefined);
+  }
+}
+
+async function sweep(repo: Repository, marks: [string, GcMark][], condemned: Set<string>, result: PruneResult): Promise<void> {
+  // Reachability again, from the snapshots present now: a backup that started before
+  // the mark and finished since then may reference blobs in marked packs.
+  const snaps = await repo.listSnapshots();
+  const used = await computeReachable(repo, snaps.map((s) => s.body.tree));
+  const toDelete = new Set<PackId>();
+  for (const [, m] of marks) {
+    for (const p of m.packs as PackId[]) {
+      if (!repo.index.hasPack(p)) continue; // already gone
+      const rescued = repo.index.blobsInPack(p).some((b) => {
+        if (!used.has(b.type, b.id)) return false;
+        const elsewhere = repo.index.find(b.type, b.id);
+        return !elsewhere || elsewhere.pack === p;
+      });
+      if (!rescued) toDelete.add(p);
+    }
+  }
+  // 1. New index files without the swept packs, superseding all current ones.
+  const oldIndexFiles = [...repo.index.indexFiles()];
+  const keep = repo.index.packIds().filter((p) => !toDelete.has(p));
+  const newIndexIds: string[] = [];
+  for (let i = 0; i < keep.length; i += PACKS_PER_INDEX_FILE) {
+    const slice = keep.slice(i, i + PACKS_PER_INDEX_FILE);
+    const body = encodeIndexFile(
+      slice.map((id) => ({ pack: repo.index.getPack(id)!, blobs: repo.index.blobsInPack(id) })),
+      i === 0 ? oldIndexFiles : [],
+    );
+    const id = await repo.saveSealed('index', body);
+    repo.index.markIndexed(slice, id);
+    newIndexIds.push(id);
+  }
+  // 2. Old index files go; 3. then the packs; 4. then the marks.
+  for (const id of oldIndexFiles) {
+    if (newIndexIds.includes(id)) continue;
+    await repo.backend.remove(`index/${id}`);
+    repo.index.dropIndexFile(id);
+  }
+  for (const p of toDelete) {
+    const size = repo.index.getPack(p)?.size ?? 0;
+    await repo.backend.remove(packName(p));
+    repo.index.removePack(p);
+    result.swept.packs++;
+    result.swept.bytes += size;
+  }
+  for (const [id, m] of marks) {
+    await repo.backend.remove(`gc/${id}`);
+    for (const p of m.packs) condemned.delete(p);
+  }
+  repo.index.setCondemned(condemned);
+  if (result.swept.packs === 0 && toDelete.size > 0) throw new CairnError('INTERNAL', 'sweep deleted nothing it planned to');
+}

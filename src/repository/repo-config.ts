@@ -1,0 +1,36 @@
+import { CairnError } from '../core/errors/index.js';
+import type { ChunkerParams } from '../chunker/types.js';
+
+export const FORMAT_VERSION = 1;
+
+/** The plaintext `config` file (docs/repository-format.md). */
+export interface RepoConfig {
+  format: 'cairn-repository';
+  version: number;
+  id: string;
+  created: string;
+  chunker: ChunkerParams & { algorithm: 'fastcdc' };
+  compression: { algorithm: 'zstd'; level: number };
+  packSize: number;
+}
+
+export function parseRepoConfig(bytes: Buffer, location: string): RepoConfig {
+  let c: Partial<RepoConfig>;
+  try {
+    c = JSON.parse(bytes.toString('utf8')) as Partial<RepoConfig>;
+  } catch (err) {
+    throw new CairnError('REPO_CORRUPT', `the config file of ${location} is not valid JSON`, { cause: err });
+  }
+  if (c.format !== 'cairn-repository') {
+    throw new CairnError('REPO_NOT_FOUND', `${location} is not a Cairn repository (config has no cairn format marker)`);
+  }
+  if (typeof c.version !== 'number' || c.version > FORMAT_VERSION) {
+    throw new CairnError('REPO_VERSION', `${location} uses repository format version ${String(c.version)}, this cairn reads up to ${FORMAT_VERSION}`, {
+      hint: 'upgrade cairn',
+    });
+  }
+  if (typeof c.id !== 'string' || !c.chunker || !c.compression || typeof c.packSize !== 'number') {
+    throw new CairnError('REPO_CORRUPT', `the config file of ${location} is incomplete`);
+  }
+  return c as RepoConfig;
+}

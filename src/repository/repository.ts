@@ -1,0 +1,266 @@
+import { hostname, userInfo } from 'node:os';
+import { join } from 'node:path';
+import pLimit from 'p-limit';
+import type { Backend } from '../backend/types.js';
+import { isNotFound } from '../backend/types.js';
+import { CairnError } from '../core/errors/index.js';
+import type { Clock } from '../core/clock.js';
+import type { RandomSource } from '../core/random.js';
+import { asSnapshotId, isId, type BlobId, type BlobType, type SnapshotId } from '../core/ids.js';
+import { BlobHasher } from '../crypto/blob-hasher.js';
+import { encKey, generateMasterKey, type MasterKey } from '../crypto/master-key.js';
+import { createKeySlot, serializeKeySlot, DEFAULT_KDF, type KdfParams } from '../crypto/key-slot.js';
+import { openSealedFile, sealFile, type SealedKind } from '../format/sealed-file.js';
+import { openBlob, packKey } from '../format/pack-reader.js';
+import { gearTable } from '../chunker/gear-table.js';
+import { DEFAULT_CHUNKER, validateChunkerParams } from '../chunker/fast-cdc.js';
+import type { ChunkerParams } from '../chunker/types.js';
+import { BlobIndex } from '../index/blob-index.js';
+import { decodeTree, type Tree } from '../snapshot/tree.js';
+import { parseSnapshotBody, type SnapshotBody } from '../snapshot/snapshot.js';
+import { FORMAT_VERSION, parseRepoConfig, type RepoConfig } from './repo-config.js';
+import { unlockMasterKey } from './key-manager.js';
+import { LruCache } from '../util/lru-cache.js';
+
+export interface RepositoryDeps {
+  clock: Clock;
+  random: RandomSource;
+  /** Root of the local cache; the index lives in <cacheDir>/<repo id>/. ':memory:' keeps it in RAM (tests). */
+  cacheDir: string;
+}
+
+export interface InitParams {
+  kdf?: KdfParams;
+  chunker?: ChunkerParams;
+  packSize?: number;
+  compressionLevel?: number;
+}
+
+export const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
+
+const DIR_OF: Record<SealedKind, string> = { index: 'index', snapshot: 'snapshots', lock: 'locks', gc: 'gc' };
+
+export function packName(id: string): string {
+  return `data/${id.slice(0, 2)}/${id}`;
+}
+
+/**
+ * An opened repository: its config, its master key, and the local index cache.
+ * Everything above it (archiver, restorer, check, prune) goes through this class;
+ * it is the only place that knows where files live in the backend.
+ */
+export class Repository {
+  readonly hasher: BlobHasher;
+  readonly gear: Uint32Array;
+  private readonly treeCache = new LruCache<string, Tree>(2048);
+
+  private constructor(
+    readonly backend: Backend,
+    readonly config: RepoConfig,
+    public masterKey: MasterKey,
+    readonly keyId: string,
+    readonly index: BlobIndex,
+    readonly deps: RepositoryDeps,
+  ) {
+    this.hasher = new BlobHasher(masterKey.idKey);
+    this.gear = gearTable(masterKey.chunkerSeed);
+  }
+
+  get id(): string {
+    return this.config.id;
+  }
+
+  static async init(backend: Backend, password: string, deps: RepositoryDeps, params: InitParams = {}): Promise<Repository> {
+    if (await exists(backend, 'config')) {
+      throw new CairnError('REPO_EXISTS', `a repository already exists at ${backend.location}`);
+    }
+    const chunker = params.chunker ?? DEFAULT_CHUNKER;
+    validateChunkerParams(chunker);
+    const now = deps.clock.now();
+    const config: RepoConfig = {
+      format: 'cairn-repository',
+      version: FORMAT_VERSION,
+      id: deps.random(32).toString('hex'),
+      created: now.toISOString(),
+      chunker: { algorithm: 'fastcdc', min: chunker.min, avg: chunker.avg, max: chunker.max },
+      compression: { algorithm: 'zstd', level: params.compressionLevel ?? 3 },
+      packSize: params.packSize ?? DEFAULT_PACK_SIZE,
+    };
+    const mk = generateMasterKey(deps.random, now);
+    const slot = await createKeySlot(mk, password, config.id, {
+      kdf: params.kdf ?? DEFAULT_KDF,
+      host: hostname(),
+      user: safeUser(),
+      label: 'initial key',
+      random: deps.random,
+      now,
+    });
+    // Key slot first, config last: a repository without config is "not found", never half-made.
+    await backend.save(`keys/${slot.id}`, serializeKeySlot(slot), { overwrite: true });
+    await backend.save('config', Buffer.from(JSON.stringify(config, null, 2) + '\n'), { overwrite: true });
+    const index = openIndexCache(deps.cacheDir, config.id);
+    return new Repository(backend, config, mk, slot.id, index, deps);
+  }
+
+  static async open(backend: Backend, password: string, deps: RepositoryDeps): Promise<Repository> {
+    let bytes: Buffer;
+    try {
+      bytes = await backend.load('config');
+    } catch (err) {
+      if (isNotFound(err)) {
+        throw new CairnError('REPO_NOT_FOUND', `no repository at ${backend.location}`, {
+          hint: 'check --repo / CAIRN_REPO, or create one with `cairn init`',
+        });
+      }
+      throw err;
+    }
+    const config = parseRepoConfig(bytes, backend.location);
+    const { masterKey, keyId } = await unlockMasterKey(backend, config.id, password);
+    const index = openIndexCache(deps.cacheDir, config.id);
+    return new Repository(backend, config, masterKey, keyId, index, deps);
+  }
+
+  keyFor = (id: number): Buffer => encKey(this.masterKey, id);
+
+  async close(): Promise<void> {
+    this.index.close();
+    await this.backend.close();
+  }
+
+  // ---- sealed files -------------------------------------------------------
+
+  async saveSealed(kind: SealedKind, body: unknown): Promise<string> {
+    const { bytes, id } = sealFile(kind, body, this.masterKey.currentEncKey, this.keyFor(this.masterKey.currentEncKey), this.deps.random);
+    await this.backend.save(`${DIR_OF[kind]}/${id}`, bytes);
+    return id;
+  }
+
+  async loadSealed(kind: SealedKind, id: string): Promise<unknown> {
+    const bytes = await this.backend.load(`${DIR_OF[kind]}/${id}`);
+    return openSealedFile(bytes, kind, this.keyFor);
+  }
+
+  async listIds(kind: SealedKind): Promise<string[]> {
+    const out: string[] = [];
+    const prefix = `${DIR_OF[kind]}/`;
+    for await (const f of this.backend.list(prefix)) {
+      const id = f.name.slice(prefix.length);
+      if (isId(id)) out.push(id);
+    }
+    return out;
+  }
+
+  // ---- snapshots ----------------------------------------------------------
+
+  async saveSnapshot(body: SnapshotBody): Promise<SnapshotId> {
+    return asSnapshotId(await this.saveSealed('snapshot', body));
+  }
+
+  async loadSnapshot(id: SnapshotId): Promise<SnapshotBody> {
+    try {
+      return parseSnapshotBody(await this.loadSealed('snapshot', id), id);
+    } catch (err) {
+      if (isNotFound(err)) throw new CairnError('SNAPSHOT_NOT_FOUND', `snapshot ${id.slice(0, 8)} does not exist`);
+      throw err;
+    }
+  }
+
+  /** All snapshots, oldest first. Snapshot files are immutable, so their bodies are cached locally. */
+  async listSnapshots(): Promise<{ id: SnapshotId; body: SnapshotBody }[]> {
+    const ids = await this.listIds('snapshot');
+    const limit = pLimit(8);
+    const out = await Promise.all(
+      ids.map((id) =>
+        limit(async () => {
+          const cached = this.index.getMeta(`snapshot:${id}`);
+          if (cached) return { id: asSnapshotId(id), body: JSON.parse(cached) as SnapshotBody };
+          try {
+            const body = await this.loadSnapshot(asSnapshotId(id));
+            this.index.setMeta(`snapshot:${id}`, JSON.stringify(body));
+            return { id: asSnapshotId(id), body };
+          } catch (err) {
+            // Removed by a concurrent forget between list and load: not an error.
+            if (err instanceof CairnError && err.code === 'SNAPSHOT_NOT_FOUND') return null;
+            throw err;
+          }
+        }),
+      ),
+    );
+    return out
+      .filter((s): s is { id: SnapshotId; body: SnapshotBody } => s !== null)
+      .sort((a, b) => a.body.time.localeCompare(b.body.time) || a.id.localeCompare(b.id));
+  }
+
+  async removeSnapshot(id: SnapshotId): Promise<void> {
+    await this.backend.remove(`snapshots/${id}`);
+  }
+
+  // ---- blobs --------------------------------------------------------------
+
+  /** Reads, decrypts and verifies one blob: its keyed hash must equal its id. */
+  async loadBlob(type: BlobType, id: BlobId): Promise<Buffer> {
+    const loc = this.index.findForRead(type, id);
+    if (!loc) {
+      throw new CairnError('BLOB_MISSING', `${type} blob ${id.slice(0, 8)} is in no pack of the index`, {
+        hint: 'run `cairn repair index`; if it stays missing, run `cairn check`',
+        details: { blob: id, type },
+      });
+    }
+    const pack = this.index.getPack(loc.pack);
+    if (!pack) throw new CairnError('REPO_CORRUPT', `index names blob ${id.slice(0, 8)} in unknown pack ${loc.pack.slice(0, 8)}`);
+    let sealed: Buffer;
+    try {
+      sealed = await this.backend.load(packName(loc.pack), { offset: loc.offset, length: loc.length });
+    } catch (err) {
+      if (isNotFound(err)) {
+        throw new CairnError('BLOB_MISSING', `pack ${loc.pack.slice(0, 8)} holding ${type} blob ${id.slice(0, 8)} is missing`, {
+          hint: 'run `cairn check` to see which snapshots are affected',
+          details: { pack: loc.pack, blob: id },
+        });
+      }
+      throw err;
+    }
+    const plain = openBlob(packKey(this.keyFor(pack.encKeyId), pack.salt), { ...loc }, sealed);
+    if (this.hasher.id(plain) !== id) {
+      throw new CairnError('PACK_CORRUPT', `blob ${id.slice(0, 8)} in pack ${loc.pack.slice(0, 8)} does not match its id`, {
+        details: { pack: loc.pack, blob: id },
+      });
+    }
+    return plain;
+  }
+
+  async loadTree(id: BlobId): Promise<Tree> {
+    const hit = this.treeCache.get(id);
+    if (hit) return hit;
+    const tree = decodeTree(await this.loadBlob('tree', id), id);
+    this.treeCache.set(id, tree);
+    return tree;
+  }
+}
+
+async function exists(backend: Backend, name: string): Promise<boolean> {
+  try {
+    await backend.stat(name);
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+}
+
+function openIndexCache(cacheDir: string, repoId: string): BlobIndex {
+  if (cacheDir === ':memory:') return new BlobIndex(':memory:');
+  return new BlobIndex(join(cacheDir, repoId, 'index.sqlite'));
+}
+
+export function safeUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return String(process.getuid?.() ?? 'unknown');
+  }
+}
+
+export function defaultHost(): string {
+  return hostname();
+}

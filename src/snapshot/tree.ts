@@ -1,0 +1,109 @@
+import type { BlobId } from '../core/ids.js';
+import { CairnError } from '../core/errors/index.js';
+import type { NodeType } from '../fs/types.js';
+
+/** One entry of a tree blob, exactly as serialised (see docs/repository-format.md, Trees). */
+export interface TreeNode {
+  name?: string;
+  nameRaw?: string; // b64, when the name is not valid UTF-8
+  type: NodeType;
+  mode: number;
+  uid: number;
+  gid: number;
+  user?: string;
+  group?: string;
+  mtime: string; // ns since epoch
+  atime: string;
+  ctime: string;
+  dev?: string;
+  inode?: string;
+  nlink?: number;
+  size?: number;
+  content?: BlobId[];
+  subtree?: BlobId;
+  target?: string;
+  targetRaw?: string;
+  rdev?: string;
+  xattrs?: { name: string; value: string }[];
+}
+
+export interface Tree {
+  nodes: TreeNode[];
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Encodes raw bytes as a JSON-safe name: UTF-8 when it round-trips exactly, else base64. */
+export function encodeName(raw: Buffer): { name?: string; nameRaw?: string } {
+  try {
+    const s = utf8.decode(raw);
+    if (Buffer.from(s, 'utf8').equals(raw)) return { name: s };
+  } catch {
+    // not UTF-8: fall through
+  }
+  return { nameRaw: raw.toString('base64') };
+}
+
+export function nodeNameBytes(node: { name?: string; nameRaw?: string }): Buffer {
+  if (node.nameRaw !== undefined) return Buffer.from(node.nameRaw, 'base64');
+  if (node.name !== undefined) return Buffer.from(node.name, 'utf8');
+  throw new CairnError('REPO_CORRUPT', 'tree node without a name');
+}
+
+/** A printable form of a name: invalid UTF-8 bytes shown as \xNN escapes. */
+export function displayName(node: { name?: string; nameRaw?: string }): string {
+  if (node.name !== undefined) return node.name;
+  return displayBytes(nodeNameBytes(node));
+}
+
+export function displayBytes(raw: Buffer): string {
+  let out = '';
+  let i = 0;
+  while (i < raw.length) {
+    // Decode the longest valid UTF-8 run, escape single bad bytes.
+    let j = i + 1;
+    let best = -1;
+    for (; j <= Math.min(raw.length, i + 4); j++) {
+      try {
+        utf8.decode(raw.subarray(i, j));
+        best = j;
+        break;
+      } catch {
+        // keep extending
+      }
+    }
+    if (best > 0) {
+      out += utf8.decode(raw.subarray(i, best));
+      i = best;
+    } else {
+      out += `\\x${raw[i]!.toString(16).padStart(2, '0')}`;
+      i++;
+    }
+  }
+  return out;
+}
+
+export function encodeTree(tree: Tree): Buffer {
+  return Buffer.from(JSON.stringify(tree), 'utf8');
+}
+
+export function decodeTree(bytes: Buffer, id: string): Tree {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    throw new CairnError('REPO_CORRUPT', `tree ${id.slice(0, 8)} is not valid JSON`, { cause: err });
+  }
+  if (!parsed || typeof parsed !== 'object' || !Array.isArray((parsed as Tree).nodes)) {
+    throw new CairnError('REPO_CORRUPT', `tree ${id.slice(0, 8)} has no node list`);
+  }
+  return parsed as Tree;
+}
+
+export function compareNodes(a: TreeNode, b: TreeNode): number {
+  return Buffer.compare(nodeNameBytes(a), nodeNameBytes(b));
+}
+
+export function nsToDate(ns: string): Date {
+  return new Date(Number(BigInt(ns) / 1_000_000n));
+}

@@ -1,0 +1,45 @@
+import { gcm } from '@noble/ciphers/aes.js';
+import { describe, expect, it } from 'vitest';
+import { aeadOpen, aeadSeal, AuthError } from '../../src/crypto/aead.js';
+import { seededRandom } from './seeded-random.js';
+
+describe('AES-256-GCM', () => {
+  const random = seededRandom('aead');
+
+  it('matches @noble/ciphers gcm in both directions', () => {
+    for (const size of [0, 1, 15, 16, 17, 1000, 65_537]) {
+      const key = random(32);
+      const nonce = random(12);
+      const aad = random(size % 40);
+      const plain = random(size);
+      const ours = aeadSeal(key, nonce, plain, aad);
+      const ref = gcm(key, nonce, aad).encrypt(plain);
+      expect(ours.length).toBe(size + 16);
+      expect(ours.equals(Buffer.from(ref))).toBe(true);
+      expect(aeadOpen(key, nonce, ref, aad).equals(plain)).toBe(true);
+      expect(Buffer.from(gcm(key, nonce, aad).decrypt(ours)).equals(plain)).toBe(true);
+    }
+  });
+
+  it('rejects any change to ciphertext, tag, nonce, aad or key', () => {
+    const key = random(32);
+    const nonce = random(12);
+    const aad = Buffer.from('aad');
+    const sealed = aeadSeal(key, nonce, Buffer.from('attack at dawn'), aad);
+    for (let i = 0; i < sealed.length; i++) {
+      const t = Buffer.from(sealed);
+      t[i]! ^= 0x01;
+      expect(() => aeadOpen(key, nonce, t, aad)).toThrow(AuthError);
+    }
+    const flip = (b: Buffer) => {
+      const c = Buffer.from(b);
+      c[0]! ^= 0x80;
+      return c;
+    };
+    expect(() => aeadOpen(key, flip(nonce), sealed, aad)).toThrow(AuthError);
+    expect(() => aeadOpen(key, nonce, sealed, Buffer.from('aae'))).toThrow(AuthError);
+    expect(() => aeadOpen(flip(key), nonce, sealed, aad)).toThrow(AuthError);
+    expect(() => aeadOpen(key, nonce, sealed.subarray(0, 15), aad)).toThrow(AuthError);
+    expect(() => aeadOpen(key, nonce, sealed.subarray(0, sealed.length - 1), aad)).toThrow(AuthError);
+  });
+});
