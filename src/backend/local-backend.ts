@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants, type Dir, type Dirent } from 'node:fs';
 import { mkdir, open, opendir, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { CairnError, fromSystemError } from '../core/errors/index.js';
 import { assertBackendName, assertBackendPrefix, TEMP_PREFIX } from './assert-backend-name.js';
 import { checkRange, truncatedError } from './check-range.js';
@@ -71,9 +71,9 @@ export class LocalBackend implements Backend {
     try {
       fh = await open(this.pathOf(name), constants.O_RDONLY);
       if (!range) return await fh.readFile();
-      const { size, isFile } = await fh.stat().then((s) => ({ size: s.size, isFile: s.isFile() }));
-      if (!isFile) throw Object.assign(new Error('not a regular file'), { code: 'EISDIR' });
-      checkRange(name, range, size);
+      const s = await fh.stat();
+      if (!s.isFile()) throw new BackendNotFoundError(name);
+      checkRange(name, range, s.size);
       // Positional reads: a 20-byte blob from a 100 MiB pack reads 20 bytes.
       const buf = Buffer.allocUnsafe(range.length);
       let filled = 0;
@@ -171,9 +171,14 @@ export class LocalBackend implements Backend {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
     const first = await mkdir(dir, { recursive: true });
-    if (first !== undefined) {
-      // Each new directory's entry lives in its parent: make those entries durable too.
-      for (let d = dir; ; d = dirname(d)) {
+    // Each new directory's entry lives in its parent, so sync the parents too. A
+    // concurrent save may have created some of them (and not synced them yet), so sync
+    // every level up to the root rather than trusting `first`. This runs only on the
+    // first save into a directory.
+    for (let d = dir; d !== this.root; d = dirname(d)) await fsyncDir(dirname(d));
+    if (first !== undefined && (first === this.root || this.root.startsWith(first + sep))) {
+      // The root itself was new; never touch parents we did not create (may be unreadable).
+      for (let d = this.root; ; d = dirname(d)) {
         await fsyncDir(dirname(d));
         if (d === first) break;
       }

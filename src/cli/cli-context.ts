@@ -43,7 +43,10 @@ export class CliContext {
   /** The repository password (see resolvePassword for the order of sources). */
   password(opts: { confirm?: boolean; prompt?: string } = {}): Promise<string> {
     return resolvePassword(
-      { file: this.globals.passwordFile, value: this.globals.password },
+      {
+        file: this.globals.passwordFile === undefined ? undefined : this.resolvePath(this.globals.passwordFile),
+        value: this.globals.password,
+      },
       { stdin: this.deps.stdin, stderr: this.deps.stderr, signal: this.signal },
       opts,
     );

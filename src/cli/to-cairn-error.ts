@@ -37,7 +37,7 @@ export function toCairnError(err: unknown): CairnError | undefined {
     const [first = '', ...rest] = err.message.replace(/^error:\s*/, '').split('\n');
     const suggestion = oneLine(rest.join(' ')).replace(/^\((.*)\)$/, '$1');
     return new CairnError('USAGE', oneLine(first), {
-      hint: suggestion ? `${suggestion} ${helpHint}` : helpHint,
+      hint: suggestion ? `${suggestion.replace(/^Did you/, 'did you')} ${helpHint.replace(/^run/, 'Run')}` : helpHint,
     });
   }
   return undefined;

@@ -79,18 +79,32 @@ async function make(
   }
 }
 
+/** coreutils prints strerror(3) text; with LC_ALL=C it can be mapped back to errno names
+ *  so that callers see the same codes as from the addon (EEXIST, EPERM, ...). */
+const STRERROR_CODES: Array<[string, string]> = [
+  ['File exists', 'EEXIST'],
+  ['Operation not permitted', 'EPERM'],
+  ['Permission denied', 'EACCES'],
+  ['No such file or directory', 'ENOENT'],
+  ['Not a directory', 'ENOTDIR'],
+  ['No space left on device', 'ENOSPC'],
+  ['Read-only file system', 'EROFS'],
+];
+
 async function runCommand(command: string, args: string[]): Promise<void> {
   try {
-    await run(command, args);
+    await run(command, args, { env: { ...process.env, LC_ALL: 'C' } });
   } catch (err) {
     const stderr = String((err as { stderr?: unknown }).stderr ?? '').trim();
+    const code = STRERROR_CODES.find(([text]) => stderr.endsWith(text))?.[1];
+    if (code) throw Object.assign(new Error(`${code}: ${stderr}`), { code, cause: err });
     throw new CairnError('IO_ERROR', `${command} failed: ${stderr || (err as Error).message}`, { cause: err });
   }
 }
 
 /** glibc's gnu_dev_major/minor: the st_rdev layout that lstat and mknod(2) share. */
 export function majorMinor(rdev: bigint): [string, string] {
-  const major = ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn);
-  const minor = (rdev & 0xffn) | ((rdev >> 12n) & ~0xffn);
+  const major = ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & 0xfffff000n);
+  const minor = (rdev & 0xffn) | ((rdev >> 12n) & 0xffffff00n);
   return [major.toString(), minor.toString()];
 }

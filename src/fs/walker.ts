@@ -56,7 +56,7 @@ export interface WalkOptions {
 }
 
 /** Children read ahead concurrently per directory: lstat is a thread-pool round trip. */
-const LOOKAHEAD = 32;
+const LOOKAHEAD = 128;
 
 interface Frame {
   event: WalkDirEvent;

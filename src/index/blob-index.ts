@@ -71,8 +71,7 @@ export class BlobIndex {
          WHERE b.id = ? AND b.type = ? AND b.pack NOT IN (SELECT pack FROM condemned) LIMIT 1`,
       ),
       lookupAny: this.db.prepare(
-        `SELECT pack, offset, length, raw_length, flags FROM blobs WHERE id = ? AND type = ?
-         ORDER BY (pack IN (SELECT pack FROM condemned)) LIMIT 1`,
+        `SELECT pack, offset, length, raw_length, flags FROM blobs WHERE id = ? AND type = ? LIMIT 1`,
       ),
       insertBlob: this.db.prepare(
         `INSERT OR IGNORE INTO blobs (id, type, pack, offset, length, raw_length, flags) VALUES (?, ?, ?, ?, ?, ?, ?)`,
@@ -105,7 +104,7 @@ export class BlobIndex {
 
   /** Location for reading: prefers live packs, but falls back to condemned ones (not yet swept). */
   findForRead(type: BlobType, id: BlobId): BlobLocation | undefined {
-    return this.toLocation(type, id, this.stmt.lookupAny.get(id, TYPE_CODE[type]));
+    return this.find(type, id) ?? this.toLocation(type, id, this.stmt.lookupAny.get(id, TYPE_CODE[type]));
   }
 
   private toLocation(type: BlobType, id: BlobId, row: unknown): BlobLocation | undefined {

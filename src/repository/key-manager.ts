@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import pLimit from 'p-limit';
 import type { Backend } from '../backend/types.js';
 import { isNotFound } from '../backend/types.js';
 import { CairnError } from '../core/errors/index.js';
@@ -25,7 +26,7 @@ async function loadSlots(backend: Backend): Promise<KeySlotFile[]> {
 
 /**
  * Tries every key slot with the password (scrypt runs on libuv's thread pool, so
- * slots are tried in parallel). Wrong for all of them: WRONG_PASSWORD.
+ * two slots are tried at once). Wrong for all of them: WRONG_PASSWORD.
  */
 export async function unlockMasterKey(backend: Backend, repoId: string, password: string): Promise<{ masterKey: MasterKey; keyId: KeyId }> {
   const slots = await loadSlots(backend);
@@ -34,7 +35,9 @@ export async function unlockMasterKey(backend: Backend, repoId: string, password
       hint: 'restore the keys/ directory from a copy of the repository',
     });
   }
-  const attempts = await Promise.allSettled(slots.map((s) => openKeySlot(s, password, repoId)));
+  // Two at a time: each scrypt attempt holds 128 MiB at the default cost.
+  const limit = pLimit(2);
+  const attempts = await Promise.allSettled(slots.map((s) => limit(() => openKeySlot(s, password, repoId))));
   for (let i = 0; i < attempts.length; i++) {
     const a = attempts[i]!;
     if (a.status === 'fulfilled') return { masterKey: a.value, keyId: slots[i]!.id };

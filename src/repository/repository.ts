@@ -53,6 +53,7 @@ export class Repository {
   readonly hasher: BlobHasher;
   readonly gear: Uint32Array;
   private readonly treeCache = new LruCache<string, Tree>(2048);
+  private readonly packKeys = new LruCache<string, Buffer>(256);
 
   private constructor(
     readonly backend: Backend,
@@ -220,13 +221,23 @@ export class Repository {
       }
       throw err;
     }
-    const plain = openBlob(packKey(this.keyFor(pack.encKeyId), pack.salt), { ...loc }, sealed);
+    const plain = openBlob(this.packKeyFor(loc.pack, pack.encKeyId, pack.salt), { ...loc }, sealed);
     if (this.hasher.id(plain) !== id) {
       throw new CairnError('PACK_CORRUPT', `blob ${id.slice(0, 8)} in pack ${loc.pack.slice(0, 8)} does not match its id`, {
         details: { pack: loc.pack, blob: id },
       });
     }
     return plain;
+  }
+
+  /** Pack keys are derived once per pack, not once per blob read. */
+  private packKeyFor(pack: string, encKeyId: number, salt: Buffer): Buffer {
+    let k = this.packKeys.get(pack);
+    if (!k) {
+      k = packKey(this.keyFor(encKeyId), salt);
+      this.packKeys.set(pack, k);
+    }
+    return k;
   }
 
   async loadTree(id: BlobId): Promise<Tree> {

@@ -2,12 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { majorMinor } from '../../src/fs/create-special.js';
 import { parseIdNames } from '../../src/fs/id-names.js';
 import { native } from '../../src/fs/native.js';
 import { readEntryMeta } from '../../src/fs/read-entry-meta.js';
 import type { EntryMeta } from '../../src/fs/types.js';
 import { walk } from '../../src/fs/walker.js';
-import { byPath, makeTortureTree, manifest, type Manifest, type TortureTreeInfo } from '../helpers/manifest.js';
+import { makeTortureTree, manifest, type Manifest, type TortureTreeInfo } from '../helpers/manifest.js';
 
 const base = mkdtempSync(join(tmpdir(), 'cairn-meta-'));
 const root = join(base, 'tree');
@@ -41,10 +42,7 @@ describe('readEntryMeta against the independent python manifest', () => {
       if (m.type === 'symlink') expect(meta!.linkTarget?.toString('hex'), where).toBe(m.target);
       else expect(meta!.linkTarget, where).toBeUndefined();
       if (m.rdev !== undefined) {
-        const rdev = meta!.rdev!;
-        const major = ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn);
-        const minor = (rdev & 0xffn) | ((rdev >> 12n) & ~0xffn);
-        expect(`${major},${minor}`, where).toBe(m.rdev);
+        expect(majorMinor(meta!.rdev!).join(','), where).toBe(m.rdev);
       } else {
         expect(meta!.rdev, where).toBeUndefined();
       }

@@ -1,10 +1,8 @@
-import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { runPython } from './python.js';
 
 export { makeTortureTree, type TortureTreeInfo } from './torture-tree.js';
 
-const run = promisify(execFile);
 const SCRIPT = fileURLToPath(new URL('./manifest.py', import.meta.url));
 
 /** One entry of manifest.py's output; see the docstring there for each field. */
@@ -53,8 +51,7 @@ export async function manifest(dir: string, opts: ManifestOptions = {}): Promise
   if (opts.blocks) args.push('--blocks');
   if (opts.xattrs === false) args.push('--no-xattrs');
   args.push('--', dir);
-  const { stdout } = await run('python3', args, { maxBuffer: 256 * 1024 * 1024 });
-  return JSON.parse(stdout) as Manifest;
+  return JSON.parse(await runPython(args)) as Manifest;
 }
 
 /** Manifest entries by hex path, for lookups in tests. */

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { native } from '../../src/fs/native.js';
 import { setTimes } from '../../src/fs/set-times.js';
+import { runPython } from './python.js';
 
 const run = promisify(execFile);
 
@@ -15,6 +16,8 @@ export interface TortureTreeInfo {
 }
 
 const MiB = 1024 * 1024;
+/** Binds a unix socket and exits: the socket file stays (Node would unlink it on close). */
+const SOCKET_PY = 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])';
 export const SPARSE_SIZE = 64 * MiB;
 
 /** Paths are Buffers so that names that are not UTF-8 can be made. */
@@ -162,17 +165,20 @@ export async function makeTortureTree(dir: string): Promise<TortureTreeInfo> {
     skipped.push('xattrs: native addon not loaded');
   }
 
-  // Special files.
-  await tryTo('fifo', () => run('mkfifo', ['-m', '0640', '--', join(dir, 'special/fifo')]));
-  await tryTo('socket', () =>
-    run('python3', ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', join(dir, 'special/socket')]),
-  );
+  // Special files, made by the system tools (not by Cairn's addon), concurrently.
+  const specials = [
+    tryTo('fifo', () => run('mkfifo', ['-m', '0640', '--', join(dir, 'special/fifo')])),
+    tryTo('socket', () =>
+      runPython(['-c', SOCKET_PY, join(dir, 'special/socket')]),
+    ),
+  ];
   if (isRoot) {
-    await tryTo('chardev', () => run('mknod', ['-m', '0600', '--', join(dir, 'special/null'), 'c', '1', '3']));
-    await tryTo('blockdev', () => run('mknod', ['-m', '0660', '--', join(dir, 'special/loop'), 'b', '7', '200']));
+    specials.push(tryTo('chardev', () => run('mknod', ['-m', '0600', '--', join(dir, 'special/null'), 'c', '1', '3'])));
+    specials.push(tryTo('blockdev', () => run('mknod', ['-m', '0660', '--', join(dir, 'special/loop'), 'b', '7', '200'])));
   } else {
     skipped.push('devices: not root');
   }
+  await Promise.all(specials);
 
   // Times last: every creation above changed a directory's mtime. Files first, then
   // directories deepest first, the root at the very end.

@@ -28,7 +28,7 @@ export function toFindOptions(patterns: string[], flags: FindFlags, cwd: string)
 }
 
 function matchLine(n: ListedNode): string {
-  const size = n.type === 'dir' ? '' : formatBytes(n.size);
+  const size = n.type === 'file' ? formatBytes(n.size) : '';
   const link = n.linkTarget !== undefined ? ` -> ${n.linkTarget}` : '';
   return `  ${formatMode(n.type, n.mode)}  ${size.padStart(10)}  ${formatTime(n.mtime)}  ${n.path}${link}`;
 }

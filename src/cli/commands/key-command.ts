@@ -56,7 +56,10 @@ Examples:
     .description('add a key slot for another password')
     .option('--new-password-file <file>', 'read the new password from this file (else CAIRN_NEW_PASSWORD, else asked twice)')
     .option('--label <text>', 'a note stored with the key slot, e.g. who holds the password')
-    .addHelpText('after', '\nExample:\n  CAIRN_NEW_PASSWORD=... cairn key add --label "backup operator"')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  cairn key add --new-password-file /root/ops-password --label "ops vault"\n  CAIRN_NEW_PASSWORD=... cairn key add',
+    )
     .action(async (flags: NewPasswordFlags, c: Command) => {
       const ctx = CliContext.fromCommand(c, deps);
       const info = await ctx.withSession(async (s) => {

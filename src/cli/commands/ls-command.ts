@@ -23,7 +23,7 @@ export function formatLongListing(nodes: readonly ListedNode[]): string[] {
     formatMode(n.type, n.mode),
     n.user ?? String(n.uid),
     n.group ?? String(n.gid),
-    n.type === 'dir' ? '' : formatBytes(n.size),
+    n.type === 'file' ? formatBytes(n.size) : '',
     formatTime(n.mtime),
     nameOf(n),
   ]);
