@@ -55,7 +55,8 @@ function load(): NativeFs | null {
     return require(addonPath) as NativeFs;
   } catch (err) {
     // Missing (not built) or built for another Node ABI: both mean "use the fallbacks".
-    loadError = `cannot load ${addonPath}: ${(err as Error).message}`;
+    // First line only: require() appends a multi-line "Require stack".
+    loadError = `cannot load ${addonPath}: ${String((err as Error).message).split('\n')[0]}`;
     return null;
   }
 }

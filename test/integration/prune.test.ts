@@ -104,6 +104,7 @@ describe('prune', () => {
     const marked = await s.prune();
     expect(marked.marked.packs).toBeGreaterThan(0);
     // A backup that began before the mark commits a snapshot referencing the marked data.
+    clock.advance(60_000);
     await internal.saveSnapshot({ ...body, time: clock.now().toISOString() });
     clock.advance(2 * HOUR);
     await s.prune();
