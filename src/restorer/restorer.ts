@@ -122,12 +122,12 @@ export class Restorer {
         await this.applyMeta(path, node);
         break;
       }
-      case 'socket':
-        this.stats.warnings.push(`${snapPath}: sockets are not restored`);
-        break;
-      default:
-        await createSpecial(path, node.type, node.mode, node.rdev !== undefined ? BigInt(node.rdev) : 0n);
-        await this.applyMeta(path, node);
+      default: {
+        // fifos and devices; sockets (and devices when not root) come back as a warning.
+        const made = await createSpecial(path, node.type, node.mode, node.rdev !== undefined ? BigInt(node.rdev) : 0n);
+        if (made.created) await this.applyMeta(path, node);
+        else this.stats.warnings.push(made.warning ?? `${snapPath}: ${node.type} not restored`);
+      }
     }
   }
 
