@@ -99,7 +99,7 @@ export class Session implements T.RepositorySession {
     });
     const stats = await restorer.run(snapshot);
     const result: T.RestoreResult = { snapshot, files: stats.files, dirs: stats.dirs, bytes: stats.bytes, warnings: stats.warnings };
-    if (opts.verify) result.verified = await verifyRestore(repo, stats.restoredFiles);
+    if (opts.verify) result.verified = await verifyRestore(repo, snapshot.tree, opts.target, opts.include);
     return result;
   }
 

@@ -5,7 +5,8 @@ import { applyEntryMeta } from '../fs/apply-entry-meta.js';
 import { createSpecial } from '../fs/create-special.js';
 import { isAllZero } from '../fs/sparse.js';
 import type { Repository } from '../repository/repository.js';
-import { displayName, nodeNameBytes, type TreeNode } from '../snapshot/tree.js';
+import type { TreeNode } from '../snapshot/tree.js';
+import { normaliseIncludes, selectedTree } from './selected-tree.js';
 import type { Progress, SnapshotInfo } from '../engine/types.js';
 import { BlobSource } from './blob-source.js';
 import { nodeMeta } from './node-meta.js';
@@ -17,31 +18,11 @@ export interface RestoreRunOptions {
   signal?: AbortSignal;
 }
 
-export interface RestoredFile {
-  path: Buffer;
-  snapPath: string;
-  node: TreeNode;
-}
-
 export interface RestoreStats {
   files: number;
   dirs: number;
   bytes: number;
   warnings: string[];
-  restoredFiles: RestoredFile[];
-}
-
-type Selection = 'all' | 'descend' | 'none';
-
-/** Which part of the snapshot --include selects: a node itself, an ancestor to descend, or nothing. */
-function select(snapPath: string, includes: string[] | undefined): Selection {
-  if (!includes || includes.length === 0) return 'all';
-  let descend = false;
-  for (const inc of includes) {
-    if (snapPath === inc || snapPath.startsWith(inc + '/') || inc === '/') return 'all';
-    if (inc.startsWith(snapPath + '/')) descend = true;
-  }
-  return descend ? 'descend' : 'none';
 }
 
 /**
@@ -55,7 +36,7 @@ export class Restorer {
   private readonly blobs: BlobSource;
   private readonly links = new Map<string, Buffer>();
   private readonly owner = process.getuid?.() === 0;
-  readonly stats: RestoreStats = { files: 0, dirs: 0, bytes: 0, warnings: [], restoredFiles: [] };
+  readonly stats: RestoreStats = { files: 0, dirs: 0, bytes: 0, warnings: [] };
   private readonly includes: string[] | undefined;
 
   constructor(
@@ -63,7 +44,7 @@ export class Restorer {
     private readonly opts: RestoreRunOptions,
   ) {
     this.blobs = new BlobSource(repo);
-    this.includes = opts.include?.map((p) => (p.length > 1 ? p.replace(/\/+$/, '') : p)).map((p) => (p.startsWith('/') ? p : '/' + p));
+    this.includes = normaliseIncludes(opts.include);
   }
 
   async run(snapshot: SnapshotInfo): Promise<RestoreStats> {
@@ -73,7 +54,7 @@ export class Restorer {
     } catch (err) {
       throw fromSystemError(err, this.opts.target);
     }
-    await this.restoreTree(snapshot.tree, '', target);
+    await this.restoreTree(snapshot.tree, target);
     if (this.includes && this.stats.files + this.stats.dirs === 0) {
       throw new CairnError('PATH_NOT_FOUND', `nothing in snapshot ${snapshot.shortId} matches ${this.includes.join(', ')}`, {
         hint: 'paths are absolute inside the snapshot, e.g. /srv/data/file; see `cairn ls`',
@@ -82,35 +63,22 @@ export class Restorer {
     return this.stats;
   }
 
-  private async restoreTree(treeId: BlobId, snapDir: string, targetDir: Buffer): Promise<void> {
-    const tree = await this.repo.loadTree(treeId);
-    for (const node of tree.nodes) {
+  private async restoreTree(treeId: BlobId, target: Buffer): Promise<void> {
+    for await (const ev of selectedTree(this.repo, treeId, this.includes, target)) {
       if (this.opts.signal?.aborted) throw new CairnError('CANCELLED', 'restore cancelled; the target holds a partial restore');
-      const name = nodeNameBytes(node);
-      if (name.length === 0 || name.includes(0x2f) || name.equals(Buffer.from('..')) || name.equals(Buffer.from('.'))) {
-        throw new CairnError('REPO_CORRUPT', `snapshot tree contains an unsafe name "${displayName(node)}"`);
-      }
-      const snapPath = `${snapDir}/${displayName(node)}`;
-      const sel = select(snapPath, this.includes);
-      if (sel === 'none') continue;
-      const path = Buffer.concat([targetDir, Buffer.from('/'), name]);
       try {
-        await this.restoreNode(node, snapPath, path, sel);
+        if (ev.kind === 'enter') await this.ensureDir(ev.path);
+        else if (ev.kind === 'leave') {
+          this.stats.dirs++;
+          await this.applyMeta(ev.path, ev.node);
+        } else await this.restoreEntry(ev.node, ev.snapPath, ev.path);
       } catch (err) {
-        throw fromSystemError(err, path.toString());
+        throw fromSystemError(err, ev.path.toString());
       }
     }
   }
 
-  private async restoreNode(node: TreeNode, snapPath: string, path: Buffer, sel: Selection): Promise<void> {
-    if (node.type === 'dir') {
-      await this.ensureDir(path);
-      if (node.subtree) await this.restoreTree(node.subtree, snapPath, path);
-      this.stats.dirs++;
-      await this.applyMeta(path, node);
-      return;
-    }
-    if (sel === 'descend') return; // an include names something below a non-directory
+  private async restoreEntry(node: TreeNode, snapPath: string, path: Buffer): Promise<void> {
     await removeExisting(path);
     switch (node.type) {
       case 'file':
@@ -171,7 +139,6 @@ export class Restorer {
     await this.applyMeta(path, node);
     if (linkKey) this.links.set(linkKey, path);
     this.stats.files++;
-    this.stats.restoredFiles.push({ path, snapPath, node });
     this.opts.onProgress?.({ phase: 'restore', files: this.stats.files, bytes: this.stats.bytes, currentPath: snapPath });
   }
 

@@ -1,6 +1,7 @@
 import { open } from 'node:fs/promises';
+import type { BlobId } from '../core/ids.js';
 import type { Repository } from '../repository/repository.js';
-import type { RestoredFile } from './restorer.js';
+import { normaliseIncludes, selectedTree } from './selected-tree.js';
 
 export interface VerifyReport {
   files: number;
@@ -11,17 +12,24 @@ export interface VerifyReport {
 /**
  * Re-reads every restored file and checks it against the snapshot: each stretch of
  * the file must hash (keyed, like at backup) to the blob id recorded for it, and the
- * file must end where the snapshot says. Nothing is decrypted again, so this proves
- * what is on disk, not what is in memory.
+ * file must end where the snapshot says. It walks the snapshot again rather than
+ * remembering what was restored, so memory does not grow with the number of files.
  */
-export async function verifyRestore(repo: Repository, files: RestoredFile[]): Promise<VerifyReport> {
+export async function verifyRestore(repo: Repository, tree: BlobId, target: string, include?: string[]): Promise<VerifyReport> {
   const report: VerifyReport = { files: 0, bytes: 0, mismatches: [] };
-  for (const f of files) {
-    const fh = await open(f.path, 'r');
+  for await (const ev of selectedTree(repo, tree, normaliseIncludes(include), Buffer.from(target))) {
+    if (ev.kind !== 'entry' || ev.node.type !== 'file') continue;
+    let fh;
+    try {
+      fh = await open(ev.path, 'r');
+    } catch {
+      report.mismatches.push(ev.snapPath);
+      continue;
+    }
     try {
       let pos = 0;
       let ok = true;
-      for (const id of f.node.content ?? []) {
+      for (const id of ev.node.content ?? []) {
         const loc = repo.index.findForRead('data', id);
         if (!loc) {
           ok = false;
@@ -35,11 +43,10 @@ export async function verifyRestore(repo: Repository, files: RestoredFile[]): Pr
         }
         pos += bytesRead;
       }
-      const size = (await fh.stat()).size;
-      if (ok && size !== (f.node.size ?? pos)) ok = false;
+      if (ok && (await fh.stat()).size !== (ev.node.size ?? pos)) ok = false;
       report.files++;
       report.bytes += pos;
-      if (!ok) report.mismatches.push(f.snapPath);
+      if (!ok) report.mismatches.push(ev.snapPath);
     } finally {
       await fh.close();
     }
