@@ -13,6 +13,7 @@ import { compareNodes, encodeTree, nodeNameBytes, type Tree, type TreeNode } fro
 import type { Progress, SnapshotSummary, SourceWarning } from '../engine/types.js';
 import { nodeFromMeta, unchangedSince } from './node-from-meta.js';
 import { openForBackup, readPieces } from './file-reader.js';
+import type { Totals } from './scan-totals.js';
 
 export interface ArchiveOptions {
   /** Absolute, normalised paths, none inside another. */
@@ -24,6 +25,8 @@ export interface ArchiveOptions {
   exclude?: (path: Buffer, isDir: boolean) => boolean;
   oneFileSystem?: boolean;
   onProgress?: (p: Progress) => void;
+  /** Filled in concurrently by scanTotals; reported once complete. */
+  totals?: Totals;
   onWarning?: (w: SourceWarning) => void;
   signal?: AbortSignal;
 }
@@ -64,6 +67,8 @@ export class Archiver {
     errors: 0,
   };
   private files = 0;
+  /** Bytes of files done, read or not (unchanged files count too, so percent reaches 100). */
+  private processed = 0;
   private readonly finder: FastCdc;
   /** dev:inode of hard-linked files already read in this backup → their content. */
   private readonly hardLinks = new Map<string, { size: number; mtime: string; content: BlobId[] }>();
@@ -202,7 +207,15 @@ export class Archiver {
       // The file changed while we read it: record what we read, with the metadata seen after.
       Object.assign(node, { size: content.meta.size, mtime: content.meta.mtimeNs.toString(), ctime: content.meta.ctimeNs.toString() });
     }
-    this.opts.onProgress?.({ phase: 'backup', files: this.files, bytes: this.stats.bytesRead, currentPath: path.toString() });
+    this.processed += node.size ?? 0;
+    const t = this.opts.totals;
+    this.opts.onProgress?.({
+      phase: 'backup',
+      files: this.files,
+      bytes: this.processed,
+      ...(t?.done ? { totalFiles: t.files, totalBytes: t.bytes } : {}),
+      currentPath: path.toString(),
+    });
     return node;
   }
 

@@ -10,6 +10,7 @@ import { snapshotInfo } from '../snapshot/snapshot.js';
 import type { BackupOptions, BackupResult, SnapshotInfo } from '../engine/types.js';
 import { resolveSnapshotRef } from '../snapshot/select.js';
 import { Archiver, normalisePaths } from './archiver.js';
+import { scanTotals } from './scan-totals.js';
 import { PROGRAM } from '../core/version.js';
 
 export function filesSourceName(paths: string[]): string {
@@ -41,8 +42,12 @@ export async function runBackup(repo: Repository, opts: BackupOptions, snapshots
 
     const all = await snapshots();
     const parent = chooseParent(all, opts.parent, mode, host, source.name);
+    const totals = opts.estimateTotals
+      ? scanTotals(paths, { ...(exclude ? { exclude } : {}), ...(opts.oneFileSystem ? { oneFileSystem: true } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })
+      : undefined;
     const archiver = new Archiver(repo, saver, {
       paths,
+      ...(totals ? { totals } : {}),
       parentTree: parent?.tree ?? null,
       reuseUnchanged: mode !== 'full',
       ...(exclude ? { exclude } : {}),

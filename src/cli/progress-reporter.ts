@@ -3,6 +3,8 @@ import { ProgressBar } from '../util/progress-bar.js';
 import type { CliContext } from './cli-context.js';
 
 export interface ProgressReporter {
+  /** True when a bar is drawn: only then is it worth computing totals for percent and ETA. */
+  readonly wantsTotals: boolean;
   onProgress(p: Progress): void;
   /** Clears the bar (or prints finalLine in its place). Safe to call twice. */
   done(finalLine?: string): void;
@@ -21,6 +23,7 @@ export function createProgressReporter(ctx: CliContext, opts: { perFile?: boolea
   let lastPath: string | undefined;
   let finished = false;
   return {
+    wantsTotals: enabled,
     onProgress(p: Progress): void {
       if (perFileLines && p.currentPath !== undefined && p.currentPath !== lastPath) {
         lastPath = p.currentPath;

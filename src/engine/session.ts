@@ -95,6 +95,7 @@ export class Session implements T.RepositorySession {
       target: opts.target,
       ...(opts.include ? { include: opts.include } : {}),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+      ...(opts.estimateTotals ? { estimateTotals: true } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
     const stats = await restorer.run(snapshot);

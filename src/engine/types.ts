@@ -74,6 +74,8 @@ export interface BackupOptions {
   parent?: string;
   dryRun?: boolean;
   onProgress?: (p: Progress) => void;
+  /** Walk the sources once more, concurrently, so progress can carry totals (percent, ETA). */
+  estimateTotals?: boolean;
   onWarning?: (w: SourceWarning) => void;
   signal?: AbortSignal;
 }
@@ -141,6 +143,8 @@ export interface RestoreOptions {
   verify?: boolean;
   filter?: SnapshotFilter;
   onProgress?: (p: Progress) => void;
+  /** Sum the selected files' sizes first, so progress can carry totals (percent, ETA). */
+  estimateTotals?: boolean;
   signal?: AbortSignal;
 }
 

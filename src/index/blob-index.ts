@@ -20,6 +20,7 @@ export interface PackRecord {
   salt: Buffer;
 }
 
+const SCHEMA_VERSION = 1;
 const TYPE_CODE: Record<BlobType, number> = { data: 0, tree: 1 };
 const CODE_TYPE: BlobType[] = ['data', 'tree'];
 
@@ -47,6 +48,19 @@ export class BlobIndex {
   constructor(path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
+    try {
+      this.init();
+    } catch (err) {
+      this.db.close();
+      throw err;
+    }
+    this.stmt = this.prepare();
+  }
+
+  private init(): void {
+    // A cache from another schema version is not migrated: it is rebuilt.
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    if (version !== 0 && version !== SCHEMA_VERSION) throw new Error(`index cache schema ${version}, expected ${SCHEMA_VERSION}`);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('cache_size = -16000'); // 16 MB page cache, whatever the repository size
@@ -65,7 +79,13 @@ export class BlobIndex {
       CREATE INDEX IF NOT EXISTS blobs_by_pack ON blobs(pack);
       CREATE TABLE IF NOT EXISTS condemned (pack TEXT PRIMARY KEY);
     `);
-    this.stmt = {
+    this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    // Fails on a corrupt file (SQLITE_CORRUPT / SQLITE_NOTADB): the caller rebuilds.
+    this.db.prepare('SELECT COUNT(*) FROM index_files').get();
+  }
+
+  private prepare(): BlobIndex['stmt'] {
+    return {
       lookup: this.db.prepare(
         `SELECT b.pack, b.offset, b.length, b.raw_length, b.flags FROM blobs b
          WHERE b.id = ? AND b.type = ? AND b.pack NOT IN (SELECT pack FROM condemned) LIMIT 1`,

@@ -1,9 +1,10 @@
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import pLimit from 'p-limit';
 import type { Backend } from '../backend/types.js';
 import { isNotFound } from '../backend/types.js';
-import { CairnError } from '../core/errors/index.js';
+import { CairnError, fromSystemError } from '../core/errors/index.js';
 import type { Clock } from '../core/clock.js';
 import type { RandomSource } from '../core/random.js';
 import { asSnapshotId, isId, type BlobId, type BlobType, type SnapshotId } from '../core/ids.js';
@@ -259,9 +260,25 @@ async function exists(backend: Backend, name: string): Promise<boolean> {
   }
 }
 
+/**
+ * The cache is disposable: one that cannot be opened (corrupt, written by an
+ * incompatible version, truncated by a full disk) is deleted and rebuilt from the
+ * repository rather than failing the command.
+ */
 function openIndexCache(cacheDir: string, repoId: string): BlobIndex {
   if (cacheDir === ':memory:') return new BlobIndex(':memory:');
-  return new BlobIndex(join(cacheDir, repoId, 'index.sqlite'));
+  const path = join(cacheDir, repoId, 'index.sqlite');
+  try {
+    return new BlobIndex(path);
+  } catch (err) {
+    if ((err as { code?: string }).code === 'EACCES' || (err as { code?: string }).code === 'ENOSPC') throw fromSystemError(err, path);
+    for (const f of [path, `${path}-wal`, `${path}-shm`]) rmSync(f, { force: true });
+    try {
+      return new BlobIndex(path);
+    } catch (again) {
+      throw fromSystemError(again, path);
+    }
+  }
 }
 
 export function safeUser(): string {

@@ -15,6 +15,8 @@ export interface RestoreRunOptions {
   target: string;
   include?: string[];
   onProgress?: (p: Progress) => void;
+  /** Walk the selected trees first to know the totals for percent and ETA. */
+  estimateTotals?: boolean;
   signal?: AbortSignal;
 }
 
@@ -54,6 +56,7 @@ export class Restorer {
     } catch (err) {
       throw fromSystemError(err, this.opts.target);
     }
+    if (this.opts.estimateTotals) this.totals = await this.sumSelected(snapshot.tree, target);
     await this.restoreTree(snapshot.tree, target);
     if (this.includes && this.stats.files + this.stats.dirs === 0) {
       throw new CairnError('PATH_NOT_FOUND', `nothing in snapshot ${snapshot.shortId} matches ${this.includes.join(', ')}`, {
@@ -61,6 +64,19 @@ export class Restorer {
       });
     }
     return this.stats;
+  }
+
+  private totals: { files: number; bytes: number } | undefined;
+
+  private async sumSelected(tree: BlobId, target: Buffer): Promise<{ files: number; bytes: number }> {
+    const t = { files: 0, bytes: 0 };
+    for await (const ev of selectedTree(this.repo, tree, this.includes, target)) {
+      if (ev.kind === 'entry' && ev.node.type === 'file') {
+        t.files++;
+        t.bytes += ev.node.size ?? 0;
+      }
+    }
+    return t;
   }
 
   private async restoreTree(treeId: BlobId, target: Buffer): Promise<void> {
@@ -139,7 +155,13 @@ export class Restorer {
     await this.applyMeta(path, node);
     if (linkKey) this.links.set(linkKey, path);
     this.stats.files++;
-    this.opts.onProgress?.({ phase: 'restore', files: this.stats.files, bytes: this.stats.bytes, currentPath: snapPath });
+    this.opts.onProgress?.({
+      phase: 'restore',
+      files: this.stats.files,
+      bytes: this.stats.bytes,
+      ...(this.totals ? { totalFiles: this.totals.files, totalBytes: this.totals.bytes } : {}),
+      currentPath: snapPath,
+    });
   }
 
   private async applyMeta(path: Buffer, node: TreeNode): Promise<void> {

@@ -113,6 +113,7 @@ Examples:
           const r = await session.backup({
             ...opts,
             onProgress: (p) => progress.onProgress(p),
+            estimateTotals: progress.wantsTotals,
             onWarning: (w) => {
               printed.add(warningText(w));
               ctx.out.warn(warningText(w));

@@ -97,7 +97,12 @@ Examples:
       const result = await ctx.withSession(async (s) => {
         const progress = createProgressReporter(ctx, { perFile: true });
         try {
-          return await s.restore({ ...opts, onProgress: (p) => progress.onProgress(p), signal: ctx.signal });
+          return await s.restore({
+            ...opts,
+            onProgress: (p) => progress.onProgress(p),
+            estimateTotals: progress.wantsTotals,
+            signal: ctx.signal,
+          });
         } finally {
           progress.done();
         }
