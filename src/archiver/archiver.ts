@@ -203,10 +203,7 @@ export class Archiver {
     const content = await this.fileContent(path, meta, parentNode);
     if (!content) return null;
     node.content = content.ids;
-    if (content.meta) {
-      // The file changed while we read it: record what we read, with the metadata seen after.
-      Object.assign(node, { size: content.meta.size, mtime: content.meta.mtimeNs.toString(), ctime: content.meta.ctimeNs.toString() });
-    }
+    if (content.meta) node.size = content.meta.size; // changed while read: the length of what was read
     this.processed += node.size ?? 0;
     const t = this.opts.totals;
     this.opts.onProgress?.({
@@ -242,17 +239,23 @@ export class Archiver {
       return null;
     }
     const ids: BlobId[] = [];
+    let read = 0;
+    const onBytes = (n: number) => {
+      read += n;
+      this.stats.bytesRead += n;
+    };
     try {
-      for await (const chunk of chunkStream(readPieces(fh, (n) => (this.stats.bytesRead += n)), this.finder)) {
+      for await (const chunk of chunkStream(readPieces(fh, onBytes), this.finder)) {
         this.checkCancelled();
         ids.push((await this.saver.save('data', chunk)).id);
       }
       const after = await fh.stat({ bigint: true });
       this.countFile(parentNode);
-      if (after.size !== BigInt(meta.size) || after.mtimeNs !== meta.mtimeNs || after.ctimeNs !== meta.ctimeNs) {
+      if (read !== meta.size || after.size !== BigInt(meta.size) || after.mtimeNs !== meta.mtimeNs || after.ctimeNs !== meta.ctimeNs) {
         this.warn(path, 'CHANGED', 'changed while being read; the snapshot holds the bytes read');
-        const m: EntryMeta = { ...meta, size: Number(after.size), mtimeNs: after.mtimeNs, ctimeNs: after.ctimeNs };
-        return { ids, meta: m };
+        // The size is what was read (the content's real length). The times stay those seen
+        // before reading, so the next incremental backup sees a difference and reads it again.
+        return { ids, meta: { ...meta, size: read } };
       }
       if (linkKey) this.hardLinks.set(linkKey, { size: meta.size, mtime: meta.mtimeNs.toString(), content: ids });
       return { ids };

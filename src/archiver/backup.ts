@@ -71,7 +71,9 @@ export async function runBackup(repo: Repository, opts: BackupOptions, snapshots
       source,
       paths,
       tags: [...new Set(opts.tags ?? [])],
-      mode,
+      // Without a parent every byte was read: that is a full backup, whatever was asked,
+      // and a later differential backup can use it as its base.
+      mode: parent ? mode : 'full',
       parent: parent?.id ?? null,
       tree: result.tree,
       program: PROGRAM,

@@ -57,7 +57,8 @@ export function buildProgram(overrides: Partial<CliDeps> = {}): Command {
     .option('--no-progress', 'never draw progress bars (they are drawn only when stderr is a terminal)')
     .configureOutput({
       writeOut: (s) => void deps.stdout.write(s),
-      writeErr: (s) => void deps.stderr.write(s),
+      // Only help-on-error (a missing command) goes here; main() prints one usage line instead.
+      writeErr: () => undefined,
       // main() prints usage errors as one line; commander must not print them too.
       outputError: () => undefined,
     })

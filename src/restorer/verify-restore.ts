@@ -43,7 +43,9 @@ export async function verifyRestore(repo: Repository, tree: BlobId, target: stri
         }
         pos += bytesRead;
       }
-      if (ok && (await fh.stat()).size !== (ev.node.size ?? pos)) ok = false;
+      // Content and size must agree with the snapshot and with each other: a file whose
+      // blobs are shorter than its recorded size would otherwise pass with a zero tail.
+      if (ok && (pos !== (ev.node.size ?? pos) || (await fh.stat()).size !== pos)) ok = false;
       report.files++;
       report.bytes += pos;
       if (!ok) report.mismatches.push(ev.snapPath);
