@@ -1,7 +1,6 @@
 {
   # One addon, one init (src/cairn_native.c); each concern lives in its own .c file
-  # and registers its exports from there. Add the chunker as src/chunker.c + one line
-  # in cairn_native.c.
+  # and registers its exports from there (the chunker is src/chunker.c).
   "targets": [
     {
       "target_name": "cairn_native",
@@ -10,7 +9,8 @@
         "src/errors.c",
         "src/args.c",
         "src/xattr.c",
-        "src/fsmeta.c"
+        "src/fsmeta.c",
+        "src/chunker.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE", "_FILE_OFFSET_BITS=64"],
       "libraries": ["-lm"],

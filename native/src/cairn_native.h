@@ -1,6 +1,6 @@
 /*
  * Shared declarations of the cairn_native addon. Each concern (xattrs, file metadata,
- * later the chunker) lives in its own .c file and exposes one cairn_init_* function
+ * the chunker) lives in its own .c file and exposes one cairn_init_* function
  * that cairn_native.c calls from the single module init.
  */
 #ifndef CAIRN_NATIVE_H
@@ -45,5 +45,7 @@ bool cairn_export(napi_env env, napi_value exports, const char *name, napi_callb
 /* One init per concern. */
 bool cairn_init_xattr(napi_env env, napi_value exports);
 bool cairn_init_fsmeta(napi_env env, napi_value exports);
+/* chunker.c: the Chunker class (FastCDC cut finder, twin of src/chunker/fast-cdc.ts). */
+bool cairn_init_chunker(napi_env env, napi_value exports);
 
 #endif

@@ -2,7 +2,7 @@ import { lstat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { CairnError } from '../core/errors/index.js';
 import type { BlobId } from '../core/ids.js';
-import { FastCdc } from '../chunker/fast-cdc.js';
+import { createCutFinder } from '../chunker/create-cut-finder.js';
 import { chunkStream } from '../chunker/chunk-stream.js';
 import type { EntryMeta } from '../fs/types.js';
 import { walk, type WalkEntry } from '../fs/walker.js';
@@ -14,6 +14,7 @@ import type { Progress, SnapshotSummary, SourceWarning } from '../engine/types.j
 import { nodeFromMeta, unchangedSince } from './node-from-meta.js';
 import { openForBackup, readPieces } from './file-reader.js';
 import type { Totals } from './scan-totals.js';
+import type { WorkerPool } from '../pipeline/worker-pool.js';
 
 export interface ArchiveOptions {
   /** Absolute, normalised paths, none inside another. */
@@ -27,6 +28,8 @@ export interface ArchiveOptions {
   onProgress?: (p: Progress) => void;
   /** Filled in concurrently by scanTotals; reported once complete. */
   totals?: Totals;
+  /** Workers that read and store files; without it files are read on the main thread. */
+  pool?: WorkerPool | null;
   onWarning?: (w: SourceWarning) => void;
   signal?: AbortSignal;
 }
@@ -41,12 +44,16 @@ export interface ArchiveResult {
 interface Frame {
   name: Buffer;
   meta: EntryMeta;
-  nodes: TreeNode[];
+  /** Children in walk order; files and subdirectories are finished concurrently. */
+  nodes: Promise<TreeNode | null>[];
   parent: Map<string, TreeNode> | null;
   parentNode: TreeNode | undefined;
 }
 
 const key = (name: Buffer): string => name.toString('latin1');
+
+/** Files read at once: enough to hide per-file open/stat latency, few enough to bound memory. */
+const MAX_OUTSTANDING_FILES = 16;
 
 /**
  * Walks the source paths and turns them into trees: file content through the
@@ -69,7 +76,6 @@ export class Archiver {
   private files = 0;
   /** Bytes of files done, read or not (unchanged files count too, so percent reaches 100). */
   private processed = 0;
-  private readonly finder: FastCdc;
   /** dev:inode of hard-linked files already read in this backup → their content. */
   private readonly hardLinks = new Map<string, { size: number; mtime: string; content: BlobId[] }>();
 
@@ -78,10 +84,19 @@ export class Archiver {
     private readonly saver: BlobSaver,
     private readonly opts: ArchiveOptions,
   ) {
-    this.finder = new FastCdc(repo.config.chunker, repo.gear);
   }
 
   async run(): Promise<ArchiveResult> {
+    try {
+      return await this.archive();
+    } catch (err) {
+      // Let file tasks still in flight settle before the caller tears down the saver.
+      await Promise.allSettled(this.outstanding);
+      throw err;
+    }
+  }
+
+  private async archive(): Promise<ArchiveResult> {
     if (this.opts.paths.length === 1 && this.opts.paths[0] === '/') {
       const node = await this.archivePath('/');
       return { tree: node!.subtree!, summary: { ...this.stats }, warnings: this.warnings, partial: this.partial };
@@ -159,19 +174,40 @@ export class Archiver {
         stack.push({ name, meta: ev.meta, nodes: [], parent: await this.childMap(parentNode), parentNode });
       } else if (ev.kind === 'leave') {
         const frame = stack.pop()!;
-        const node = await this.finishDir(frame);
-        if (stack.length === 0) result = node;
+        const node = this.track(this.finishDir(frame));
+        if (stack.length === 0) result = await node;
         else stack[stack.length - 1]!.nodes.push(node);
       } else {
         const name = stack.length === 0 ? Buffer.from(basename(absPath)) : lastComponent(ev.path);
         const parentNode = top ? top.parent?.get(key(name)) : rootParent;
-        const node = await this.entryNode(ev.path, name, ev.meta, parentNode);
-        if (!node) continue;
-        if (!top) result = node;
+        // Files are read concurrently (many small files must not serialise on per-file
+        // latency); the walk waits only when too many are outstanding.
+        while (this.outstanding.size >= MAX_OUTSTANDING_FILES) await Promise.race(this.outstanding);
+        const node = this.track(this.entryNode(ev.path, name, ev.meta, parentNode), true);
+        if (!top) result = await node;
         else top.nodes.push(node);
       }
     }
     return result;
+  }
+
+  private readonly outstanding = new Set<Promise<unknown>>();
+
+  /**
+   * Marks a promise as handled at once (it is awaited later, when its directory is
+   * finished, and a rejection must not count as unhandled meanwhile) and, for files,
+   * counts it as outstanding work.
+   */
+  private track<T>(p: Promise<T>, outstanding = false): Promise<T> {
+    const settled = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    if (outstanding) {
+      this.outstanding.add(settled);
+      void settled.then(() => this.outstanding.delete(settled));
+    }
+    return p;
   }
 
   private onWalkError(path: Buffer, err: unknown): void {
@@ -185,8 +221,9 @@ export class Archiver {
   }
 
   private async finishDir(frame: Frame): Promise<TreeNode> {
-    frame.nodes.sort(compareNodes);
-    const tree: Tree = { nodes: frame.nodes };
+    const nodes = (await Promise.all(frame.nodes)).filter((n): n is TreeNode => n !== null);
+    nodes.sort(compareNodes);
+    const tree: Tree = { nodes };
     const { id } = await this.saver.save('tree', encodeTree(tree));
     const node = nodeFromMeta(frame.name, frame.meta);
     node.subtree = id;
@@ -231,6 +268,7 @@ export class Archiver {
       this.countFile(parentNode);
       return { ids: seen.content };
     }
+    if (this.opts.pool) return this.fileOnWorker(path, meta, parentNode, linkKey);
     let fh;
     try {
       fh = await openForBackup(path);
@@ -245,7 +283,7 @@ export class Archiver {
       this.stats.bytesRead += n;
     };
     try {
-      for await (const chunk of chunkStream(readPieces(fh, onBytes), this.finder)) {
+      for await (const chunk of chunkStream(readPieces(fh, onBytes), createCutFinder(this.repo.config.chunker, this.repo.gear))) {
         this.checkCancelled();
         ids.push((await this.saver.save('data', chunk)).id);
       }
@@ -266,6 +304,30 @@ export class Archiver {
     } finally {
       await fh.close().catch(() => undefined);
     }
+  }
+
+  private async fileOnWorker(
+    path: Buffer,
+    meta: EntryMeta,
+    parentNode: TreeNode | undefined,
+    linkKey: string | null,
+  ): Promise<{ ids: BlobId[]; meta?: EntryMeta } | null> {
+    // On cancel, stop waiting at once: the pool is terminated by the caller.
+    const r = await abortable(this.opts.pool!.backupFile(path, meta), this.opts.signal);
+    this.checkCancelled();
+    this.stats.bytesRead += r.read;
+    this.saver.countStored(r.newBlobs, r.newBytes);
+    if (r.error) {
+      this.onOpenError(path, Object.assign(new Error(r.error.message), { code: r.error.code }));
+      return null;
+    }
+    this.countFile(parentNode);
+    if (r.changed) {
+      this.warn(path, 'CHANGED', 'changed while being read; the snapshot holds the bytes read');
+      return { ids: r.ids, meta: { ...meta, size: r.read } };
+    }
+    if (linkKey) this.hardLinks.set(linkKey, { size: meta.size, mtime: meta.mtimeNs.toString(), content: r.ids });
+    return { ids: r.ids };
   }
 
   private countFile(parentNode: TreeNode | undefined): void {
@@ -299,6 +361,16 @@ export class Archiver {
     nodes.sort(compareNodes);
     return (await this.saver.save('tree', encodeTree({ nodes }))).id;
   }
+}
+
+function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new CairnError('CANCELLED', 'backup cancelled; nothing was committed'));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 function lastComponent(path: Buffer): Buffer {

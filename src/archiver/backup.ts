@@ -12,6 +12,8 @@ import { resolveSnapshotRef } from '../snapshot/select.js';
 import { Archiver, normalisePaths } from './archiver.js';
 import { scanTotals } from './scan-totals.js';
 import { PROGRAM } from '../core/version.js';
+import { startPool } from '../pipeline/start-pool.js';
+import { createCutFinder } from '../chunker/create-cut-finder.js';
 
 export function filesSourceName(paths: string[]): string {
   return paths.join(', ');
@@ -34,8 +36,13 @@ export async function runBackup(repo: Repository, opts: BackupOptions, snapshots
   for (const f of opts.excludeFiles ?? []) patterns.push(...(await readExcludeFile(f)));
   const exclude = patterns.length > 0 ? compileExcludes(patterns) : undefined;
 
+  // The JavaScript chunker gives the same cuts, only slower: say so once, then go on.
+  createCutFinder(repo.config.chunker, repo.gear, {
+    onFallback: (reason) => opts.onWarning?.({ path: '', code: 'SKIPPED', message: `native chunker unavailable (${reason}); using the JavaScript chunker` }),
+  });
   const lock = opts.dryRun ? null : await RepoLock.acquire(repo, 'writer');
-  const saver = new BlobSaver(repo, { dryRun: !!opts.dryRun });
+  const pool = opts.dryRun ? null : startPool(repo, { files: true });
+  const saver = new BlobSaver(repo, { dryRun: !!opts.dryRun, pool });
   try {
     await syncIndex(repo);
     if (!opts.dryRun) await scanPacks(repo);
@@ -47,6 +54,7 @@ export async function runBackup(repo: Repository, opts: BackupOptions, snapshots
       : undefined;
     const archiver = new Archiver(repo, saver, {
       paths,
+      pool,
       ...(totals ? { totals } : {}),
       parentTree: parent?.tree ?? null,
       reuseUnchanged: mode !== 'full',
@@ -59,6 +67,8 @@ export async function runBackup(repo: Repository, opts: BackupOptions, snapshots
     const result = await archiver.run();
     await saver.finish();
     lock?.assertFresh();
+    // The last moment to honour a cancel: after this the snapshot exists.
+    if (opts.signal?.aborted) throw new CairnError('CANCELLED', 'backup cancelled; nothing was committed');
 
     const s = saver.stats;
     const body: SnapshotBody = {
@@ -93,6 +103,7 @@ export async function runBackup(repo: Repository, opts: BackupOptions, snapshots
     await saver.abandon();
     throw err;
   } finally {
+    await pool?.close();
     await lock?.release().catch(() => undefined);
   }
 }

@@ -55,6 +55,7 @@ export function buildProgram(overrides: Partial<CliDeps> = {}): Command {
     .addOption(new Option('-q, --quiet', 'print only results, warnings and errors').conflicts('verbose'))
     .option('-v, --verbose', 'more detail: per-file lines for backup and restore, error causes')
     .option('--no-progress', 'never draw progress bars (they are drawn only when stderr is a terminal)')
+    .option('--threads <n>', 'worker threads for compression, encryption and verification (env CAIRN_THREADS; default one per core, 0 = none)')
     .configureOutput({
       writeOut: (s) => void deps.stdout.write(s),
       // Only help-on-error (a missing command) goes here; main() prints one usage line instead.

@@ -65,7 +65,12 @@ export class CliContext {
     const repo = this.requireRepo();
     const password = await this.password();
     const engine = await this.engine();
-    const session = await engine.open({ repo, password, cacheDir: this.globals.cacheDir });
+    const session = await engine.open({
+      repo,
+      password,
+      cacheDir: this.globals.cacheDir,
+      ...(this.globals.threads !== undefined ? { threads: this.globals.threads } : {}),
+    });
     let result: T;
     try {
       result = await fn(session);

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { CairnError } from '../core/errors/index.js';
 
 /** The global flags as commander parses them (from optsWithGlobals()). */
 export interface RawGlobalOptions {
@@ -10,6 +11,7 @@ export interface RawGlobalOptions {
   verbose?: boolean;
   /** `--no-progress` sets this to false. */
   progress?: boolean;
+  threads?: string;
 }
 
 export interface GlobalOptions {
@@ -25,6 +27,8 @@ export interface GlobalOptions {
   quiet: boolean;
   verbose: boolean;
   progress: boolean;
+  /** Worker threads for compression, encryption and verification; undefined = one per core. */
+  threads: number | undefined;
 }
 
 function nonEmpty(v: string | undefined): string | undefined {
@@ -54,5 +58,17 @@ export function resolveGlobalOptions(
     quiet: raw.quiet === true,
     verbose: raw.verbose === true,
     progress: raw.progress !== false,
+    threads: parseThreads(nonEmpty(raw.threads) ?? nonEmpty(env.CAIRN_THREADS)),
   };
+}
+
+function parseThreads(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 256) {
+    throw new CairnError('USAGE', `--threads ${v}: expected a whole number from 0 to 256`, {
+      hint: '0 does all work on the main thread; the default is one worker per core',
+    });
+  }
+  return n;
 }

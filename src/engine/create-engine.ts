@@ -39,7 +39,12 @@ export function createEngine(deps: EngineDeps = {}): Engine {
     async open(opts: RepoOptions): Promise<RepositorySession> {
       const backend = openBackend(opts.repo);
       try {
-        const repo = await Repository.open(backend, opts.password, { clock, random, cacheDir: opts.cacheDir ?? defaultCacheDir() });
+        const repo = await Repository.open(backend, opts.password, {
+          clock,
+          random,
+          cacheDir: opts.cacheDir ?? defaultCacheDir(),
+          ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+        });
         return new Session(repo, kdfFromEnv());
       } catch (err) {
         await backend.close().catch(() => undefined);

@@ -13,6 +13,8 @@ export interface RepoOptions {
   password: string;
   /** Directory for the local index cache; default from CAIRN_CACHE_DIR or XDG. */
   cacheDir?: string;
+  /** Worker threads for compression, encryption and verification; default one per core, 0 = none. */
+  threads?: number;
 }
 
 export interface InitOptions {

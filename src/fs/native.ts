@@ -36,6 +36,28 @@ export interface NativeFs {
   ): void;
   /** mode includes the type bits (S_IFIFO/S_IFCHR/S_IFBLK); dev as lstat's rdev. */
   mknod(path: Buffer | string, mode: number, dev: number | bigint): void;
+  /**
+   * The FastCDC cut finder (native/src/chunker.c), wrapped by src/chunker/native-cdc.ts.
+   * Optional: an addon built before the chunker existed lacks it (createCutFinder then
+   * falls back to the TypeScript chunker).
+   */
+  Chunker?: NativeChunkerConstructor;
+}
+
+/**
+ * new Chunker(min, avg, max, gear): the native twin of FastCdc (same rule, same state
+ * across calls). Arguments are validated (TypeError); gear is copied. Offsets are exact
+ * up to 2^53 - 1 (update() throws a RangeError beyond).
+ */
+export interface NativeChunkerConstructor {
+  new (min: number, avg: number, max: number, gear: Uint32Array): NativeChunker;
+}
+
+export interface NativeChunker {
+  /** Absolute stream offsets of the cuts that end within data (as CutFinder.update). */
+  update(data: Uint8Array): number[];
+  /** [stream length] if bytes are pending, else []; then a new stream starts at 0. */
+  finish(): number[];
 }
 
 /** Relative to this file: src/fs/native.ts and dist/fs/native.js both sit two levels down. */

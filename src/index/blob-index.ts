@@ -45,7 +45,11 @@ export class BlobIndex {
     getPack: Database.Statement;
   };
 
+  /** The file behind the cache; null when it lives in memory (workers cannot share it then). */
+  readonly path: string | null;
+
   constructor(path: string) {
+    this.path = path === ':memory:' ? null : path;
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
     try {

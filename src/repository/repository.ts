@@ -28,6 +28,8 @@ export interface RepositoryDeps {
   random: RandomSource;
   /** Root of the local cache; the index lives in <cacheDir>/<repo id>/. ':memory:' keeps it in RAM (tests). */
   cacheDir: string;
+  /** Worker threads for CPU-heavy work; undefined = one per core, 0 = main thread only. */
+  threads?: number;
 }
 
 export interface InitParams {

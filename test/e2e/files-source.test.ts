@@ -583,7 +583,9 @@ describe('files that change under the backup', () => {
     const victim = join(src, 'z-victim.txt'); // sorts after a-big.bin: read last
     await fsp.writeFile(big, data);
     await fsp.writeFile(victim, 'gone soon\n');
-    const job = spawnCairn(['--json', 'backup', '--mode', 'full', src], c.env);
+    // One worker reads files in order, so the victim is opened only after a-big.bin
+    // (with more workers both would be open at once and nothing would vanish).
+    const job = spawnCairn(['--json', '--threads', '1', 'backup', '--mode', 'full', src], c.env);
     const reading = await waitUntilReading(job.child.pid!, big, { isDone: () => job.exited });
     expect(reading, 'the backup finished before the victim could be deleted').toBe(true);
     await fsp.rm(victim);

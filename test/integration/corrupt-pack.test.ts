@@ -1,5 +1,5 @@
 import { describe, it, expect, afterAll } from 'vitest';
-import { mkdir, writeFile, open, readdir } from 'node:fs/promises';
+import { mkdir, writeFile, open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeTempRepo, type TempRepo } from '../helpers/temp-repo.js';
 import { pseudoRandom } from '../helpers/data.js';
@@ -57,11 +57,13 @@ describe('check --read-data on a damaged pack', () => {
 
   it('check without --read-data still passes (structure is intact) but restore of damaged data fails clearly', async () => {
     const s = await t.open();
-    const [pack] = await packFiles(t.repo);
-    await flipByte(pack!, 100);
+    // A data pack (the largest): tree packs are small and their damage is structural.
+    const sizes = await Promise.all((await packFiles(t.repo)).map(async (p) => ({ p, size: (await stat(p)).size })));
+    const pack = sizes.sort((a, b) => b.size - a.size)[0]!.p;
+    await flipByte(pack, 100);
     expect((await s.check()).ok).toBe(true);
     await expect(s.restore({ snapshot: 'latest', target: join(t.dir, 'out') })).rejects.toMatchObject({ code: 'PACK_CORRUPT' });
-    await flipByte(pack!, 100);
+    await flipByte(pack, 100);
     await s.close();
   });
 });

@@ -45,7 +45,7 @@ export function toBackupOptions(paths: string[], flags: BackupFlags, cwd: string
 }
 
 function warningText(w: SourceWarning): string {
-  return `${w.path}: ${w.message} (${w.code})`;
+  return w.path ? `${w.path}: ${w.message} (${w.code})` : `${w.message} (${w.code})`;
 }
 
 /** The human summary printed after a backup. */

@@ -1,0 +1,106 @@
+import type { PackId } from '../core/ids.js';
+import type { PackEntry } from '../format/pack-writer.js';
+
+/** Keys and parameters a worker needs; sent once. Never logged. */
+export interface InitMessage {
+  kind: 'init';
+  encKeys: { id: number; key: Uint8Array }[];
+  currentEncKey: number;
+  idKey: Uint8Array;
+  compressionLevel: number;
+  packSize: number;
+  /** For file tasks: chunker parameters and gear table, the index cache, the shared claims. */
+  chunker?: { min: number; avg: number; max: number; gear: Uint32Array };
+  indexPath?: string | null;
+  claims?: SharedArrayBuffer;
+}
+
+/** Main → worker: read, chunk, hash and store one file. */
+export interface FileMessage {
+  kind: 'file';
+  seq: number;
+  path: Uint8Array;
+  size: number;
+  mtimeNs: string;
+  ctimeNs: string;
+}
+
+/** Main → worker: finish the open pack now (end of backup). */
+export interface FlushMessage {
+  kind: 'flush';
+  seq: number;
+}
+
+/** Main → worker: decrypt, decompress and verify blobs of one pack (restore, repack). */
+export interface OpenBlobsMessage {
+  kind: 'open';
+  seq: number;
+  encKeyId: number;
+  salt: Uint8Array;
+  entries: PackEntry[];
+  /** Sealed bytes of each entry, transferred. */
+  sealed: Uint8Array[];
+}
+
+/** Main → worker: full verification of a pack (check --read-data). */
+export interface VerifyPackMessage {
+  kind: 'verify';
+  seq: number;
+  id: string;
+  bytes: Uint8Array;
+}
+
+export type ToWorker = InitMessage | FileMessage | FlushMessage | OpenBlobsMessage | VerifyPackMessage;
+
+/** Worker → main: a finished pack, transferred. */
+export interface PackMessage {
+  kind: 'pack';
+  id: PackId;
+  bytes: Uint8Array;
+  entries: PackEntry[];
+}
+
+export interface FlushedMessage {
+  kind: 'flushed';
+  seq: number;
+}
+
+export interface OpenedMessage {
+  kind: 'opened';
+  seq: number;
+  /** Plaintexts in entry order, or an error for the entries that failed. */
+  plain: (Uint8Array | { error: { code: string; message: string } })[];
+}
+
+export interface VerifiedMessage {
+  kind: 'verified';
+  seq: number;
+  problems: { kind: string; message: string; blobId?: string; offset?: number }[];
+}
+
+export interface FileDoneMessage {
+  kind: 'fileDone';
+  seq: number;
+  result: import('./file-task.js').FileResult;
+}
+
+/** Worker → main: bytes read so far in a big file, for progress. */
+export interface ProgressMessage {
+  kind: 'progress';
+  bytes: number;
+}
+
+export interface ErrorMessage {
+  kind: 'error';
+  seq?: number;
+  error: { code?: string; message: string; stack?: string };
+}
+
+export type FromWorker =
+  | PackMessage
+  | FlushedMessage
+  | OpenedMessage
+  | VerifiedMessage
+  | FileDoneMessage
+  | ProgressMessage
+  | ErrorMessage;

@@ -1,0 +1,148 @@
+import { parentPort } from 'node:worker_threads';
+import type { BlobId } from '../core/ids.js';
+import { BlobHasher } from '../crypto/blob-hasher.js';
+import { PackWriter } from '../format/pack-writer.js';
+import { openBlob, packKey, verifyPack } from '../format/pack-reader.js';
+import { systemRandom } from '../core/random.js';
+import type { FromWorker, InitMessage, ToWorker } from './messages.js';
+import { CairnError } from '../core/errors/index.js';
+import Database from 'better-sqlite3';
+import { createCutFinder } from '../chunker/create-cut-finder.js';
+import { ClaimTable } from './claim-table.js';
+import { backupFile } from './file-task.js';
+
+/**
+ * Worker thread: the CPU-heavy half of the pipeline. On backup it compresses and
+ * encrypts blobs into its own open pack and hands finished packs back; on restore and
+ * check it decrypts, decompresses and verifies. I/O and every decision (dedup, which
+ * pack goes where) stay on the main thread.
+ */
+let init: InitMessage | null = null;
+let hasher: BlobHasher | null = null;
+let writer: PackWriter | null = null;
+let files: FileContext | null = null;
+
+interface FileContext {
+  has: (id: string) => boolean;
+  claims: ClaimTable;
+  buffer: Buffer;
+  params: { min: number; avg: number; max: number };
+  gear: Uint32Array;
+}
+
+function fileContext(): FileContext {
+  if (files) return files;
+  const c = init!.chunker!;
+  // The index cache, read-only: blobs stored by earlier backups are not stored again.
+  const db = init!.indexPath ? new Database(init!.indexPath, { readonly: true, fileMustExist: true }) : null;
+  const stmt = db?.prepare('SELECT 1 FROM blobs WHERE id = ? AND type = 0 AND pack NOT IN (SELECT pack FROM condemned) LIMIT 1');
+  files = {
+    has: (id) => stmt?.get(id) !== undefined,
+    claims: new ClaimTable(init!.claims!),
+    buffer: Buffer.allocUnsafe(Math.max(16 * 2 ** 20, 2 * c.max + 2 ** 20)),
+    params: { min: c.min, avg: c.avg, max: c.max },
+    gear: c.gear,
+  };
+  return files;
+}
+
+function sealBlob(type: 'data' | 'tree', id: BlobId, data: Uint8Array): void {
+  writer ??= new PackWriter({ encKeyId: init!.currentEncKey, encKey: keyFor(init!.currentEncKey), random: systemRandom });
+  writer.add(type, id, data, init!.compressionLevel);
+  if (writer.size >= init!.packSize) finishPack();
+}
+
+const PROGRESS_EVERY = 8 * 2 ** 20;
+
+function post(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
+  parentPort!.postMessage(msg, transfer);
+}
+
+function keyFor(id: number): Buffer {
+  const k = init!.encKeys.find((e) => e.id === id);
+  if (!k) throw new CairnError('REPO_CORRUPT', `data names unknown encryption key ${id}`);
+  return Buffer.from(k.key);
+}
+
+function finishPack(): void {
+  if (!writer || writer.count === 0) return;
+  const { bytes, id, entries } = writer.finish();
+  writer = null;
+  // Copy into an ArrayBuffer of exact size so it can be transferred, not cloned.
+  const out = new Uint8Array(bytes.length);
+  out.set(bytes);
+  post({ kind: 'pack', id, bytes: out, entries }, [out.buffer]);
+}
+
+function handle(msg: ToWorker): void {
+  switch (msg.kind) {
+    case 'init':
+      init = msg;
+      hasher = new BlobHasher(msg.idKey);
+      return;
+    case 'file': {
+      const f = fileContext();
+      let unreported = 0;
+      const result = backupFile(
+        Buffer.from(msg.path.buffer, msg.path.byteOffset, msg.path.byteLength),
+        { size: msg.size, mtimeNs: BigInt(msg.mtimeNs), ctimeNs: BigInt(msg.ctimeNs) },
+        {
+          finder: () => createCutFinder(f.params, f.gear),
+          id: (chunk) => hasher!.id(chunk),
+          claimNew: (id) => !f.has(id) && f.claims.claim(id),
+          store: (id, chunk) => sealBlob('data', id, chunk),
+          onBytes: (n) => {
+            unreported += n;
+            if (unreported >= PROGRESS_EVERY) {
+              post({ kind: 'progress', bytes: unreported });
+              unreported = 0;
+            }
+          },
+          buffer: f.buffer,
+        },
+      );
+      if (unreported > 0) post({ kind: 'progress', bytes: unreported });
+      post({ kind: 'fileDone', seq: msg.seq, result });
+      return;
+    }
+    case 'flush':
+      finishPack();
+      post({ kind: 'flushed', seq: msg.seq });
+      return;
+    case 'open': {
+      const key = packKey(keyFor(msg.encKeyId), Buffer.from(msg.salt));
+      const plain: (Uint8Array | { error: { code: string; message: string } })[] = [];
+      const transfer: ArrayBuffer[] = [];
+      msg.entries.forEach((e, i) => {
+        try {
+          const p = openBlob(key, e, Buffer.from(msg.sealed[i]!.buffer, msg.sealed[i]!.byteOffset, msg.sealed[i]!.byteLength));
+          if (hasher!.id(p) !== e.id) throw new CairnError('PACK_CORRUPT', `blob ${e.id.slice(0, 8)} does not match its id`);
+          const out = new Uint8Array(p.length);
+          out.set(p);
+          plain.push(out);
+          transfer.push(out.buffer);
+        } catch (err) {
+          const c = err as CairnError;
+          plain.push({ error: { code: c.code ?? 'INTERNAL', message: c.message } });
+        }
+      });
+      post({ kind: 'opened', seq: msg.seq, plain }, transfer);
+      return;
+    }
+    case 'verify': {
+      const bytes = Buffer.from(msg.bytes.buffer, msg.bytes.byteOffset, msg.bytes.byteLength);
+      const problems = verifyPack(bytes, msg.id, keyFor, hasher!);
+      post({ kind: 'verified', seq: msg.seq, problems });
+      return;
+    }
+  }
+}
+
+parentPort!.on('message', (msg: ToWorker) => {
+  try {
+    handle(msg);
+  } catch (err) {
+    const e = err as CairnError;
+    post({ kind: 'error', ...('seq' in msg ? { seq: msg.seq } : {}), error: { code: e.code, message: e.message, stack: e.stack } });
+  }
+});

@@ -1,0 +1,236 @@
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { CairnError, ERROR_CODES, type ErrorCode } from '../core/errors/index.js';
+import type { PackId } from '../core/ids.js';
+import type { PackEntry } from '../format/pack-writer.js';
+import type { MasterKey } from '../crypto/master-key.js';
+import type { FromWorker, ToWorker } from './messages.js';
+import type { ClaimTable } from './claim-table.js';
+import type { FileResult } from './file-task.js';
+
+export interface PoolConfig {
+  masterKey: MasterKey;
+  compressionLevel: number;
+  packSize: number;
+  threads?: number;
+  /** For backupFile(): how to chunk, where the index cache is, and the shared claims. */
+  files?: { chunker: { min: number; avg: number; max: number }; gear: Uint32Array; indexPath: string | null; claims: ClaimTable };
+}
+
+export type PackHandler = (id: PackId, bytes: Buffer, entries: PackEntry[]) => void;
+
+interface Slot {
+  worker: Worker;
+  /** Requests sent and not yet answered, to pick the least busy worker. */
+  tasks: number;
+  dead: unknown;
+}
+
+/**
+ * Where the compiled worker lives: next to this module in dist/, or — when running from
+ * TypeScript sources under a test runner — in dist/ of the same checkout (npm test
+ * builds first). Null when it cannot be found: callers then work on the main thread.
+ */
+function workerScript(): string | null {
+  const here = import.meta.url;
+  const url = here.endsWith('.ts') ? new URL('../../dist/pipeline/pack-worker.js', here) : new URL('./pack-worker.js', here);
+  const path = fileURLToPath(url);
+  return existsSync(path) ? path : null;
+}
+
+export function defaultThreads(): number {
+  return Math.max(1, availableParallelism());
+}
+
+/**
+ * A pool of worker threads for the CPU-heavy work: reading, chunking, hashing and
+ * storing files on backup (each worker fills its own packs; dedup across workers goes
+ * through the shared ClaimTable), opening blobs on restore, verifying packs on check.
+ * The main thread keeps the walk, the trees, uploads and the index; data crosses by
+ * transfer, never by copy.
+ */
+export class WorkerPool {
+  private readonly slots: Slot[];
+  private seq = 0;
+  private readonly waiting = new Map<number, { resolve: (m: FromWorker) => void; reject: (e: unknown) => void }>();
+  private failure: unknown = null;
+  private onPack: PackHandler | null = null;
+  /** Bytes read by workers inside files, reported every few MiB for progress. */
+  onFileBytes: ((n: number) => void) | null = null;
+  private next = 0;
+
+  private constructor(script: string, config: PoolConfig) {
+    const n = Math.max(1, config.threads ?? defaultThreads());
+    this.slots = [];
+    for (let i = 0; i < n; i++) {
+      const worker = new Worker(script);
+      const slot: Slot = { worker, tasks: 0, dead: null };
+      worker.on('message', (m: FromWorker) => this.onMessage(slot, m));
+      worker.on('error', (err) => this.fail(slot, err));
+      worker.on('exit', (code) => {
+        if (code !== 0 && !slot.dead) this.fail(slot, new CairnError('INTERNAL', `a worker thread exited with code ${code}`));
+      });
+      const mk = config.masterKey;
+      const init: ToWorker = {
+        kind: 'init',
+        encKeys: mk.encKeys.map((k) => ({ id: k.id, key: new Uint8Array(k.key) })),
+        currentEncKey: mk.currentEncKey,
+        idKey: new Uint8Array(mk.idKey),
+        compressionLevel: config.compressionLevel,
+        packSize: config.packSize,
+        ...(config.files
+          ? {
+              chunker: { ...config.files.chunker, gear: config.files.gear },
+              indexPath: config.files.indexPath,
+              claims: config.files.claims.buffer,
+            }
+          : {}),
+      };
+      worker.postMessage(init);
+      this.slots.push(slot);
+    }
+  }
+
+  /** Starts a pool, or returns null when worker threads are unavailable (then work stays inline). */
+  static start(config: PoolConfig): WorkerPool | null {
+    if ((config.threads ?? defaultThreads()) <= 0) return null;
+    const script = workerScript();
+    if (!script) return null;
+    return new WorkerPool(script, config);
+  }
+
+  get size(): number {
+    return this.slots.length;
+  }
+
+  setPackHandler(h: PackHandler | null): void {
+    this.onPack = h;
+  }
+
+  private fail(slot: Slot, err: unknown): void {
+    slot.dead = err;
+    this.failure ??= err;
+    for (const w of this.waiting.values()) w.reject(err);
+    this.waiting.clear();
+  }
+
+  private onMessage(slot: Slot, m: FromWorker): void {
+    switch (m.kind) {
+      case 'progress':
+        this.onFileBytes?.(m.bytes);
+        return;
+      case 'pack':
+        this.onPack?.(m.id, Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength), m.entries);
+        return;
+      case 'error': {
+        const err = new CairnError(asErrorCode(m.error.code), m.error.message);
+        if (m.seq !== undefined && this.waiting.has(m.seq)) {
+          this.waiting.get(m.seq)!.reject(err);
+          this.waiting.delete(m.seq);
+          slot.tasks--;
+        } else {
+          this.failure ??= err;
+        }
+        return;
+      }
+      default: {
+        const w = this.waiting.get(m.seq);
+        if (w) {
+          this.waiting.delete(m.seq);
+          slot.tasks--;
+          w.resolve(m);
+        }
+      }
+    }
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure;
+  }
+
+  private request<T extends FromWorker>(slot: Slot, msg: ToWorker & { seq: number }, transfer: ArrayBuffer[] = []): Promise<T> {
+    this.throwIfFailed();
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.set(msg.seq, { resolve: resolve as (m: FromWorker) => void, reject });
+      slot.tasks++;
+      slot.worker.postMessage(msg, transfer);
+    });
+  }
+
+  /** Every worker finishes its open pack; resolves after their packs were handed to the pack handler. */
+  async flush(): Promise<void> {
+    await Promise.all(this.slots.map((s) => this.request(s, { kind: 'flush', seq: ++this.seq })));
+    this.throwIfFailed();
+  }
+
+  /** The worker with the fewest unanswered requests (round robin among equals). */
+  private pick(): Slot {
+    let best: Slot | null = null;
+    for (let i = 0; i < this.slots.length; i++) {
+      const s = this.slots[(this.next + i) % this.slots.length]!;
+      if (!best || s.tasks < best.tasks) best = s;
+    }
+    this.next++;
+    return best!;
+  }
+
+  /** Reads, chunks, hashes and stores a file on a worker (needs `files` in the config). */
+  async backupFile(path: Buffer, seen: { size: number; mtimeNs: bigint; ctimeNs: bigint }): Promise<FileResult> {
+    const m = await this.request<Extract<FromWorker, { kind: 'fileDone' }>>(this.pick(), {
+      kind: 'file',
+      seq: ++this.seq,
+      path: new Uint8Array(path),
+      size: seen.size,
+      mtimeNs: seen.mtimeNs.toString(),
+      ctimeNs: seen.ctimeNs.toString(),
+    });
+    return m.result;
+  }
+
+  /** Decrypts, decompresses and id-checks blobs of one pack on a worker. Transfers `sealed`. */
+  async open(encKeyId: number, salt: Buffer, entries: PackEntry[], sealed: Buffer[]): Promise<(Buffer | CairnError)[]> {
+    const owned = sealed.map(transferable);
+    const m = await this.request<Extract<FromWorker, { kind: 'opened' }>>(
+      this.pick(),
+      { kind: 'open', seq: ++this.seq, encKeyId, salt: new Uint8Array(salt), entries, sealed: owned },
+      owned.map((o) => o.buffer as ArrayBuffer),
+    );
+    return m.plain.map((p) =>
+      p instanceof Uint8Array ? Buffer.from(p.buffer, p.byteOffset, p.byteLength) : new CairnError(asErrorCode(p.error.code), p.error.message),
+    );
+  }
+
+  /** Full verification of a pack (hash, structure, every blob) on a worker. Transfers `bytes`. */
+  async verify(id: string, bytes: Buffer): Promise<{ kind: string; message: string }[]> {
+    const owned = transferable(bytes);
+    const m = await this.request<Extract<FromWorker, { kind: 'verified' }>>(
+      this.pick(),
+      { kind: 'verify', seq: ++this.seq, id, bytes: owned },
+      [owned.buffer as ArrayBuffer],
+    );
+    return m.problems;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.slots.map((s) => s.worker.terminate().catch(() => undefined)));
+  }
+}
+
+function asErrorCode(code: string | undefined): ErrorCode {
+  return code !== undefined && code in ERROR_CODES ? (code as ErrorCode) : 'INTERNAL';
+}
+
+/**
+ * A Uint8Array that owns its whole ArrayBuffer, so transferring it moves exactly these
+ * bytes (a Buffer may be a view into a shared pool or a larger allocation).
+ */
+function transferable(b: Buffer): Uint8Array {
+  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && !(b.buffer instanceof SharedArrayBuffer)) {
+    return new Uint8Array(b.buffer, 0, b.byteLength);
+  }
+  const copy = new Uint8Array(b.byteLength);
+  copy.set(b);
+  return copy;
+}
