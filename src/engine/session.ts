@@ -16,6 +16,7 @@ import { filterSnapshots, resolveSnapshotRef, snapshotAtTime } from '../snapshot
 import { decodeIndexFile } from '../repository/index-file.js';
 import { diffTrees, listNodes, matcher, listedNode, nodeAt } from './browse.js';
 import { walkTree } from '../verify/tree-walk.js';
+import { startPool } from '../pipeline/start-pool.js';
 import type * as T from './types.js';
 
 /** RepositorySession over an opened Repository: the engine facade's implementation. */
@@ -91,17 +92,23 @@ export class Session implements T.RepositorySession {
   async restore(opts: T.RestoreOptions): Promise<T.RestoreResult> {
     const snapshot = opts.at ? await this.snapshotAt(opts.at, opts.filter) : await this.findSnapshot(opts.snapshot, opts.filter);
     const repo = await this.ready();
+    const pool = startPool(repo);
     const restorer = new Restorer(repo, {
       target: opts.target,
+      pool,
       ...(opts.include ? { include: opts.include } : {}),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       ...(opts.estimateTotals ? { estimateTotals: true } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
-    const stats = await restorer.run(snapshot);
-    const result: T.RestoreResult = { snapshot, files: stats.files, dirs: stats.dirs, bytes: stats.bytes, warnings: stats.warnings };
-    if (opts.verify) result.verified = await verifyRestore(repo, snapshot.tree, opts.target, opts.include);
-    return result;
+    try {
+      const stats = await restorer.run(snapshot);
+      const result: T.RestoreResult = { snapshot, files: stats.files, dirs: stats.dirs, bytes: stats.bytes, warnings: stats.warnings };
+      if (opts.verify) result.verified = await verifyRestore(repo, snapshot.tree, opts.target, opts.include);
+      return result;
+    } finally {
+      await pool?.close();
+    }
   }
 
   async cat(kind: T.CatKind, ref: string): Promise<unknown> {

@@ -16,7 +16,7 @@ import { openBlob, packKey } from '../format/pack-reader.js';
 import { gearTable } from '../chunker/gear-table.js';
 import { DEFAULT_CHUNKER, validateChunkerParams } from '../chunker/fast-cdc.js';
 import type { ChunkerParams } from '../chunker/types.js';
-import { BlobIndex } from '../index/blob-index.js';
+import { BlobIndex, type BlobLocation, type PackRecord } from '../index/blob-index.js';
 import { decodeTree, type Tree } from '../snapshot/tree.js';
 import { parseSnapshotBody, type SnapshotBody } from '../snapshot/snapshot.js';
 import { FORMAT_VERSION, parseRepoConfig, type RepoConfig } from './repo-config.js';
@@ -224,10 +224,15 @@ export class Repository {
       }
       throw err;
     }
+    return this.openBlobAt(loc, pack, sealed);
+  }
+
+  /** Decrypts and decompresses a blob read from its pack, and checks it hashes to its id. */
+  openBlobAt(loc: BlobLocation, pack: PackRecord, sealed: Buffer): Buffer {
     const plain = openBlob(this.packKeyFor(loc.pack, pack.encKeyId, pack.salt), { ...loc }, sealed);
-    if (this.hasher.id(plain) !== id) {
-      throw new CairnError('PACK_CORRUPT', `blob ${id.slice(0, 8)} in pack ${loc.pack.slice(0, 8)} does not match its id`, {
-        details: { pack: loc.pack, blob: id },
+    if (this.hasher.id(plain) !== loc.id) {
+      throw new CairnError('PACK_CORRUPT', `blob ${loc.id.slice(0, 8)} in pack ${loc.pack.slice(0, 8)} does not match its id`, {
+        details: { pack: loc.pack, blob: loc.id },
       });
     }
     return plain;

@@ -9,10 +9,17 @@ import type { TreeNode } from '../snapshot/tree.js';
 import { normaliseIncludes, selectedTree } from './selected-tree.js';
 import type { Progress, SnapshotInfo } from '../engine/types.js';
 import { BlobSource } from './blob-source.js';
+import type { WorkerPool } from '../pipeline/worker-pool.js';
 import { nodeMeta } from './node-meta.js';
+
+/** Files restored at once. */
+const MAX_OUTSTANDING_FILES = 8;
+/** Blobs fetched per request within one file (up to ~4 MiB each). */
+const BLOBS_PER_BATCH = 8;
 
 export interface RestoreRunOptions {
   target: string;
+  pool?: WorkerPool | null;
   include?: string[];
   onProgress?: (p: Progress) => void;
   /** Walk the selected trees first to know the totals for percent and ETA. */
@@ -36,7 +43,8 @@ export interface RestoreStats {
  */
 export class Restorer {
   private readonly blobs: BlobSource;
-  private readonly links = new Map<string, Buffer>();
+  /** dev:inode of hard-linked files → the path of the first name restored (once created). */
+  private readonly links = new Map<string, Promise<Buffer>>();
   private readonly owner = process.getuid?.() === 0;
   readonly stats: RestoreStats = { files: 0, dirs: 0, bytes: 0, warnings: [] };
   private readonly includes: string[] | undefined;
@@ -45,7 +53,7 @@ export class Restorer {
     private readonly repo: Repository,
     private readonly opts: RestoreRunOptions,
   ) {
-    this.blobs = new BlobSource(repo);
+    this.blobs = new BlobSource(repo, opts.pool ?? null);
     this.includes = normaliseIncludes(opts.include);
   }
 
@@ -79,18 +87,48 @@ export class Restorer {
     return t;
   }
 
+  /**
+   * Files are restored concurrently (a few at a time, so small files do not serialise
+   * on per-file latency); a directory's metadata is applied once all its entries are
+   * done, so its mtime is the snapshot's.
+   */
   private async restoreTree(treeId: BlobId, target: Buffer): Promise<void> {
-    for await (const ev of selectedTree(this.repo, treeId, this.includes, target)) {
-      if (this.opts.signal?.aborted) throw new CairnError('CANCELLED', 'restore cancelled; the target holds a partial restore');
-      try {
-        if (ev.kind === 'enter') await this.ensureDir(ev.path);
-        else if (ev.kind === 'leave') {
+    const pending: Promise<void>[][] = [[]];
+    const outstanding = new Set<Promise<void>>();
+    try {
+      for await (const ev of selectedTree(this.repo, treeId, this.includes, target)) {
+        if (this.opts.signal?.aborted) throw new CairnError('CANCELLED', 'restore cancelled; the target holds a partial restore');
+        if (ev.kind === 'enter') {
+          await this.guard(ev.path, () => this.ensureDir(ev.path));
+          pending.push([]);
+        } else if (ev.kind === 'leave') {
+          await Promise.all(pending.pop()!);
           this.stats.dirs++;
-          await this.applyMeta(ev.path, ev.node);
-        } else await this.restoreEntry(ev.node, ev.snapPath, ev.path);
-      } catch (err) {
-        throw fromSystemError(err, ev.path.toString());
+          await this.guard(ev.path, () => this.applyMeta(ev.path, ev.node));
+        } else {
+          while (outstanding.size >= MAX_OUTSTANDING_FILES) await Promise.race(outstanding);
+          const p = this.guard(ev.path, () => this.restoreEntry(ev.node, ev.snapPath, ev.path));
+          const settled = p.then(
+            () => undefined,
+            () => undefined,
+          );
+          outstanding.add(settled);
+          void settled.then(() => outstanding.delete(settled));
+          pending[pending.length - 1]!.push(p);
+        }
       }
+      await Promise.all(pending.flat());
+    } catch (err) {
+      await Promise.allSettled(pending.flat());
+      throw err;
+    }
+  }
+
+  private async guard(path: Buffer, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      throw fromSystemError(err, path.toString());
     }
   }
 
@@ -132,18 +170,36 @@ export class Restorer {
     const linkKey = (node.nlink ?? 1) > 1 && node.inode ? `${node.dev}:${node.inode}` : null;
     const first = linkKey ? this.links.get(linkKey) : undefined;
     if (first) {
-      await link(first, path);
+      // The first name may still be being written: link once it exists.
+      await link(await first, path);
       this.stats.files++;
       return;
     }
-    const fh = await open(path, 'w', 0o600);
+    let created!: (p: Buffer) => void;
+    let failed!: (e: unknown) => void;
+    if (linkKey) {
+      const p = new Promise<Buffer>((res, rej) => ((created = res), (failed = rej)));
+      p.catch(() => undefined);
+      this.links.set(linkKey, p);
+    }
+    let fh;
+    try {
+      fh = await open(path, 'w', 0o600);
+    } catch (err) {
+      failed?.(err);
+      throw err;
+    }
+    created?.(path);
     let pos = 0;
     try {
-      for (const id of node.content ?? []) {
-        const data = await this.blobs.get(id);
-        if (!isAllZero(data)) await writeAll(fh, data, pos);
-        pos += data.length;
-        this.stats.bytes += data.length;
+      const ids = node.content ?? [];
+      for (let i = 0; i < ids.length; i += BLOBS_PER_BATCH) {
+        if (this.opts.signal?.aborted) throw new CairnError('CANCELLED', 'restore cancelled; the target holds a partial restore');
+        for (const data of await this.blobs.getMany(ids.slice(i, i + BLOBS_PER_BATCH))) {
+          if (!isAllZero(data)) await writeAll(fh, data, pos);
+          pos += data.length;
+          this.stats.bytes += data.length;
+        }
       }
       await fh.truncate(node.size ?? pos);
     } finally {
@@ -153,7 +209,6 @@ export class Restorer {
       this.stats.warnings.push(`${snapPath}: content is ${pos} bytes but the snapshot recorded ${node.size}`);
     }
     await this.applyMeta(path, node);
-    if (linkKey) this.links.set(linkKey, path);
     this.stats.files++;
     this.opts.onProgress?.({
       phase: 'restore',

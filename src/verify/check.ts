@@ -6,6 +6,8 @@ import { syncIndex } from '../repository/index-sync.js';
 import { packName, type Repository } from '../repository/repository.js';
 import type { CheckOptions, CheckProblem, CheckResult } from '../engine/types.js';
 import { walkTree } from './tree-walk.js';
+import pLimit from 'p-limit';
+import { startPool } from '../pipeline/start-pool.js';
 import { selectSubset } from './subset.js';
 
 /**
@@ -89,22 +91,35 @@ export async function runCheck(repo: Repository, opts: CheckOptions = {}): Promi
       repo.deps.random,
     );
     const total = selected.reduce((n, p) => n + p.size, 0);
-    for (const p of selected) {
-      let bytes: Buffer;
-      try {
-        bytes = await repo.backend.load(packName(p.id));
-      } catch (err) {
-        if (isNotFound(err)) continue; // reported above
-        throw err;
-      }
-      bytesRead += bytes.length;
-      packsChecked++;
-      const found = verifyPack(bytes, p.id, repo.keyFor, repo.hasher);
-      if (found.length > 0) {
-        damaged.push(p.id);
-        for (const f of found) problems.push({ kind: 'pack', id: p.id, message: `pack ${p.id.slice(0, 8)}: ${f.message}` });
-      }
-      opts.onProgress?.({ phase: 'check', files: packsChecked, totalFiles: selected.length, bytes: bytesRead, totalBytes: total });
+    // Packs are read a few at a time and verified on worker threads (hash, structure,
+    // every blob's authentication and id); memory is bounded by the packs in flight.
+    const pool = startPool(repo);
+    const limit = pLimit(Math.max(2, (pool?.size ?? 1) + 1));
+    try {
+      await Promise.all(
+        selected.map((p) =>
+          limit(async () => {
+            let bytes: Buffer;
+            try {
+              bytes = await repo.backend.load(packName(p.id));
+            } catch (err) {
+              if (isNotFound(err)) return; // reported above
+              throw err;
+            }
+            const size = bytes.length;
+            const found = pool ? await pool.verify(p.id, bytes) : verifyPack(bytes, p.id, repo.keyFor, repo.hasher);
+            bytesRead += size;
+            packsChecked++;
+            if (found.length > 0) {
+              damaged.push(p.id);
+              for (const f of found) problems.push({ kind: 'pack', id: p.id, message: `pack ${p.id.slice(0, 8)}: ${f.message}` });
+            }
+            opts.onProgress?.({ phase: 'check', files: packsChecked, totalFiles: selected.length, bytes: bytesRead, totalBytes: total });
+          }),
+        ),
+      );
+    } finally {
+      await pool?.close();
     }
   }
   for (const p of problems) if (p.kind === 'pack' && p.message.includes('missing from') && !damaged.includes(p.id)) damaged.push(p.id);
