@@ -16,7 +16,8 @@ const MAX_RANGE = 32 * 2 ** 20;
  * blobs are cached, so a chunk repeated across files costs one read.
  */
 export class BlobSource {
-  private readonly cache = new LruCache<string, Buffer>(64);
+  // Bounded in bytes: chunks are up to 4 MiB each.
+  private readonly cache = new LruCache<string, Buffer>(1024, 32 * 2 ** 20, (b) => b.length);
 
   constructor(
     private readonly repo: Repository,

@@ -14,8 +14,8 @@ import { nodeMeta } from './node-meta.js';
 
 /** Files restored at once. */
 const MAX_OUTSTANDING_FILES = 8;
-/** Blobs fetched per request within one file (up to ~4 MiB each). */
-const BLOBS_PER_BATCH = 8;
+/** Blobs fetched per request within one file (about 1 MiB each on average, 4 MiB at most). */
+const BLOBS_PER_BATCH = 4;
 
 export interface RestoreRunOptions {
   target: string;
