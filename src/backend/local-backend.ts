@@ -17,6 +17,8 @@ const ABSENT = new Set(['ENOENT', 'ENOTDIR', 'EISDIR']);
 
 /** How many stat() calls list() keeps in flight per directory. */
 const STAT_BATCH = 64;
+/** Open pack files kept for ranged reads. */
+const MAX_PACK_HANDLES = 32;
 
 /**
  * A Backend on a local (or locally mounted) file system. Names map to paths under
@@ -67,6 +69,7 @@ export class LocalBackend implements Backend {
 
   async load(name: string, range?: ByteRange): Promise<Buffer> {
     assertBackendName(name);
+    if (range && name.startsWith('data/')) return this.loadPackRange(name, range);
     let fh: FileHandle | undefined;
     try {
       fh = await open(this.pathOf(name), constants.O_RDONLY);
@@ -109,7 +112,67 @@ export class LocalBackend implements Backend {
     }
   }
 
+  /**
+   * Ranged reads of packs keep the file open (a few dozen at most): restore and
+   * incremental scans read many small ranges of the same packs, and open + fstat +
+   * close per read cost more than the read. Packs are immutable, so a cached handle
+   * never sees stale data; remove() and close() drop it.
+   */
+  private readonly packHandles = new Map<string, Promise<{ fh: FileHandle; size: number }>>();
+
+  private packHandle(name: string): Promise<{ fh: FileHandle; size: number }> {
+    let p = this.packHandles.get(name);
+    if (p) {
+      this.packHandles.delete(name); // re-insert: most recently used last
+      this.packHandles.set(name, p);
+      return p;
+    }
+    p = (async () => {
+      const fh = await open(this.pathOf(name), constants.O_RDONLY);
+      const s = await fh.stat();
+      if (!s.isFile()) {
+        await fh.close();
+        throw new BackendNotFoundError(name);
+      }
+      return { fh, size: s.size };
+    })();
+    p.catch(() => this.packHandles.delete(name));
+    this.packHandles.set(name, p);
+    while (this.packHandles.size > MAX_PACK_HANDLES) {
+      const [oldest, h] = this.packHandles.entries().next().value as [string, Promise<{ fh: FileHandle }>];
+      this.packHandles.delete(oldest);
+      // In-flight reads on it finish first: close after they settle.
+      void h.then(({ fh }) => setTimeout(() => void fh.close().catch(() => {}), 1000).unref()).catch(() => {});
+    }
+    return p;
+  }
+
+  private async loadPackRange(name: string, range: ByteRange): Promise<Buffer> {
+    try {
+      const { fh, size } = await this.packHandle(name);
+      checkRange(name, range, size);
+      const buf = Buffer.allocUnsafe(range.length);
+      let filled = 0;
+      while (filled < range.length) {
+        const { bytesRead } = await fh.read(buf, filled, range.length - filled, range.offset + filled);
+        if (bytesRead === 0) throw truncatedError(name, range, range.offset + filled);
+        filled += bytesRead;
+      }
+      return buf;
+    } catch (err) {
+      throw this.mapError(err, name);
+    }
+  }
+
+  private dropPackHandle(name: string): void {
+    const h = this.packHandles.get(name);
+    if (!h) return;
+    this.packHandles.delete(name);
+    void h.then(({ fh }) => fh.close()).catch(() => {});
+  }
+
   async remove(name: string): Promise<void> {
+    this.dropPackHandle(name);
     assertBackendName(name);
     const path = this.pathOf(name);
     try {
@@ -124,7 +187,11 @@ export class LocalBackend implements Backend {
     });
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    const handles = [...this.packHandles.values()];
+    this.packHandles.clear();
+    await Promise.all(handles.map((h) => h.then(({ fh }) => fh.close()).catch(() => {})));
+  }
 
   /**
    * Removes `.tmp-*` files older than maxAgeMs, left by processes killed mid-save.

@@ -38,8 +38,9 @@ export interface OpenBlobsMessage {
   encKeyId: number;
   salt: Uint8Array;
   entries: PackEntry[];
-  /** Sealed bytes of each entry, transferred. */
-  sealed: Uint8Array[];
+  /** One contiguous range of the pack holding every entry, transferred; `base` is its pack offset. */
+  bytes: Uint8Array;
+  base: number;
 }
 
 /** Main → worker: full verification of a pack (check --read-data). */

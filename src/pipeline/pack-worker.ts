@@ -113,9 +113,10 @@ function handle(msg: ToWorker): void {
       const key = packKey(keyFor(msg.encKeyId), Buffer.from(msg.salt));
       const plain: (Uint8Array | { error: { code: string; message: string } })[] = [];
       const transfer: ArrayBuffer[] = [];
-      msg.entries.forEach((e, i) => {
+      const range = Buffer.from(msg.bytes.buffer, msg.bytes.byteOffset, msg.bytes.byteLength);
+      msg.entries.forEach((e) => {
         try {
-          const p = openBlob(key, e, Buffer.from(msg.sealed[i]!.buffer, msg.sealed[i]!.byteOffset, msg.sealed[i]!.byteLength));
+          const p = openBlob(key, e, range.subarray(e.offset - msg.base, e.offset - msg.base + e.length));
           if (hasher!.id(p) !== e.id) throw new CairnError('PACK_CORRUPT', `blob ${e.id.slice(0, 8)} does not match its id`);
           const out = new Uint8Array(p.length);
           out.set(p);

@@ -189,13 +189,16 @@ export class WorkerPool {
     return m.result;
   }
 
-  /** Decrypts, decompresses and id-checks blobs of one pack on a worker. Transfers `sealed`. */
-  async open(encKeyId: number, salt: Buffer, entries: PackEntry[], sealed: Buffer[]): Promise<(Buffer | CairnError)[]> {
-    const owned = sealed.map(transferable);
+  /**
+   * Decrypts, decompresses and id-checks blobs of one pack on a worker. `bytes` is one
+   * range of the pack starting at pack offset `base` that holds all entries; transferred.
+   */
+  async open(encKeyId: number, salt: Buffer, entries: PackEntry[], bytes: Buffer, base: number): Promise<(Buffer | CairnError)[]> {
+    const owned = transferable(bytes);
     const m = await this.request<Extract<FromWorker, { kind: 'opened' }>>(
       this.pick(),
-      { kind: 'open', seq: ++this.seq, encKeyId, salt: new Uint8Array(salt), entries, sealed: owned },
-      owned.map((o) => o.buffer as ArrayBuffer),
+      { kind: 'open', seq: ++this.seq, encKeyId, salt: new Uint8Array(salt), entries, bytes: owned, base },
+      [owned.buffer as ArrayBuffer],
     );
     return m.plain.map((p) =>
       p instanceof Uint8Array ? Buffer.from(p.buffer, p.byteOffset, p.byteLength) : new CairnError(asErrorCode(p.error.code), p.error.message),

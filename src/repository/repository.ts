@@ -57,6 +57,7 @@ export class Repository {
   readonly gear: Uint32Array;
   private readonly treeCache = new LruCache<string, Tree>(2048);
   private readonly packKeys = new LruCache<string, Buffer>(256);
+  private readonly treePacks = new LruCache<string, Promise<Buffer>>(8);
 
   private constructor(
     readonly backend: Backend,
@@ -214,7 +215,10 @@ export class Repository {
     if (!pack) throw new CairnError('REPO_CORRUPT', `index names blob ${id.slice(0, 8)} in unknown pack ${loc.pack.slice(0, 8)}`);
     let sealed: Buffer;
     try {
-      sealed = await this.backend.load(packName(loc.pack), { offset: loc.offset, length: loc.length });
+      sealed =
+        type === 'tree'
+          ? (await this.treePack(loc.pack)).subarray(loc.offset, loc.offset + loc.length)
+          : await this.backend.load(packName(loc.pack), { offset: loc.offset, length: loc.length });
     } catch (err) {
       if (isNotFound(err)) {
         throw new CairnError('BLOB_MISSING', `pack ${loc.pack.slice(0, 8)} holding ${type} blob ${id.slice(0, 8)} is missing`, {
@@ -236,6 +240,21 @@ export class Repository {
       });
     }
     return plain;
+  }
+
+  /**
+   * Trees are read whole-pack and kept: walking a snapshot touches thousands of small
+   * tree blobs that sit together in a few packs, and one read per pack instead of one
+   * per tree is what makes incremental scans fast (and cheap on object storage).
+   */
+  private treePack(pack: string): Promise<Buffer> {
+    let p = this.treePacks.get(pack);
+    if (!p) {
+      p = this.backend.load(packName(pack));
+      p.catch(() => this.treePacks.clear());
+      this.treePacks.set(pack, p);
+    }
+    return p;
   }
 
   /** Pack keys are derived once per pack, not once per blob read. */

@@ -76,15 +76,16 @@ export class BlobSource {
       }
       throw err;
     }
-    const sealed = run.map(({ loc }) => bytes.subarray(loc.offset - first.offset, loc.offset - first.offset + loc.length));
     if (this.pool) {
-      const plains = await this.pool.open(pack.encKeyId, pack.salt, run.map(({ loc }) => loc), sealed);
+      const plains = await this.pool.open(pack.encKeyId, pack.salt, run.map(({ loc }) => loc), bytes, first.offset);
       plains.forEach((p, k) => {
         if (p instanceof Error) throw p;
         out[run[k]!.i] = p;
       });
       return;
     }
-    run.forEach(({ i, loc }, k) => (out[i] = this.repo.openBlobAt(loc, pack, sealed[k]!)));
+    for (const { i, loc } of run) {
+      out[i] = this.repo.openBlobAt(loc, pack, bytes.subarray(loc.offset - first.offset, loc.offset - first.offset + loc.length));
+    }
   }
 }

@@ -13,7 +13,7 @@ import type { WorkerPool } from '../pipeline/worker-pool.js';
 import { nodeMeta } from './node-meta.js';
 
 /** Files restored at once. */
-const MAX_OUTSTANDING_FILES = 8;
+const MAX_OUTSTANDING_FILES = 16;
 /** Blobs fetched per request within one file (about 1 MiB each on average, 4 MiB at most). */
 const BLOBS_PER_BATCH = 4;
 
@@ -99,10 +99,13 @@ export class Restorer {
       for await (const ev of selectedTree(this.repo, treeId, this.includes, target)) {
         if (this.opts.signal?.aborted) throw new CairnError('CANCELLED', 'restore cancelled; the target holds a partial restore');
         if (ev.kind === 'enter') {
-          await this.guard(ev.path, () => this.ensureDir(ev.path));
+          await this.guard(ev.path, async () => {
+            if (await this.ensureDir(ev.path)) this.freshDirs.add(ev.path.toString('latin1'));
+          });
           pending.push([]);
         } else if (ev.kind === 'leave') {
           await Promise.all(pending.pop()!);
+          this.freshDirs.delete(ev.path.toString('latin1'));
           this.stats.dirs++;
           await this.guard(ev.path, () => this.applyMeta(ev.path, ev.node));
         } else {
@@ -132,8 +135,12 @@ export class Restorer {
     }
   }
 
+  /** Directories this restore created: nothing in them needs removing before it is written. */
+  private readonly freshDirs = new Set<string>();
+
   private async restoreEntry(node: TreeNode, snapPath: string, path: Buffer): Promise<void> {
-    await removeExisting(path);
+    const parent = path.subarray(0, path.lastIndexOf(0x2f)).toString('latin1');
+    if (!this.freshDirs.has(parent)) await removeExisting(path);
     switch (node.type) {
       case 'file':
         await this.restoreFile(node, snapPath, path);
@@ -153,16 +160,18 @@ export class Restorer {
     }
   }
 
-  private async ensureDir(path: Buffer): Promise<void> {
+  /** Creates the directory; true when it did not exist before (so it is empty). */
+  private async ensureDir(path: Buffer): Promise<boolean> {
     try {
       await mkdir(path, { mode: 0o700 });
+      return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const st = await lstat(path);
-      if (!st.isDirectory()) {
-        await rm(path, { force: true });
-        await mkdir(path, { mode: 0o700 });
-      }
+      if (st.isDirectory()) return false;
+      await rm(path, { force: true });
+      await mkdir(path, { mode: 0o700 });
+      return true;
     }
   }
 
