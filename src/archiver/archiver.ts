@@ -312,6 +312,7 @@ export class Archiver {
     parentNode: TreeNode | undefined,
     linkKey: string | null,
   ): Promise<{ ids: BlobId[]; meta?: EntryMeta } | null> {
+    await this.saver.waitForUploads();
     // On cancel, stop waiting at once: the pool is terminated by the caller.
     const r = await abortable(this.opts.pool!.backupFile(path, meta), this.opts.signal);
     this.checkCancelled();

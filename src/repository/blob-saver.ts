@@ -73,8 +73,7 @@ export class BlobSaver {
     if (type === 'data') this.stats.dataBlobs++;
     else this.stats.treeBlobs++;
     this.stats.bytesAdded += plain.length;
-    while (this.inFlight.size >= (this.opts.uploads ?? 2)) await Promise.race(this.inFlight);
-    this.throwIfFailed();
+    await this.waitForUploads();
     if (!this.writer) {
       const keyId = this.repo.masterKey.currentEncKey;
       this.writer = new PackWriter({ encKeyId: keyId, encKey: this.repo.keyFor(keyId), random: this.repo.deps.random });
@@ -82,6 +81,16 @@ export class BlobSaver {
     this.writer.add(type, id, plain, this.repo.config.compression.level);
     if (this.writer.size >= this.repo.config.packSize) this.flushInline();
     return { id, added: true };
+  }
+
+  /**
+   * Waits while `uploads` packs are being uploaded. Workers produce packs on their own,
+   * so the archiver calls this before handing them more work: without it a slow
+   * backend would let finished packs pile up in memory.
+   */
+  async waitForUploads(): Promise<void> {
+    while (this.inFlight.size >= (this.opts.uploads ?? 2)) await Promise.race(this.inFlight);
+    this.throwIfFailed();
   }
 
   /** Blobs a worker stored itself (file tasks): counted here, uploaded through the pack handler. */

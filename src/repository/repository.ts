@@ -57,7 +57,8 @@ export class Repository {
   readonly gear: Uint32Array;
   private readonly treeCache = new LruCache<string, Tree>(2048);
   private readonly packKeys = new LruCache<string, Buffer>(256);
-  private readonly treePacks = new LruCache<string, Promise<Buffer>>(8);
+  // Bounded by count: tree packs are small (a few MiB for ~100k files), mixed ones up to packSize.
+  private readonly treePacks = new LruCache<string, Promise<Buffer>>(4);
 
   private constructor(
     readonly backend: Backend,
