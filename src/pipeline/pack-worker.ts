@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import { createCutFinder } from '../chunker/create-cut-finder.js';
 import { ClaimTable } from './claim-table.js';
 import { backupFile } from './file-task.js';
+import { transferable } from './transferable.js';
 
 /**
  * Worker thread: the CPU-heavy half of the pipeline. On backup it compresses and
@@ -68,10 +69,8 @@ function finishPack(): void {
   if (!writer || writer.count === 0) return;
   const { bytes, id, entries } = writer.finish();
   writer = null;
-  // Copy into an ArrayBuffer of exact size so it can be transferred, not cloned.
-  const out = new Uint8Array(bytes.length);
-  out.set(bytes);
-  post({ kind: 'pack', id, bytes: out, entries }, [out.buffer]);
+  const out = transferable(bytes);
+  post({ kind: 'pack', id, bytes: out, entries }, [out.buffer as ArrayBuffer]);
 }
 
 function handle(msg: ToWorker): void {
@@ -118,10 +117,9 @@ function handle(msg: ToWorker): void {
         try {
           const p = openBlob(key, e, range.subarray(e.offset - msg.base, e.offset - msg.base + e.length));
           if (hasher!.id(p) !== e.id) throw new CairnError('PACK_CORRUPT', `blob ${e.id.slice(0, 8)} does not match its id`);
-          const out = new Uint8Array(p.length);
-          out.set(p);
+          const out = transferable(p);
           plain.push(out);
-          transfer.push(out.buffer);
+          transfer.push(out.buffer as ArrayBuffer);
         } catch (err) {
           const c = err as CairnError;
           plain.push({ error: { code: c.code ?? 'INTERNAL', message: c.message } });

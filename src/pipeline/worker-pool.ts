@@ -9,6 +9,7 @@ import type { MasterKey } from '../crypto/master-key.js';
 import type { FromWorker, ToWorker } from './messages.js';
 import type { ClaimTable } from './claim-table.js';
 import type { FileResult } from './file-task.js';
+import { transferable } from './transferable.js';
 
 export interface PoolConfig {
   masterKey: MasterKey;
@@ -223,17 +224,4 @@ export class WorkerPool {
 
 function asErrorCode(code: string | undefined): ErrorCode {
   return code !== undefined && code in ERROR_CODES ? (code as ErrorCode) : 'INTERNAL';
-}
-
-/**
- * A Uint8Array that owns its whole ArrayBuffer, so transferring it moves exactly these
- * bytes (a Buffer may be a view into a shared pool or a larger allocation).
- */
-function transferable(b: Buffer): Uint8Array {
-  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && !(b.buffer instanceof SharedArrayBuffer)) {
-    return new Uint8Array(b.buffer, 0, b.byteLength);
-  }
-  const copy = new Uint8Array(b.byteLength);
-  copy.set(b);
-  return copy;
 }
