@@ -364,14 +364,26 @@ export class Archiver {
   }
 }
 
+/**
+ * Rejects with CANCELLED as soon as the signal fires, without waiting for `p` (whose
+ * worker is about to be terminated). One promise per signal serves every caller, so
+ * sixteen files in flight do not add sixteen listeners to it.
+ */
+const aborted = new WeakMap<AbortSignal, Promise<never>>();
 function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return p;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new CairnError('CANCELLED', 'backup cancelled; nothing was committed'));
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
+  p.catch(() => undefined); // may settle (or fail) after we stopped waiting
+  let onAbort = aborted.get(signal);
+  if (!onAbort) {
+    onAbort = new Promise<never>((_, reject) => {
+      const fire = () => reject(new CairnError('CANCELLED', 'backup cancelled; nothing was committed'));
+      if (signal.aborted) fire();
+      else signal.addEventListener('abort', fire, { once: true });
+    });
+    onAbort.catch(() => undefined);
+    aborted.set(signal, onAbort);
+  }
+  return Promise.race([p, onAbort]);
 }
 
 function lastComponent(path: Buffer): Buffer {

@@ -198,6 +198,10 @@ export class LocalBackend implements Backend {
    * The age limit matters: another process may be saving into the same repository right
    * now, and its temp files are young. Returns how many files were removed.
    */
+  async cleanup(olderThanMs: number): Promise<number> {
+    return this.cleanTemp(olderThanMs);
+  }
+
   async cleanTemp(maxAgeMs: number): Promise<number> {
     const cutoff = this.now() - maxAgeMs;
     let removed = 0;

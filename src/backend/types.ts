@@ -35,6 +35,12 @@ export interface Backend {
   remove(name: string): Promise<void>;
   /** Releases connections and handles. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Optional: removes debris of interrupted saves (temp files, unfinished multipart
+   * uploads) older than `olderThanMs`, never anything a save in progress still needs.
+   * Returns how many items were removed.
+   */
+  cleanup?(olderThanMs: number): Promise<number>;
 }
 
 export interface SaveOptions {

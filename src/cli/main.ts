@@ -76,8 +76,9 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<v
 
   let code = 0;
   try {
+    // A signal that arrives after the command finished does not undo it: a backup whose
+    // snapshot was committed reports success, and the engine checks the signal itself.
     await buildProgram(deps).parseAsync(argv);
-    if (deps.signal.aborted) throw new CairnError('CANCELLED', 'interrupted; the operation was cancelled');
   } catch (caught) {
     let err = caught;
     if (deps.signal.aborted && !isCommanderSuccess(err) && !isCairnError(err, 'CANCELLED')) {

@@ -4,12 +4,14 @@ import type { PruneOptions, PruneResult } from '../engine/types.js';
 import { BlobSaver } from '../repository/blob-saver.js';
 import { encodeIndexFile } from '../repository/index-file.js';
 import { loadGcMarks, scanPacks, syncIndex, type GcMark } from '../repository/index-sync.js';
-import { listLiveLocks, RepoLock } from '../repository/lock.js';
+import { listLiveLocks, removeStaleLocks, RepoLock } from '../repository/lock.js';
 import { packName, type Repository } from '../repository/repository.js';
 import { computeReachable } from './reachable.js';
 
 export const DEFAULT_GC_DELAY_MS = 60 * 60_000;
 export const CLOCK_SKEW_MS = 5 * 60_000;
+/** Temp files of interrupted saves are removed once this old: no save takes an hour. */
+const TEMP_FILE_AGE_MS = 60 * 60_000;
 const PACKS_PER_INDEX_FILE = 1000;
 
 /**
@@ -72,6 +74,12 @@ export async function runPrune(repo: Repository, opts: PruneOptions = {}): Promi
       result.repacked.packs = repack.length;
     }
 
+    // ---- housekeeping: locks of dead processes, temp files of killed saves
+    if (!dryRun) {
+      await removeStaleLocks(repo);
+      await repo.backend.cleanup?.(Math.max(gcDelay, TEMP_FILE_AGE_MS));
+    }
+
     // ---- phase two: sweep
     if (!dryRun) {
       const now = repo.deps.clock.now().getTime();
@@ -110,6 +118,7 @@ async function sweep(repo: Repository, marks: [string, GcMark][], condemned: Set
       if (!rescued) toDelete.add(p);
     }
   }
+  const sizes = new Map([...toDelete].map((p) => [p, repo.index.getPack(p)?.size ?? 0]));
   // 1. New index files without the swept packs, superseding all current ones.
   const oldIndexFiles = [...repo.index.indexFiles()];
   const keep = repo.index.packIds().filter((p) => !toDelete.has(p));
@@ -131,7 +140,7 @@ async function sweep(repo: Repository, marks: [string, GcMark][], condemned: Set
     repo.index.dropIndexFile(id);
   }
   for (const p of toDelete) {
-    const size = repo.index.getPack(p)?.size ?? 0;
+    const size = sizes.get(p) ?? 0;
     await repo.backend.remove(packName(p));
     repo.index.removePack(p);
     result.swept.packs++;

@@ -71,7 +71,7 @@ export class WorkerPool {
       worker.on('message', (m: FromWorker) => this.onMessage(slot, m));
       worker.on('error', (err) => this.fail(slot, err));
       worker.on('exit', (code) => {
-        if (code !== 0 && !slot.dead) this.fail(slot, new CairnError('INTERNAL', `a worker thread exited with code ${code}`));
+        if (code !== 0 && !slot.dead && !this.closing) this.fail(slot, new CairnError('INTERNAL', `a worker thread exited with code ${code}`));
       });
       const mk = config.masterKey;
       const init: ToWorker = {
@@ -217,7 +217,12 @@ export class WorkerPool {
     return m.problems;
   }
 
+  private closing = false;
+
   async close(): Promise<void> {
+    this.closing = true;
+    for (const w of this.waiting.values()) w.reject(new CairnError('CANCELLED', 'worker pool closed'));
+    this.waiting.clear();
     await Promise.all(this.slots.map((s) => s.worker.terminate().catch(() => undefined)));
   }
 }

@@ -59,6 +59,24 @@ export async function listLiveLocks(repo: Repository): Promise<LiveLock[]> {
   return out;
 }
 
+/** Deletes lock files that everyone already ignores (maintenance only: keeps locks/ small). */
+export async function removeStaleLocks(repo: Repository): Promise<number> {
+  const now = repo.deps.clock.now();
+  let removed = 0;
+  for (const id of await repo.listIds('lock')) {
+    try {
+      const body = (await repo.loadSealed('lock', id)) as LockBody;
+      if (!isStale(body, now)) continue;
+    } catch (err) {
+      if (isNotFound(err)) continue;
+      if (!(err instanceof CairnError && err.code === 'REPO_CORRUPT')) throw err;
+    }
+    await repo.backend.remove(`locks/${id}`);
+    removed++;
+  }
+  return removed;
+}
+
 /**
  * A lock file in locks/. Lock files are the one kind of sealed file that is rewritten
  * in place (refresh), so they are named by a random id, not by content hash.

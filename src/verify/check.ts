@@ -31,6 +31,9 @@ export async function runCheck(repo: Repository, opts: CheckOptions = {}): Promi
     const id = f.name.slice(f.name.lastIndexOf('/') + 1);
     if (isId(id)) listed.set(id, f.size);
   }
+  // Packs a killed backup left in this cache but no index file names, since swept by a
+  // prune elsewhere: stale cache, not damage.
+  for (const id of repo.index.unindexedPacks()) if (!listed.has(id)) repo.index.removePack(id);
   const indexedPacks: { id: PackId; size: number }[] = [];
   for (const p of repo.index.iteratePacks()) {
     indexedPacks.push({ id: p.id, size: p.size });
