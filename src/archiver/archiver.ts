@@ -14,7 +14,7 @@ import type { Progress, SnapshotSummary, SourceWarning } from '../engine/types.j
 import { nodeFromMeta, unchangedSince } from './node-from-meta.js';
 import { openForBackup, readPieces } from './file-reader.js';
 import type { Totals } from './scan-totals.js';
-import type { WorkerPool } from '../pipeline/worker-pool.js';
+import type { LazyPool } from '../pipeline/lazy-pool.js';
 
 export interface ArchiveOptions {
   /** Absolute, normalised paths, none inside another. */
@@ -29,7 +29,7 @@ export interface ArchiveOptions {
   /** Filled in concurrently by scanTotals; reported once complete. */
   totals?: Totals;
   /** Workers that read and store files; without it files are read on the main thread. */
-  pool?: WorkerPool | null;
+  pool?: LazyPool | null;
   onWarning?: (w: SourceWarning) => void;
   signal?: AbortSignal;
 }
@@ -53,7 +53,7 @@ interface Frame {
 const key = (name: Buffer): string => name.toString('latin1');
 
 /** Files read at once: enough to hide per-file open/stat latency, few enough to bound memory. */
-const MAX_OUTSTANDING_FILES = 16;
+const MAX_OUTSTANDING_FILES = 256;
 
 /**
  * Walks the source paths and turns them into trees: file content through the
@@ -258,7 +258,7 @@ export class Archiver {
     meta: EntryMeta,
     parentNode: TreeNode | undefined,
   ): Promise<{ ids: BlobId[]; meta?: EntryMeta } | null> {
-    if (this.opts.reuseUnchanged && unchangedSince(parentNode, meta) && parentNode!.content!.every((id) => this.saver.has('data', id))) {
+    if (this.opts.reuseUnchanged && unchangedSince(parentNode, meta) && this.stillStored(parentNode!.content!)) {
       this.stats.filesUnchanged++;
       return { ids: parentNode!.content! };
     }
@@ -329,6 +329,16 @@ export class Archiver {
     }
     if (linkKey) this.hardLinks.set(linkKey, { size: meta.size, mtime: meta.mtimeNs.toString(), content: r.ids });
     return { ids: r.ids };
+  }
+
+  /**
+   * The parent's blobs may be reused only if they are not in packs a prune has marked
+   * for deletion. With nothing marked (the usual case), the parent snapshot's blobs are
+   * stored by definition, and the per-blob lookups are skipped.
+   */
+  private stillStored(ids: BlobId[]): boolean {
+    if (!this.repo.index.hasCondemned) return true;
+    return ids.every((id) => this.saver.has('data', id));
   }
 
   private countFile(parentNode: TreeNode | undefined): void {

@@ -12,7 +12,7 @@ import { resolveSnapshotRef } from '../snapshot/select.js';
 import { Archiver, normalisePaths } from './archiver.js';
 import { scanTotals } from './scan-totals.js';
 import { PROGRAM } from '../core/version.js';
-import { startPool } from '../pipeline/start-pool.js';
+import { fileWorkers } from '../pipeline/start-pool.js';
 import { createCutFinder } from '../chunker/create-cut-finder.js';
 
 export function filesSourceName(paths: string[]): string {
@@ -41,7 +41,7 @@ export async function runBackup(repo: Repository, opts: BackupOptions, snapshots
     onFallback: (reason) => opts.onWarning?.({ path: '', code: 'SKIPPED', message: `native chunker unavailable (${reason}); using the JavaScript chunker` }),
   });
   const lock = opts.dryRun ? null : await RepoLock.acquire(repo, 'writer');
-  const pool = opts.dryRun ? null : startPool(repo, { files: true });
+  const pool = opts.dryRun ? null : fileWorkers(repo);
   const saver = new BlobSaver(repo, { dryRun: !!opts.dryRun, pool });
   try {
     await syncIndex(repo);

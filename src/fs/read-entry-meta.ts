@@ -1,5 +1,5 @@
-import { promises as fsp } from 'node:fs';
-import { idNames } from './id-names.js';
+import { lstatSync, promises as fsp, readlinkSync, type BigIntStats } from 'node:fs';
+import { idNames, type IdNames } from './id-names.js';
 import { native } from './native.js';
 import { nodeTypeFromMode } from './node-type.js';
 import type { EntryMeta, Xattr, XattrError } from './types.js';
@@ -17,6 +17,23 @@ export interface ReadEntryMetaOptions {
  */
 export async function readEntryMeta(path: Buffer, opts: ReadEntryMetaOptions = {}): Promise<EntryMeta> {
   const st = await fsp.lstat(path, { bigint: true });
+  const names = await idNames();
+  const linkTarget = (st.mode & 0o170000n) === 0o120000n ? await fsp.readlink(path, { encoding: 'buffer' }) : undefined;
+  return metaFromStat(path, st, names, linkTarget, opts);
+}
+
+/**
+ * The same, with blocking calls: for the walker, which reads whole directories at a
+ * time, where one lstat costs ~3 µs this way and ~40 µs through the thread pool.
+ * `names` comes from `await idNames()`.
+ */
+export function readEntryMetaSync(path: Buffer, names: IdNames, opts: ReadEntryMetaOptions = {}): EntryMeta {
+  const st = lstatSync(path, { bigint: true });
+  const linkTarget = (st.mode & 0o170000n) === 0o120000n ? readlinkSync(path, { encoding: 'buffer' }) : undefined;
+  return metaFromStat(path, st, names, linkTarget, opts);
+}
+
+function metaFromStat(path: Buffer, st: BigIntStats, names: IdNames, linkTarget: Buffer | undefined, opts: ReadEntryMetaOptions): EntryMeta {
   const type = nodeTypeFromMode(st.mode);
   if (type === undefined) {
     throw Object.assign(new Error(`unknown file type (mode 0o${st.mode.toString(8)})`), {
@@ -24,7 +41,6 @@ export async function readEntryMeta(path: Buffer, opts: ReadEntryMetaOptions = {
       path: path.toString(),
     });
   }
-  const names = await idNames();
   const meta: EntryMeta = {
     type,
     mode: Number(st.mode & 0o7777n),
@@ -43,7 +59,7 @@ export async function readEntryMeta(path: Buffer, opts: ReadEntryMetaOptions = {
   const group = names.groupName(meta.gid);
   if (group !== undefined) meta.group = group;
   if (type === 'chardev' || type === 'blockdev') meta.rdev = st.rdev;
-  if (type === 'symlink') meta.linkTarget = await fsp.readlink(path, { encoding: 'buffer' });
+  if (linkTarget) meta.linkTarget = linkTarget;
   if (opts.xattrs !== false && native) {
     const { xattrs, errors } = readXattrs(path);
     if (xattrs.length > 0) meta.xattrs = xattrs;

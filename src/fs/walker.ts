@@ -1,6 +1,7 @@
-import { promises as fsp } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { CairnError, fromSystemError } from '../core/errors/index.js';
-import { readEntryMeta } from './read-entry-meta.js';
+import { readEntryMeta, readEntryMetaSync } from './read-entry-meta.js';
+import { idNames } from './id-names.js';
 import type { EntryMeta } from './types.js';
 
 /**
@@ -55,7 +56,7 @@ export interface WalkOptions {
   readdir?: (path: Buffer) => Promise<Buffer[]>;
 }
 
-/** Children read ahead concurrently per directory: lstat is a thread-pool round trip. */
+/** Children whose metadata is read in one go (blocking lstat) before the walk yields them. */
 const LOOKAHEAD = 128;
 
 interface Frame {
@@ -100,6 +101,8 @@ export async function* walk(root: Buffer, opts: WalkOptions = {}): AsyncGenerato
   }
 
   const stack: Frame[] = [];
+  const owners = await idNames();
+  let batches = 0;
   // Opens a directory: lists it (unless it is another file system) and yields its enter.
   async function* open(path: Buffer, name: Buffer, meta: EntryMeta, depth: number): AsyncGenerator<WalkEntry> {
     const event: WalkDirEvent = { kind: 'enter', path, name, meta, depth };
@@ -131,11 +134,16 @@ export async function* walk(root: Buffer, opts: WalkOptions = {}): AsyncGenerato
     const path = joinPath(frame.event.path, name);
     if (index - frame.batchStart >= frame.batch.length) {
       frame.batchStart = index;
-      frame.batch = await Promise.all(
-        frame.names.slice(index, index + LOOKAHEAD).map((n) =>
-          readEntryMeta(joinPath(frame.event.path, n), readOpts).catch((failed: unknown) => ({ failed })),
-        ),
-      );
+      frame.batch = frame.names.slice(index, index + LOOKAHEAD).map((n) => {
+        try {
+          return readEntryMetaSync(joinPath(frame.event.path, n), owners, readOpts);
+        } catch (failed) {
+          return { failed };
+        }
+      });
+      // Blocking lstat is much cheaper than the thread pool's round trip; yield now and
+      // then so uploads and worker messages keep flowing during a long walk.
+      if ((batches = (batches + 1) % 8) === 0) await new Promise((r) => setImmediate(r));
     }
     const result = frame.batch[index - frame.batchStart]!;
     if ('failed' in result) {
@@ -151,7 +159,7 @@ export async function* walk(root: Buffer, opts: WalkOptions = {}): AsyncGenerato
 }
 
 async function defaultReaddir(path: Buffer): Promise<Buffer[]> {
-  return fsp.readdir(path, { encoding: 'buffer' });
+  return readdirSync(path, { encoding: 'buffer' });
 }
 
 function joinPath(dir: Buffer, name: Buffer): Buffer {

@@ -130,6 +130,11 @@ export class BlobIndex {
 
   private condemnedCount = 0;
 
+  /** True when some pack is marked for deletion by prune. */
+  get hasCondemned(): boolean {
+    return this.condemnedCount > 0;
+  }
+
   /** Location for reading: prefers live packs, but falls back to condemned ones (not yet swept). */
   findForRead(type: BlobType, id: BlobId): BlobLocation | undefined {
     return this.find(type, id) ?? this.toLocation(type, id, this.stmt.lookupAny.get(id, TYPE_CODE[type]));

@@ -15,14 +15,21 @@ export interface InitMessage {
   claims?: SharedArrayBuffer;
 }
 
-/** Main → worker: read, chunk, hash and store one file. */
-export interface FileMessage {
-  kind: 'file';
+export interface FileItem {
   seq: number;
   path: Uint8Array;
   size: number;
   mtimeNs: string;
   ctimeNs: string;
+}
+
+/**
+ * Main → worker: read, chunk, hash and store these files, in order. Files go in
+ * batches because a message costs tens of microseconds, as much as a small file.
+ */
+export interface FileMessage {
+  kind: 'files';
+  items: FileItem[];
 }
 
 /** Main → worker: finish the open pack now (end of backup). */
@@ -80,9 +87,8 @@ export interface VerifiedMessage {
 }
 
 export interface FileDoneMessage {
-  kind: 'fileDone';
-  seq: number;
-  result: import('./file-task.js').FileResult;
+  kind: 'filesDone';
+  results: { seq: number; result: import('./file-task.js').FileResult }[];
 }
 
 /** Worker → main: bytes read so far in a big file, for progress. */

@@ -9,7 +9,7 @@ import { CairnError } from '../core/errors/index.js';
 import Database from 'better-sqlite3';
 import { createCutFinder } from '../chunker/create-cut-finder.js';
 import { ClaimTable } from './claim-table.js';
-import { backupFile } from './file-task.js';
+import { backupFile, type FileResult } from './file-task.js';
 import { transferable } from './transferable.js';
 
 /**
@@ -79,29 +79,36 @@ function handle(msg: ToWorker): void {
       init = msg;
       hasher = new BlobHasher(msg.idKey);
       return;
-    case 'file': {
+    case 'files': {
       const f = fileContext();
       let unreported = 0;
-      const result = backupFile(
-        Buffer.from(msg.path.buffer, msg.path.byteOffset, msg.path.byteLength),
-        { size: msg.size, mtimeNs: BigInt(msg.mtimeNs), ctimeNs: BigInt(msg.ctimeNs) },
-        {
-          finder: () => createCutFinder(f.params, f.gear),
-          id: (chunk) => hasher!.id(chunk),
-          claimNew: (id) => !f.has(id) && f.claims.claim(id),
-          store: (id, chunk) => sealBlob('data', id, chunk),
-          onBytes: (n) => {
-            unreported += n;
-            if (unreported >= PROGRESS_EVERY) {
-              post({ kind: 'progress', bytes: unreported });
-              unreported = 0;
-            }
-          },
-          buffer: f.buffer,
+      const deps = {
+        finder: () => createCutFinder(f.params, f.gear),
+        id: (chunk: Uint8Array) => hasher!.id(chunk),
+        claimNew: (id: BlobId) => !f.has(id) && f.claims.claim(id),
+        store: (id: BlobId, chunk: Uint8Array) => sealBlob('data', id, chunk),
+        onBytes: (n: number) => {
+          unreported += n;
+          if (unreported >= PROGRESS_EVERY) {
+            post({ kind: 'progress', bytes: unreported });
+            unreported = 0;
+          }
         },
-      );
+        buffer: f.buffer,
+      };
+      const results: { seq: number; result: FileResult }[] = [];
+      for (const item of msg.items) {
+        try {
+          const path = Buffer.from(item.path.buffer, item.path.byteOffset, item.path.byteLength);
+          const seen = { size: item.size, mtimeNs: BigInt(item.mtimeNs), ctimeNs: BigInt(item.ctimeNs) };
+          results.push({ seq: item.seq, result: backupFile(path, seen, deps) });
+        } catch (err) {
+          const e = err as CairnError;
+          post({ kind: 'error', seq: item.seq, error: { code: e.code, message: e.message, stack: e.stack } });
+        }
+      }
       if (unreported > 0) post({ kind: 'progress', bytes: unreported });
-      post({ kind: 'fileDone', seq: msg.seq, result });
+      post({ kind: 'filesDone', results });
       return;
     }
     case 'flush':

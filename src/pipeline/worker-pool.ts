@@ -6,7 +6,7 @@ import { CairnError, ERROR_CODES, type ErrorCode } from '../core/errors/index.js
 import type { PackId } from '../core/ids.js';
 import type { PackEntry } from '../format/pack-writer.js';
 import type { MasterKey } from '../crypto/master-key.js';
-import type { FromWorker, ToWorker } from './messages.js';
+import type { FileItem, FromWorker, ToWorker } from './messages.js';
 import type { ClaimTable } from './claim-table.js';
 import type { FileResult } from './file-task.js';
 import { transferable } from './transferable.js';
@@ -96,10 +96,12 @@ export class WorkerPool {
 
   /** Starts a pool, or returns null when worker threads are unavailable (then work stays inline). */
   static start(config: PoolConfig): WorkerPool | null {
-    if ((config.threads ?? defaultThreads()) <= 0) return null;
-    const script = workerScript();
-    if (!script) return null;
-    return new WorkerPool(script, config);
+    if (!WorkerPool.available(config.threads)) return null;
+    return new WorkerPool(workerScript()!, config);
+  }
+
+  static available(threads: number | undefined): boolean {
+    return (threads ?? defaultThreads()) > 0 && workerScript() !== null;
   }
 
   get size(): number {
@@ -115,6 +117,8 @@ export class WorkerPool {
     this.failure ??= err;
     for (const w of this.waiting.values()) w.reject(err);
     this.waiting.clear();
+    for (const w of this.fileWaiting.values()) w.reject(err);
+    this.fileWaiting.clear();
   }
 
   private onMessage(slot: Slot, m: FromWorker): void {
@@ -125,9 +129,23 @@ export class WorkerPool {
       case 'pack':
         this.onPack?.(m.id, Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength), m.entries);
         return;
+      case 'filesDone':
+        for (const { seq, result } of m.results) {
+          const w = this.fileWaiting.get(seq);
+          if (!w) continue;
+          this.fileWaiting.delete(seq);
+          w.slot.tasks--;
+          w.resolve(result);
+        }
+        return;
       case 'error': {
         const err = new CairnError(asErrorCode(m.error.code), m.error.message);
-        if (m.seq !== undefined && this.waiting.has(m.seq)) {
+        const fw = m.seq !== undefined ? this.fileWaiting.get(m.seq) : undefined;
+        if (fw) {
+          this.fileWaiting.delete(m.seq!);
+          fw.slot.tasks--;
+          fw.reject(err);
+        } else if (m.seq !== undefined && this.waiting.has(m.seq)) {
           this.waiting.get(m.seq)!.reject(err);
           this.waiting.delete(m.seq);
           slot.tasks--;
@@ -177,17 +195,38 @@ export class WorkerPool {
     return best!;
   }
 
-  /** Reads, chunks, hashes and stores a file on a worker (needs `files` in the config). */
-  async backupFile(path: Buffer, seen: { size: number; mtimeNs: bigint; ctimeNs: bigint }): Promise<FileResult> {
-    const m = await this.request<Extract<FromWorker, { kind: 'fileDone' }>>(this.pick(), {
-      kind: 'file',
-      seq: ++this.seq,
-      path: new Uint8Array(path),
-      size: seen.size,
-      mtimeNs: seen.mtimeNs.toString(),
-      ctimeNs: seen.ctimeNs.toString(),
-    });
-    return m.result;
+  private fileQueue: FileItem[] = [];
+  private fileFlushScheduled = false;
+  private readonly fileWaiting = new Map<number, { resolve: (r: FileResult) => void; reject: (e: unknown) => void; slot: Slot }>();
+
+  /**
+   * Reads, chunks, hashes and stores a file on a worker (needs `files` in the config).
+   * Requests made in the same turn of the event loop go out as one batch per worker.
+   */
+  backupFile(path: Buffer, seen: { size: number; mtimeNs: bigint; ctimeNs: bigint }): Promise<FileResult> {
+    this.throwIfFailed();
+    const seq = ++this.seq;
+    this.fileQueue.push({ seq, path: new Uint8Array(path), size: seen.size, mtimeNs: seen.mtimeNs.toString(), ctimeNs: seen.ctimeNs.toString() });
+    if (!this.fileFlushScheduled) {
+      this.fileFlushScheduled = true;
+      setImmediate(() => this.flushFiles());
+    }
+    return new Promise<FileResult>((resolve, reject) => this.fileWaiting.set(seq, { resolve, reject, slot: this.slots[0]! }));
+  }
+
+  private flushFiles(): void {
+    this.fileFlushScheduled = false;
+    const batches = new Map<Slot, FileItem[]>();
+    for (const item of this.fileQueue) {
+      const slot = this.pick();
+      slot.tasks++;
+      this.fileWaiting.get(item.seq)!.slot = slot;
+      let b = batches.get(slot);
+      if (!b) batches.set(slot, (b = []));
+      b.push(item);
+    }
+    this.fileQueue = [];
+    for (const [slot, items] of batches) slot.worker.postMessage({ kind: 'files', items } satisfies ToWorker);
   }
 
   /**
@@ -221,8 +260,11 @@ export class WorkerPool {
 
   async close(): Promise<void> {
     this.closing = true;
-    for (const w of this.waiting.values()) w.reject(new CairnError('CANCELLED', 'worker pool closed'));
+    const closed = new CairnError('CANCELLED', 'worker pool closed');
+    for (const w of this.waiting.values()) w.reject(closed);
     this.waiting.clear();
+    for (const w of this.fileWaiting.values()) w.reject(closed);
+    this.fileWaiting.clear();
     await Promise.all(this.slots.map((s) => s.worker.terminate().catch(() => undefined)));
   }
 }

@@ -2,7 +2,7 @@ import { CairnError } from '../core/errors/index.js';
 import type { BlobId, BlobType, PackId } from '../core/ids.js';
 import { PackWriter, type PackEntry } from '../format/pack-writer.js';
 import { parsePackHeader } from '../format/pack-reader.js';
-import type { WorkerPool } from '../pipeline/worker-pool.js';
+import type { LazyPool } from '../pipeline/lazy-pool.js';
 import { encodeIndexFile } from './index-file.js';
 import { packName, type Repository } from './repository.js';
 
@@ -28,7 +28,7 @@ export interface BlobSaverOptions {
   /** Count what would be stored, store nothing. */
   dryRun?: boolean;
   /** Workers that read and store files; their finished packs are uploaded here. */
-  pool?: WorkerPool | null;
+  pool?: LazyPool | null;
 }
 
 /**
@@ -48,7 +48,7 @@ export class BlobSaver {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly written: PackId[] = [];
   private failure: unknown = null;
-  private readonly pool: WorkerPool | null;
+  private readonly pool: LazyPool | null;
   readonly stats: SaverStats = { blobsAdded: 0, dataBlobs: 0, treeBlobs: 0, bytesAdded: 0, bytesAddedPacked: 0, packs: 0 };
 
   constructor(
