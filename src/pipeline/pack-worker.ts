@@ -11,6 +11,7 @@ import { createCutFinder } from '../chunker/create-cut-finder.js';
 import { ClaimTable } from './claim-table.js';
 import { backupFile, type FileResult } from './file-task.js';
 import { transferable } from './transferable.js';
+import { LruCache } from '../util/lru-cache.js';
 
 /**
  * Worker thread: the CPU-heavy half of the pipeline. On backup it compresses and
@@ -54,6 +55,8 @@ function sealBlob(type: 'data' | 'tree', id: BlobId, data: Uint8Array): void {
 }
 
 const PROGRESS_EVERY = 8 * 2 ** 20;
+/** Pack keys by salt: HKDF once per pack, not once per restore request. */
+const packKeys = new LruCache<string, Buffer>(256);
 
 function post(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
   parentPort!.postMessage(msg, transfer);
@@ -116,7 +119,12 @@ function handle(msg: ToWorker): void {
       post({ kind: 'flushed', seq: msg.seq });
       return;
     case 'open': {
-      const key = packKey(keyFor(msg.encKeyId), Buffer.from(msg.salt));
+      const saltKey = Buffer.from(msg.salt).toString('base64');
+      let key = packKeys.get(saltKey);
+      if (!key) {
+        key = packKey(keyFor(msg.encKeyId), Buffer.from(msg.salt));
+        packKeys.set(saltKey, key);
+      }
       const plain: (Uint8Array | { error: { code: string; message: string } })[] = [];
       const transfer: ArrayBuffer[] = [];
       const range = Buffer.from(msg.bytes.buffer, msg.bytes.byteOffset, msg.bytes.byteLength);

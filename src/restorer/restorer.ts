@@ -104,10 +104,16 @@ export class Restorer {
           });
           pending.push([]);
         } else if (ev.kind === 'leave') {
-          await Promise.all(pending.pop()!);
-          this.freshDirs.delete(ev.path.toString('latin1'));
-          this.stats.dirs++;
-          await this.guard(ev.path, () => this.applyMeta(ev.path, ev.node));
+          // The directory is finished when its entries are: the walk goes on meanwhile.
+          const children = pending.pop()!;
+          const { path, node } = ev;
+          const done = Promise.all(children).then(async () => {
+            this.freshDirs.delete(path.toString('latin1'));
+            this.stats.dirs++;
+            await this.guard(path, () => this.applyMeta(path, node));
+          });
+          done.catch(() => undefined); // awaited below, with the rest
+          pending[pending.length - 1]!.push(done);
         } else {
           while (outstanding.size >= MAX_OUTSTANDING_FILES) await Promise.race(outstanding);
           const p = this.guard(ev.path, () => this.restoreEntry(ev.node, ev.snapPath, ev.path));
