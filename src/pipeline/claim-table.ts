@@ -26,7 +26,7 @@ export class ClaimTable {
     this.capacity = this.i32[1]!;
   }
 
-  static create(capacity = 1 << 18): ClaimTable {
+  static create(capacity = 1 << 17): ClaimTable {
     if ((capacity & (capacity - 1)) !== 0) throw new RangeError('capacity must be a power of two');
     const sab = new SharedArrayBuffer(HEADER + capacity * SLOT);
     new Int32Array(sab)[1] = capacity;

@@ -41,7 +41,8 @@ function fileContext(): FileContext {
   files = {
     has: (id) => stmt?.get(id) !== undefined,
     claims: new ClaimTable(init!.claims!),
-    buffer: Buffer.allocUnsafe(Math.max(16 * 2 ** 20, 2 * c.max + 2 ** 20)),
+    // Room for one unfinished chunk (at most max) plus the next read.
+    buffer: Buffer.allocUnsafe(Math.max(8 * 2 ** 20, 2 * c.max)),
     params: { min: c.min, avg: c.avg, max: c.max },
     gear: c.gear,
   };

@@ -66,7 +66,9 @@ export class WorkerPool {
     const n = Math.max(1, config.threads ?? defaultThreads());
     this.slots = [];
     for (let i = 0; i < n; i++) {
-      const worker = new Worker(script);
+      // A small young generation: workers allocate big buffers (outside the heap) and
+      // little else, and a default-sized nursery only adds resident memory.
+      const worker = new Worker(script, { resourceLimits: { maxYoungGenerationSizeMb: 8 } });
       const slot: Slot = { worker, tasks: 0, dead: null };
       worker.on('message', (m: FromWorker) => this.onMessage(slot, m));
       worker.on('error', (err) => this.fail(slot, err));

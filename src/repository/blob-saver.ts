@@ -123,9 +123,9 @@ export class BlobSaver {
   private async upload(bytes: Buffer, id: PackId, entries: PackEntry[]): Promise<void> {
     const name = packName(id);
     await this.repo.backend.save(name, bytes);
-    // Read back: a pack counts as stored only when the backend returns exactly it.
-    const back = await this.repo.backend.load(name);
-    if (!back.equals(bytes)) {
+    // Read back: a pack counts as stored only when the backend returns exactly it. In
+    // pieces, so verifying does not hold a second copy of the pack in memory.
+    if (!(await this.readsBack(name, bytes))) {
       throw new CairnError('PACK_CORRUPT', `pack ${id.slice(0, 8)} read back from ${this.repo.backend.location} differs from what was written`, {
         hint: 'the storage is corrupting data; the backup was not committed',
         details: { pack: id },
@@ -136,6 +136,17 @@ export class BlobSaver {
     for (const e of entries) this.pending.delete(e.type + e.id);
     this.written.push(id);
     this.opts.onPack?.(id);
+  }
+
+  private async readsBack(name: string, bytes: Buffer): Promise<boolean> {
+    if ((await this.repo.backend.stat(name)).size !== bytes.length) return false;
+    const piece = 4 * 2 ** 20;
+    for (let offset = 0; offset < bytes.length; offset += piece) {
+      const length = Math.min(piece, bytes.length - offset);
+      const back = await this.repo.backend.load(name, { offset, length });
+      if (!back.equals(bytes.subarray(offset, offset + length))) return false;
+    }
+    return true;
   }
 
   private throwIfFailed(): void {
