@@ -2,7 +2,7 @@
 // adapter describes its commands; run.mjs times them the same way for all.
 //
 // Configuration is the one the reference figures were measured with:
-//   cairn   `node bin/cairn.js`, default settings (its KDF, chunker, compression, threads)
+//   cairn   `bin/cairn` (the installed launcher), default settings (its KDF, chunker, compression, threads)
 //   restic  repository format 2 (compression "auto", the 0.14 default), password file
 //   borg    `init -e repokey`, `create --compression zstd,3`, passphrase in BORG_PASSPHRASE
 // Each tool gets its own cache/config directory inside the work dir, so a run never
@@ -30,10 +30,10 @@ function restic_like(code, step) {
 export function cairnTool({ root, work, passwordFile }) {
   const dir = join(work, 'cairn');
   const repo = join(dir, 'repo');
-  const bin = join(root, 'bin/cairn.js');
+  const bin = join(root, 'bin/cairn');
   mkdirSync(join(dir, 'cache'), { recursive: true });
   const env = cleanEnv({ CAIRN_REPO: repo, CAIRN_PASSWORD_FILE: passwordFile, CAIRN_CACHE_DIR: join(dir, 'cache') });
-  const c = (...args) => ({ cmd: process.execPath, args: [bin, '--json', ...args], env });
+  const c = (...args) => ({ cmd: bin, args: ['--json', ...args], env });
   return {
     name: 'cairn',
     repo,

@@ -53,7 +53,7 @@ interface Frame {
 const key = (name: Buffer): string => name.toString('latin1');
 
 /** Files read at once: enough to hide per-file open/stat latency, few enough to bound memory. */
-const MAX_OUTSTANDING_FILES = 256;
+const MAX_OUTSTANDING_FILES = 32;
 
 /**
  * Walks the source paths and turns them into trees: file content through the
