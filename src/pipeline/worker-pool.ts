@@ -220,9 +220,11 @@ export class WorkerPool {
     this.fileFlushScheduled = false;
     const batches = new Map<Slot, FileItem[]>();
     for (const item of this.fileQueue) {
+      const waiting = this.fileWaiting.get(item.seq);
+      if (!waiting || this.closing) continue; // rejected by close() or a failure meanwhile
       const slot = this.pick();
       slot.tasks++;
-      this.fileWaiting.get(item.seq)!.slot = slot;
+      waiting.slot = slot;
       let b = batches.get(slot);
       if (!b) batches.set(slot, (b = []));
       b.push(item);

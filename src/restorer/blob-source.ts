@@ -6,6 +6,9 @@ import type { WorkerPool } from '../pipeline/worker-pool.js';
 import { packName, type Repository } from '../repository/repository.js';
 import { LruCache } from '../util/lru-cache.js';
 
+/** Runs smaller than this are decrypted on the main thread. */
+const WORKER_MIN_BYTES = 256 * 1024;
+
 /** Bytes read from a pack in one request when neighbouring blobs are wanted together. */
 const MAX_RANGE = 32 * 2 ** 20;
 
@@ -24,21 +27,25 @@ export class BlobSource {
     private readonly pool: WorkerPool | null,
   ) {}
 
-  /** The plaintexts of `ids`, in order. */
-  async getMany(ids: BlobId[]): Promise<Buffer[]> {
-    const out: (Buffer | undefined)[] = ids.map((id) => this.cache.get(id));
-    const missing: { i: number; loc: BlobLocation }[] = [];
-    for (let i = 0; i < ids.length; i++) {
-      if (out[i]) continue;
-      const loc = this.repo.index.findForRead('data', ids[i]!);
+  /** Where each blob is; BLOB_MISSING for one the index does not know. */
+  locate(ids: BlobId[]): BlobLocation[] {
+    return ids.map((id) => {
+      const loc = this.repo.index.findForRead('data', id);
       if (!loc) {
-        throw new CairnError('BLOB_MISSING', `data blob ${ids[i]!.slice(0, 8)} is in no pack of the index`, {
+        throw new CairnError('BLOB_MISSING', `data blob ${id.slice(0, 8)} is in no pack of the index`, {
           hint: 'run `cairn repair index`; if it stays missing, run `cairn check`',
-          details: { blob: ids[i] },
+          details: { blob: id },
         });
       }
-      missing.push({ i, loc });
-    }
+      return loc;
+    });
+  }
+
+  /** The plaintexts of the blobs at `locs` (from locate()), in order. */
+  async getMany(locs: BlobLocation[]): Promise<Buffer[]> {
+    const out: (Buffer | undefined)[] = locs.map((l) => this.cache.get(l.id));
+    const missing: { i: number; loc: BlobLocation }[] = [];
+    for (let i = 0; i < locs.length; i++) if (!out[i]) missing.push({ i, loc: locs[i]! });
     // Group into runs of contiguous blobs of one pack.
     const runs: { i: number; loc: BlobLocation }[][] = [];
     for (const m of missing) {
@@ -55,7 +62,7 @@ export class BlobSource {
       } else runs.push([m]);
     }
     await Promise.all(runs.map((run) => this.fetchRun(run, out)));
-    for (let i = 0; i < ids.length; i++) this.cache.set(ids[i]!, out[i]!);
+    for (let i = 0; i < locs.length; i++) this.cache.set(locs[i]!.id, out[i]!);
     return out as Buffer[];
   }
 
@@ -76,7 +83,9 @@ export class BlobSource {
       }
       throw err;
     }
-    if (this.pool) {
+    // A message to a worker costs more than decrypting a small run here: only runs of
+    // real size go to the workers.
+    if (this.pool && last.offset + last.length - first.offset >= WORKER_MIN_BYTES) {
       const plains = await this.pool.open(pack.encKeyId, pack.salt, run.map(({ loc }) => loc), bytes, first.offset);
       plains.forEach((p, k) => {
         if (p instanceof Error) throw p;

@@ -9,6 +9,8 @@ import type { TreeNode } from '../snapshot/tree.js';
 import { normaliseIncludes, selectedTree } from './selected-tree.js';
 import type { Progress, SnapshotInfo } from '../engine/types.js';
 import { BlobSource } from './blob-source.js';
+import pLimit from 'p-limit';
+import type { BlobLocation } from '../index/blob-index.js';
 import type { WorkerPool } from '../pipeline/worker-pool.js';
 import { nodeMeta } from './node-meta.js';
 
@@ -207,15 +209,29 @@ export class Restorer {
     created?.(path);
     let pos = 0;
     try {
-      const ids = node.content ?? [];
-      for (let i = 0; i < ids.length; i += BLOBS_PER_BATCH) {
-        if (this.opts.signal?.aborted) throw new CairnError('CANCELLED', 'restore cancelled; the target holds a partial restore');
-        for (const data of await this.blobs.getMany(ids.slice(i, i + BLOBS_PER_BATCH))) {
-          if (!isAllZero(data)) await writeAll(fh, data, pos);
-          pos += data.length;
-          this.stats.bytes += data.length;
-        }
+      // Each batch's place in the file is known from the index (raw lengths), so the
+      // batches of a big file are fetched and written concurrently, at their offsets;
+      // a global limit bounds the bytes in flight across all files.
+      const locs = this.blobs.locate(node.content ?? []);
+      const batches: { locs: BlobLocation[]; offset: number }[] = [];
+      for (let i = 0; i < locs.length; i += BLOBS_PER_BATCH) {
+        const slice = locs.slice(i, i + BLOBS_PER_BATCH);
+        batches.push({ locs: slice, offset: pos });
+        for (const l of slice) pos += l.rawLength;
       }
+      await Promise.all(
+        batches.map((b) =>
+          this.batchLimit(async () => {
+            if (this.opts.signal?.aborted) throw new CairnError('CANCELLED', 'restore cancelled; the target holds a partial restore');
+            let at = b.offset;
+            for (const data of await this.blobs.getMany(b.locs)) {
+              if (!isAllZero(data)) await writeAll(fh, data, at);
+              at += data.length;
+              this.stats.bytes += data.length;
+            }
+          }),
+        ),
+      );
       await fh.truncate(node.size ?? pos);
     } finally {
       await fh.close();
@@ -233,6 +249,9 @@ export class Restorer {
       currentPath: snapPath,
     });
   }
+
+  /** Batches of blobs being fetched or written, across all files (~4 MiB each). */
+  private readonly batchLimit = pLimit(16);
 
   private async applyMeta(path: Buffer, node: TreeNode): Promise<void> {
     const warnings = await applyEntryMeta(path, nodeMeta(node), { owner: this.owner });
