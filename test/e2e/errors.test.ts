@@ -535,8 +535,10 @@ describe('the environment', () => {
       const target = join(c.dir, 'restore-verify');
       const file = join(target, bigSrc, 'big.bin');
       const job = spawnCairn(['restore', 'latest', '--target', target, '--verify'], c.env);
+      // Scribble until the process exits: restore writes a big file's pieces
+      // concurrently, so one early scribble could be overwritten before --verify reads.
       let scribbled = false;
-      while (!job.exited && !scribbled) {
+      while (!job.exited) {
         try {
           const st = await fsp.stat(file);
           if (st.size > 0) {
