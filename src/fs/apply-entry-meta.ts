@@ -1,4 +1,4 @@
-import { promises as fsp } from 'node:fs';
+import { chmodSync, lchownSync } from 'node:fs';
 import { fromSystemError } from '../core/errors/index.js';
 import { native } from './native.js';
 import { setTimes } from './set-times.js';
@@ -50,7 +50,9 @@ export async function applyEntryMeta(
     }
   };
 
-  if (owner) await attempt(`set owner ${meta.uid}:${meta.gid}`, () => fsp.lchown(path, meta.uid, meta.gid));
+  // Blocking calls: a metadata syscall takes microseconds, a trip through the thread
+  // pool tens of them, and a restore makes three of these per file.
+  if (owner) await attempt(`set owner ${meta.uid}:${meta.gid}`, () => lchownSync(path, meta.uid, meta.gid));
 
   if (opts.xattrs !== false && native && meta.xattrs) {
     const nat = native;
@@ -60,7 +62,7 @@ export async function applyEntryMeta(
   }
 
   if (meta.type !== 'symlink') {
-    await attempt(`set mode 0o${meta.mode.toString(8)}`, () => fsp.chmod(path, meta.mode));
+    await attempt(`set mode 0o${meta.mode.toString(8)}`, () => chmodSync(path, meta.mode));
   }
 
   await attempt('set times', () => setTimes(path, meta.atimeNs, meta.mtimeNs, true));

@@ -10,6 +10,7 @@ import { normaliseIncludes, selectedTree } from './selected-tree.js';
 import type { Progress, SnapshotInfo } from '../engine/types.js';
 import { BlobSource } from './blob-source.js';
 import pLimit from 'p-limit';
+import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import type { BlobLocation } from '../index/blob-index.js';
 import type { WorkerPool } from '../pipeline/worker-pool.js';
 import { nodeMeta } from './node-meta.js';
@@ -199,6 +200,23 @@ export class Restorer {
       p.catch(() => undefined);
       this.links.set(linkKey, p);
     }
+    const locs = this.blobs.locate(node.content ?? []);
+    const total = locs.reduce((n, l) => n + l.rawLength, 0);
+    if (total <= SMALL_FILE && locs.length <= BLOBS_PER_BATCH) {
+      // Most files: fetch, then create and write with blocking calls (microseconds each,
+      // where the thread pool costs tens of them per call).
+      const parts = await this.batchLimit(() => this.blobs.getMany(locs));
+      try {
+        writeSmallFile(path, parts, node.size ?? total);
+      } catch (err) {
+        failed?.(err);
+        throw err;
+      }
+      created?.(path);
+      this.stats.bytes += total;
+      await this.fileDone(node, snapPath, path, total);
+      return;
+    }
     let fh;
     try {
       fh = await open(path, 'w', 0o600);
@@ -212,7 +230,6 @@ export class Restorer {
       // Each batch's place in the file is known from the index (raw lengths), so the
       // batches of a big file are fetched and written concurrently, at their offsets;
       // a global limit bounds the bytes in flight across all files.
-      const locs = this.blobs.locate(node.content ?? []);
       const batches: { locs: BlobLocation[]; offset: number }[] = [];
       for (let i = 0; i < locs.length; i += BLOBS_PER_BATCH) {
         const slice = locs.slice(i, i + BLOBS_PER_BATCH);
@@ -236,6 +253,10 @@ export class Restorer {
     } finally {
       await fh.close();
     }
+    await this.fileDone(node, snapPath, path, pos);
+  }
+
+  private async fileDone(node: TreeNode, snapPath: string, path: Buffer, pos: number): Promise<void> {
     if (pos !== (node.size ?? pos)) {
       this.stats.warnings.push(`${snapPath}: content is ${pos} bytes but the snapshot recorded ${node.size}`);
     }
@@ -256,6 +277,26 @@ export class Restorer {
   private async applyMeta(path: Buffer, node: TreeNode): Promise<void> {
     const warnings = await applyEntryMeta(path, nodeMeta(node), { owner: this.owner });
     for (const w of warnings) this.stats.warnings.push(w);
+  }
+}
+
+/** Files up to this size are written with blocking calls in one go. */
+const SMALL_FILE = 1024 * 1024;
+
+function writeSmallFile(path: Buffer, parts: Buffer[], size: number): void {
+  const fd = openSync(path, 'w', 0o600);
+  try {
+    let pos = 0;
+    for (const data of parts) {
+      if (!isAllZero(data)) {
+        let off = 0;
+        while (off < data.length) off += writeSync(fd, data, off, data.length - off, pos + off);
+      }
+      pos += data.length;
+    }
+    if (pos !== size || parts.some(isAllZero)) ftruncateSync(fd, size);
+  } finally {
+    closeSync(fd);
   }
 }
 
