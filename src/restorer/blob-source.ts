@@ -1,7 +1,7 @@
 import { CairnError } from '../core/errors/index.js';
 import type { BlobId } from '../core/ids.js';
 import { isNotFound } from '../backend/types.js';
-import type { BlobLocation } from '../index/blob-index.js';
+import type { BlobLocation, PackRecord } from '../index/blob-index.js';
 import type { WorkerPool } from '../pipeline/worker-pool.js';
 import { packName, type Repository } from '../repository/repository.js';
 import { LruCache } from '../util/lru-cache.js';
@@ -21,6 +21,7 @@ const MAX_RANGE = 32 * 2 ** 20;
 export class BlobSource {
   // Bounded in bytes: chunks are up to 4 MiB each.
   private readonly cache = new LruCache<string, Buffer>(1024, 32 * 2 ** 20, (b) => b.length);
+  private readonly packs = new LruCache<string, PackRecord>(1024);
 
   constructor(
     private readonly repo: Repository,
@@ -69,7 +70,11 @@ export class BlobSource {
   private async fetchRun(run: { i: number; loc: BlobLocation }[], out: (Buffer | undefined)[]): Promise<void> {
     const first = run[0]!.loc;
     const last = run[run.length - 1]!.loc;
-    const pack = this.repo.index.getPack(first.pack);
+    let pack = this.packs.get(first.pack);
+    if (!pack) {
+      pack = this.repo.index.getPack(first.pack);
+      if (pack) this.packs.set(first.pack, pack);
+    }
     if (!pack) throw new CairnError('REPO_CORRUPT', `index names unknown pack ${first.pack.slice(0, 8)}`);
     let bytes: Buffer;
     try {
