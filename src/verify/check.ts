@@ -42,6 +42,53 @@ export async function runCheck(repo: Repository, opts: CheckOptions = {}): Promi
     else if (size !== p.size) problems.push({ kind: 'pack', id: p.id, message: `pack ${p.id.slice(0, 8)} is ${size} bytes, the index says ${p.size}` });
   }
 
+  // Content, on the workers, while the main thread checks the structure below.
+  const damaged: string[] = [];
+  const contentProblems: CheckProblem[] = [];
+  let bytesRead = 0;
+  let packsChecked = 0;
+  const content = async (): Promise<void> => {
+    if (!opts.readData) return;
+    const selected = selectSubset(
+      indexedPacks.filter((p) => listed.has(p.id)),
+      opts.readDataSubset,
+      repo.deps.random,
+    );
+    const total = selected.reduce((n, p) => n + p.size, 0);
+    // Packs are read a few at a time and verified on worker threads (hash, structure,
+    // every blob's authentication and id); memory is bounded by the packs in flight.
+    const pool = startPool(repo);
+    const limit = pLimit(Math.max(2, (pool?.size ?? 1) + 1));
+    try {
+      await Promise.all(
+        selected.map((p) =>
+          limit(async () => {
+            let bytes: Buffer;
+            try {
+              bytes = await repo.backend.load(packName(p.id));
+            } catch (err) {
+              if (isNotFound(err)) return; // reported above
+              throw err;
+            }
+            const size = bytes.length;
+            const found = pool ? await pool.verify(p.id, bytes) : verifyPack(bytes, p.id, repo.keyFor, repo.hasher);
+            bytesRead += size;
+            packsChecked++;
+            if (found.length > 0) {
+              damaged.push(p.id);
+              for (const f of found) contentProblems.push({ kind: 'pack', id: p.id, message: `pack ${p.id.slice(0, 8)}: ${f.message}` });
+            }
+            opts.onProgress?.({ phase: 'check', files: packsChecked, totalFiles: selected.length, bytes: bytesRead, totalBytes: total });
+          }),
+        ),
+      );
+    } finally {
+      await pool?.close();
+    }
+  };
+  const contentDone = content();
+  contentDone.catch(() => undefined); // awaited after the structure check
+
   // Structure: snapshots and trees.
   const seenTrees = new Set<string>();
   let snapshots: Awaited<ReturnType<Repository['listSnapshots']>> = [];
@@ -83,48 +130,8 @@ export async function runCheck(repo: Repository, opts: CheckOptions = {}): Promi
     }
   }
 
-  // Content.
-  const damaged: string[] = [];
-  let bytesRead = 0;
-  let packsChecked = 0;
-  if (opts.readData) {
-    const selected = selectSubset(
-      indexedPacks.filter((p) => listed.has(p.id)),
-      opts.readDataSubset,
-      repo.deps.random,
-    );
-    const total = selected.reduce((n, p) => n + p.size, 0);
-    // Packs are read a few at a time and verified on worker threads (hash, structure,
-    // every blob's authentication and id); memory is bounded by the packs in flight.
-    const pool = startPool(repo);
-    const limit = pLimit(Math.max(2, (pool?.size ?? 1) + 1));
-    try {
-      await Promise.all(
-        selected.map((p) =>
-          limit(async () => {
-            let bytes: Buffer;
-            try {
-              bytes = await repo.backend.load(packName(p.id));
-            } catch (err) {
-              if (isNotFound(err)) return; // reported above
-              throw err;
-            }
-            const size = bytes.length;
-            const found = pool ? await pool.verify(p.id, bytes) : verifyPack(bytes, p.id, repo.keyFor, repo.hasher);
-            bytesRead += size;
-            packsChecked++;
-            if (found.length > 0) {
-              damaged.push(p.id);
-              for (const f of found) problems.push({ kind: 'pack', id: p.id, message: `pack ${p.id.slice(0, 8)}: ${f.message}` });
-            }
-            opts.onProgress?.({ phase: 'check', files: packsChecked, totalFiles: selected.length, bytes: bytesRead, totalBytes: total });
-          }),
-        ),
-      );
-    } finally {
-      await pool?.close();
-    }
-  }
+  await contentDone;
+  problems.push(...contentProblems);
   for (const p of problems) if (p.kind === 'pack' && p.message.includes('missing from') && !damaged.includes(p.id)) damaged.push(p.id);
 
   const affected = damaged.length > 0 ? await affectedPaths(repo, new Set(damaged), snapshots) : [];
