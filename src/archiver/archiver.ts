@@ -224,7 +224,10 @@ export class Archiver {
     const nodes = (await Promise.all(frame.nodes)).filter((n): n is TreeNode => n !== null);
     nodes.sort(compareNodes);
     const tree: Tree = { nodes };
-    const { id } = await this.saver.save('tree', encodeTree(tree));
+    const bytes = encodeTree(tree);
+    const id = this.repo.hasher.id(bytes);
+    // Same tree as in the parent snapshot: stored already (unless prune condemned its pack).
+    if (!(frame.parentNode?.subtree === id && !this.repo.index.hasCondemned)) await this.saver.save('tree', bytes, id);
     const node = nodeFromMeta(frame.name, frame.meta);
     node.subtree = id;
     if (!frame.parentNode) this.stats.dirsNew++;
