@@ -77,15 +77,7 @@ export class LocalBackend implements Backend {
       const s = await fh.stat();
       if (!s.isFile()) throw new BackendNotFoundError(name);
       checkRange(name, range, s.size);
-      // Positional reads: a 20-byte blob from a 100 MiB pack reads 20 bytes.
-      const buf = Buffer.allocUnsafe(range.length);
-      let filled = 0;
-      while (filled < range.length) {
-        const { bytesRead } = await fh.read(buf, filled, range.length - filled, range.offset + filled);
-        if (bytesRead === 0) throw truncatedError(name, range, range.offset + filled);
-        filled += bytesRead;
-      }
-      return buf;
+      return await readRange(fh, name, range);
     } catch (err) {
       throw this.mapError(err, name);
     } finally {
@@ -151,14 +143,7 @@ export class LocalBackend implements Backend {
     try {
       const { fh, size } = await this.packHandle(name);
       checkRange(name, range, size);
-      const buf = Buffer.allocUnsafe(range.length);
-      let filled = 0;
-      while (filled < range.length) {
-        const { bytesRead } = await fh.read(buf, filled, range.length - filled, range.offset + filled);
-        if (bytesRead === 0) throw truncatedError(name, range, range.offset + filled);
-        filled += bytesRead;
-      }
-      return buf;
+      return await readRange(fh, name, range);
     } catch (err) {
       throw this.mapError(err, name);
     }
@@ -354,4 +339,16 @@ function toBackendError(err: unknown, what: string): unknown {
     return new CairnError('IO_ERROR', `${code} on ${what}`, { cause: err });
   }
   return mapped;
+}
+
+/** Positional reads: a 20-byte blob from a 100 MiB pack reads 20 bytes. */
+async function readRange(fh: FileHandle, name: string, range: ByteRange): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(range.length);
+  let filled = 0;
+  while (filled < range.length) {
+    const { bytesRead } = await fh.read(buf, filled, range.length - filled, range.offset + filled);
+    if (bytesRead === 0) throw truncatedError(name, range, range.offset + filled);
+    filled += bytesRead;
+  }
+  return buf;
 }
