@@ -1,5 +1,5 @@
 import { CairnError } from '../core/errors/index.js';
-import { native, nativeLoadError, type NativeChunker } from '../fs/native.js';
+import { native, nativeLoadError, type NativeChunker } from '../util/native-addon.js';
 import { validateChunkerParams } from './fast-cdc.js';
 import type { ChunkerParams, CutFinder } from './types.js';
 

@@ -1,6 +1,6 @@
 import { chmodSync, lchownSync } from 'node:fs';
 import { fromSystemError } from '../core/errors/index.js';
-import { native } from './native.js';
+import { native } from '../util/native-addon.js';
 import { setTimes } from './set-times.js';
 import type { EntryMeta } from './types.js';
 

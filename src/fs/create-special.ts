@@ -3,7 +3,7 @@ import { constants } from 'node:fs';
 import { promisify } from 'node:util';
 import { CairnError, fromSystemError } from '../core/errors/index.js';
 import { utf8OrUndefined } from './decode-name.js';
-import { native } from './native.js';
+import { native } from '../util/native-addon.js';
 import type { NodeType } from './types.js';
 
 const run = promisify(execFile);

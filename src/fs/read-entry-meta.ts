@@ -1,6 +1,6 @@
 import { lstatSync, promises as fsp, readlinkSync, type BigIntStats } from 'node:fs';
 import { idNames, type IdNames } from './id-names.js';
-import { native } from './native.js';
+import { native } from '../util/native-addon.js';
 import { nodeTypeFromMode } from './node-type.js';
 import type { EntryMeta, Xattr, XattrError } from './types.js';
 

@@ -1,5 +1,5 @@
 import { promises as fsp } from 'node:fs';
-import { native } from './native.js';
+import { native } from '../util/native-addon.js';
 
 const NS_PER_SEC = 1_000_000_000n;
 

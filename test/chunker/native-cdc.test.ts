@@ -6,7 +6,7 @@ import { gearTable } from '../../src/chunker/gear-table.js';
 import { NativeCdc, nativeCdcUnavailableReason } from '../../src/chunker/native-cdc.js';
 import type { ChunkerParams, CutFinder } from '../../src/chunker/types.js';
 import { isCairnError } from '../../src/core/errors/index.js';
-import { native } from '../../src/fs/native.js';
+import { native } from '../../src/util/native-addon.js';
 import { prng, pseudoRandomBytes, randInt } from './pseudo-random.js';
 
 // The native chunker (native/src/chunker.c) must give exactly FastCdc's cut points, the
@@ -437,7 +437,7 @@ describeNative(`NativeCdc agrees with FastCdc${skipNote}`, () => {
 });
 
 describe('createCutFinder without the native addon (CAIRN_NO_NATIVE=1)', () => {
-  // The flag is read once, when src/fs/native.ts is imported, so the modules are
+  // The flag is read once, when src/util/native-addon.ts is imported, so the modules are
   // imported afresh under it (as in test/fs/no-native.test.ts).
   let m: {
     factory: typeof import('../../src/chunker/create-cut-finder.js');
@@ -490,13 +490,13 @@ describe('createCutFinder without the native addon (CAIRN_NO_NATIVE=1)', () => {
 
 describe('createCutFinder with an addon built before the chunker existed', () => {
   afterEach(() => {
-    vi.doUnmock('../../src/fs/native.js');
+    vi.doUnmock('../../src/util/native-addon.js');
     vi.resetModules();
   });
 
   it('falls back, naming the stale build', async () => {
     vi.resetModules();
-    vi.doMock('../../src/fs/native.js', () => ({ native: {}, nativeLoadError: () => undefined }));
+    vi.doMock('../../src/util/native-addon.js', () => ({ native: {}, nativeLoadError: () => undefined }));
     const factory = await import('../../src/chunker/create-cut-finder.js');
     const onFallback = vi.fn();
     expect(factory.nativeChunkerAvailable()).toBe(false);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyEntryMeta } from '../../src/fs/apply-entry-meta.js';
 import { createSpecial } from '../../src/fs/create-special.js';
-import { native } from '../../src/fs/native.js';
+import { native } from '../../src/util/native-addon.js';
 import { isAllZero } from '../../src/fs/sparse.js';
 import type { EntryMeta } from '../../src/fs/types.js';
 import { walk } from '../../src/fs/walker.js';

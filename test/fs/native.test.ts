@@ -2,7 +2,7 @@ import { promises as fsp, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { native, nativeLoadError } from '../../src/fs/native.js';
+import { native, nativeLoadError } from '../../src/util/native-addon.js';
 
 // The addon is built by `npm install` (npm run build:native). CI must build it; this
 // suite fails loudly rather than skipping when it is missing, unless the run is an

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
-// CAIRN_NO_NATIVE=1 makes src/fs/native.ts behave as if the addon were not built. The
+// CAIRN_NO_NATIVE=1 makes src/util/native-addon.ts behave as if the addon were not built. The
 // flag is read once at import, so the modules are imported afresh under it.
 type Mods = {
-  native: typeof import('../../src/fs/native.js');
+  native: typeof import('../../src/util/native-addon.js');
   read: typeof import('../../src/fs/read-entry-meta.js');
   apply: typeof import('../../src/fs/apply-entry-meta.js');
   special: typeof import('../../src/fs/create-special.js');
@@ -20,7 +20,7 @@ beforeAll(async () => {
   vi.resetModules();
   vi.stubEnv('CAIRN_NO_NATIVE', '1');
   m = {
-    native: await import('../../src/fs/native.js'),
+    native: await import('../../src/util/native-addon.js'),
     read: await import('../../src/fs/read-entry-meta.js'),
     apply: await import('../../src/fs/apply-entry-meta.js'),
     special: await import('../../src/fs/create-special.js'),

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { majorMinor } from '../../src/fs/create-special.js';
 import { parseIdNames } from '../../src/fs/id-names.js';
-import { native } from '../../src/fs/native.js';
+import { native } from '../../src/util/native-addon.js';
 import { readEntryMeta } from '../../src/fs/read-entry-meta.js';
 import type { EntryMeta } from '../../src/fs/types.js';
 import { walk } from '../../src/fs/walker.js';

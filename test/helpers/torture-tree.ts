@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { native } from '../../src/fs/native.js';
+import { native } from '../../src/util/native-addon.js';
 import { setTimes } from '../../src/fs/set-times.js';
 import { runPython } from './python.js';
 
