@@ -13,6 +13,7 @@ import { keyCommand } from './commands/key-command.js';
 import { lsCommand } from './commands/ls-command.js';
 import { pruneCommand } from './commands/prune-command.js';
 import { repairCommand } from './commands/repair-command.js';
+import { unlockCommand } from './commands/unlock-command.js';
 import { restoreCommand } from './commands/restore-command.js';
 import { snapshotsCommand } from './commands/snapshots-command.js';
 import { statsCommand } from './commands/stats-command.js';
@@ -96,6 +97,7 @@ Examples:
   statsCommand(program, deps);
   keyCommand(program, deps);
   repairCommand(program, deps);
+  unlockCommand(program, deps);
   demoCommand(program, deps);
 
   for (const cmd of allCommands(program)) {

@@ -17,6 +17,7 @@ import { decodeIndexFile } from '../repository/index-file.js';
 import { diffTrees, listNodes, matcher, listedNode, nodeAt } from './browse.js';
 import { walkTree } from '../verify/tree-walk.js';
 import { startPool } from '../pipeline/start-pool.js';
+import { listLiveLocks, removeStaleLocks } from '../repository/lock.js';
 import type * as T from './types.js';
 
 /** RepositorySession over an opened Repository: the engine facade's implementation. */
@@ -213,6 +214,18 @@ export class Session implements T.RepositorySession {
 
   repairIndex(opts?: { onProgress?: (p: T.Progress) => void }): Promise<T.RepairResult> {
     return repairIndex(this.repo, opts);
+  }
+
+  async unlock(opts: { all?: boolean } = {}): Promise<T.UnlockResult> {
+    const removed = await removeStaleLocks(this.repo, opts);
+    const live = (await listLiveLocks(this.repo)).map((l) => ({
+      id: l.id,
+      kind: l.body.kind,
+      host: l.body.host,
+      pid: l.body.pid,
+      created: l.body.created,
+    }));
+    return { removed, live };
   }
 
   async close(): Promise<void> {

@@ -271,6 +271,13 @@ export interface PruneOptions {
   onProgress?: (p: Progress) => void;
 }
 
+export interface UnlockResult {
+  /** Lock files deleted. */
+  removed: number;
+  /** Live locks left in place (without `all`), for the operator to see who holds them. */
+  live: { id: string; kind: string; host: string; pid: number; created: string }[];
+}
+
 export interface RepairResult {
   packsRead: number;
   blobs: number;
@@ -305,6 +312,8 @@ export interface RepositorySession {
   /** Replaces the key slot that opened this session with one for newPassword. */
   changePassword(newPassword: string): Promise<KeyInfo>;
   repairIndex(opts?: { onProgress?: (p: Progress) => void }): Promise<RepairResult>;
+  /** Deletes stale lock files; with `all`, every lock file (only when no cairn runs). */
+  unlock(opts?: { all?: boolean }): Promise<UnlockResult>;
   close(): Promise<void>;
 }
 

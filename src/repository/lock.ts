@@ -59,14 +59,17 @@ export async function listLiveLocks(repo: Repository): Promise<LiveLock[]> {
   return out;
 }
 
-/** Deletes lock files that everyone already ignores (maintenance only: keeps locks/ small). */
-export async function removeStaleLocks(repo: Repository): Promise<number> {
+/**
+ * Deletes lock files that everyone already ignores (keeps locks/ small); with `all`,
+ * live ones too — only for an operator who knows no cairn process is running.
+ */
+export async function removeStaleLocks(repo: Repository, opts: { all?: boolean } = {}): Promise<number> {
   const now = repo.deps.clock.now();
   let removed = 0;
   for (const id of await repo.listIds('lock')) {
     try {
       const body = (await repo.loadSealed('lock', id)) as LockBody;
-      if (!isStale(body, now)) continue;
+      if (!opts.all && !isStale(body, now)) continue;
     } catch (err) {
       if (isNotFound(err)) continue;
       if (!(err instanceof CairnError && err.code === 'REPO_CORRUPT')) throw err;

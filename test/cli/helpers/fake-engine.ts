@@ -152,6 +152,10 @@ export class FakeEngine implements T.Engine {
         rec('repairIndex', []);
         return { packsRead: 1, blobs: 2, indexFilesWritten: 1, indexFilesRemoved: 1, damagedPacks: [] };
       },
+      async unlock(opts?: { all?: boolean }) {
+        rec('unlock', [opts]);
+        return { removed: 0, live: [] };
+      },
       async close() {
         rec('close', []);
       },
