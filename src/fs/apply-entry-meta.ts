@@ -1,7 +1,7 @@
 import { chmodSync, lchownSync } from 'node:fs';
 import { fromSystemError } from '../core/errors/index.js';
 import { native } from '../util/native-addon.js';
-import { setTimes } from './set-times.js';
+import { setTimesSync } from './set-times.js';
 import type { EntryMeta } from './types.js';
 
 /** The part of EntryMeta that restore writes back (ctime cannot be set). */
@@ -36,13 +36,21 @@ export async function applyEntryMeta(
   meta: ApplicableMeta,
   opts: ApplyEntryMetaOptions = {},
 ): Promise<string[]> {
+  return applyEntryMetaSync(path, meta, opts);
+}
+
+/**
+ * The same with blocking calls (every step is a metadata syscall of a few
+ * microseconds): used by restore workers, which apply metadata right after writing.
+ */
+export function applyEntryMetaSync(path: Buffer, meta: ApplicableMeta, opts: ApplyEntryMetaOptions = {}): string[] {
   const warnings: string[] = [];
   const shown = path.toString();
   const owner = opts.owner ?? process.getuid?.() === 0;
 
-  const attempt = async (what: string, step: () => Promise<void> | void): Promise<void> => {
+  const attempt = (what: string, step: () => void): void => {
     try {
-      await step();
+      step();
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') throw fromSystemError(err, shown);
@@ -50,21 +58,15 @@ export async function applyEntryMeta(
     }
   };
 
-  // Blocking calls: a metadata syscall takes microseconds, a trip through the thread
-  // pool tens of them, and a restore makes three of these per file.
-  if (owner) await attempt(`set owner ${meta.uid}:${meta.gid}`, () => lchownSync(path, meta.uid, meta.gid));
+  if (owner) attempt(`set owner ${meta.uid}:${meta.gid}`, () => lchownSync(path, meta.uid, meta.gid));
 
   if (opts.xattrs !== false && native && meta.xattrs) {
     const nat = native;
-    for (const { name, value } of meta.xattrs) {
-      await attempt(`set xattr ${name}`, () => nat.lsetxattr(path, name, value));
-    }
+    for (const { name, value } of meta.xattrs) attempt(`set xattr ${name}`, () => nat.lsetxattr(path, name, value));
   }
 
-  if (meta.type !== 'symlink') {
-    await attempt(`set mode 0o${meta.mode.toString(8)}`, () => chmodSync(path, meta.mode));
-  }
+  if (meta.type !== 'symlink') attempt(`set mode 0o${meta.mode.toString(8)}`, () => chmodSync(path, meta.mode));
 
-  await attempt('set times', () => setTimes(path, meta.atimeNs, meta.mtimeNs, true));
+  attempt('set times', () => setTimesSync(path, meta.atimeNs, meta.mtimeNs, true));
   return warnings;
 }

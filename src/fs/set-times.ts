@@ -1,4 +1,4 @@
-import { promises as fsp } from 'node:fs';
+import { lutimesSync, utimesSync } from 'node:fs';
 import { native } from '../util/native-addon.js';
 
 const NS_PER_SEC = 1_000_000_000n;
@@ -14,7 +14,7 @@ const NS_PER_SEC = 1_000_000_000n;
  * passed as a decimal string placed half a microsecond inside the wanted microsecond,
  * which libuv then truncates to exactly that microsecond (for dates before ~2106).
  */
-export async function setTimes(path: Buffer, atimeNs: bigint, mtimeNs: bigint, nofollow: boolean): Promise<void> {
+export function setTimesSync(path: Buffer, atimeNs: bigint, mtimeNs: bigint, nofollow: boolean): void {
   if (native) {
     const [aSec, aNsec] = splitNs(atimeNs);
     const [mSec, mNsec] = splitNs(mtimeNs);
@@ -23,8 +23,8 @@ export async function setTimes(path: Buffer, atimeNs: bigint, mtimeNs: bigint, n
   }
   const atime = microsecondSeconds(atimeNs);
   const mtime = microsecondSeconds(mtimeNs);
-  if (nofollow) await fsp.lutimes(path, atime, mtime);
-  else await fsp.utimes(path, atime, mtime);
+  if (nofollow) lutimesSync(path, atime, mtime);
+  else utimesSync(path, atime, mtime);
 }
 
 /** Floor division, so that nanoseconds are always in [0, 1e9) as utimensat demands. */

@@ -58,7 +58,31 @@ export interface VerifyPackMessage {
   bytes: Uint8Array;
 }
 
-export type ToWorker = InitMessage | FileMessage | FlushMessage | OpenBlobsMessage | VerifyPackMessage;
+/** A run of contiguous blobs of one pack, as read from it (transferred). */
+export interface SealedRun {
+  encKeyId: number;
+  salt: Uint8Array;
+  entries: PackEntry[];
+  bytes: Uint8Array;
+  base: number;
+}
+
+/**
+ * Main → worker: create the file at `path` from these blobs (in file order), truncate
+ * it to `size` and apply its metadata, all with blocking calls on the worker: per-file
+ * syscalls are what a restore of many small files spends its time on.
+ */
+export interface RestoreFileMessage {
+  kind: 'restoreFile';
+  seq: number;
+  path: Uint8Array;
+  size: number;
+  runs: SealedRun[];
+  meta: { type: string; mode: number; uid: number; gid: number; mtimeNs: string; atimeNs: string; xattrs?: { name: string; value: Uint8Array }[] };
+  owner: boolean;
+}
+
+export type ToWorker = InitMessage | FileMessage | FlushMessage | OpenBlobsMessage | VerifyPackMessage | RestoreFileMessage;
 
 /** Worker → main: a finished pack, transferred. */
 export interface PackMessage {
@@ -97,6 +121,14 @@ export interface ProgressMessage {
   bytes: number;
 }
 
+export interface RestoredMessage {
+  kind: 'restored';
+  seq: number;
+  warnings: string[];
+  /** An errno-style or Cairn error code; the file may be partly written. */
+  error?: { code: string; message: string };
+}
+
 export interface ErrorMessage {
   kind: 'error';
   seq?: number;
@@ -110,4 +142,5 @@ export type FromWorker =
   | VerifiedMessage
   | FileDoneMessage
   | ProgressMessage
+  | RestoredMessage
   | ErrorMessage;

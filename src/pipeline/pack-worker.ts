@@ -4,7 +4,11 @@ import { BlobHasher } from '../crypto/blob-hasher.js';
 import { PackWriter } from '../format/pack-writer.js';
 import { openBlob, packKey, verifyPack } from '../format/pack-reader.js';
 import { systemRandom } from '../core/random.js';
-import type { FromWorker, InitMessage, ToWorker } from './messages.js';
+import type { FromWorker, InitMessage, RestoreFileMessage, ToWorker } from './messages.js';
+import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { applyEntryMetaSync } from '../fs/apply-entry-meta.js';
+import { isAllZero } from '../fs/sparse.js';
+import type { NodeType } from '../fs/types.js';
 import { CairnError } from '../core/errors/index.js';
 import Database from 'better-sqlite3';
 import { createCutFinder } from '../chunker/create-cut-finder.js';
@@ -69,6 +73,68 @@ function keyFor(id: number): Buffer {
   return Buffer.from(k.key);
 }
 
+function packKeyForSalt(encKeyId: number, salt: Uint8Array): Buffer {
+  const saltKey = Buffer.from(salt).toString('base64');
+  let key = packKeys.get(saltKey);
+  if (!key) {
+    key = packKey(keyFor(encKeyId), Buffer.from(salt));
+    packKeys.set(saltKey, key);
+  }
+  return key;
+}
+
+function restoreFile(msg: RestoreFileMessage): { warnings: string[]; error?: { code: string; message: string } } {
+  const path = Buffer.from(msg.path.buffer, msg.path.byteOffset, msg.path.byteLength);
+  let fd: number;
+  try {
+    fd = openSync(path, 'w', 0o600);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    return { warnings: [], error: { code: e.code ?? 'EIO', message: e.message } };
+  }
+  try {
+    let pos = 0;
+    let holes = false;
+    for (const run of msg.runs) {
+      const key = packKeyForSalt(run.encKeyId, run.salt);
+      const range = Buffer.from(run.bytes.buffer, run.bytes.byteOffset, run.bytes.byteLength);
+      for (const e of run.entries) {
+        const plain = openBlob(key, e, range.subarray(e.offset - run.base, e.offset - run.base + e.length));
+        if (hasher!.id(plain) !== e.id) throw new CairnError('PACK_CORRUPT', `blob ${e.id.slice(0, 8)} does not match its id`);
+        if (isAllZero(plain)) holes = true;
+        else for (let off = 0; off < plain.length; ) off += writeSync(fd, plain, off, plain.length - off, pos + off);
+        pos += plain.length;
+      }
+    }
+    if (holes || pos !== msg.size) ftruncateSync(fd, msg.size);
+  } catch (err) {
+    const e = err as CairnError & NodeJS.ErrnoException;
+    return { warnings: [], error: { code: e.code ?? 'INTERNAL', message: e.message } };
+  } finally {
+    closeSync(fd);
+  }
+  const m = msg.meta;
+  try {
+    const warnings = applyEntryMetaSync(
+      path,
+      {
+        type: m.type as NodeType,
+        mode: m.mode,
+        uid: m.uid,
+        gid: m.gid,
+        mtimeNs: BigInt(m.mtimeNs),
+        atimeNs: BigInt(m.atimeNs),
+        ...(m.xattrs ? { xattrs: m.xattrs.map((x) => ({ name: x.name, value: Buffer.from(x.value) })) } : {}),
+      },
+      { owner: msg.owner },
+    );
+    return { warnings };
+  } catch (err) {
+    const e = err as CairnError;
+    return { warnings: [], error: { code: e.code ?? 'INTERNAL', message: e.message } };
+  }
+}
+
 function finishPack(): void {
   if (!writer || writer.count === 0) return;
   const { bytes, id, entries } = writer.finish();
@@ -120,12 +186,7 @@ function handle(msg: ToWorker): void {
       post({ kind: 'flushed', seq: msg.seq });
       return;
     case 'open': {
-      const saltKey = Buffer.from(msg.salt).toString('base64');
-      let key = packKeys.get(saltKey);
-      if (!key) {
-        key = packKey(keyFor(msg.encKeyId), Buffer.from(msg.salt));
-        packKeys.set(saltKey, key);
-      }
+      const key = packKeyForSalt(msg.encKeyId, msg.salt);
       const plain: (Uint8Array | { error: { code: string; message: string } })[] = [];
       const transfer: ArrayBuffer[] = [];
       const range = Buffer.from(msg.bytes.buffer, msg.bytes.byteOffset, msg.bytes.byteLength);
@@ -142,6 +203,10 @@ function handle(msg: ToWorker): void {
         }
       });
       post({ kind: 'opened', seq: msg.seq, plain }, transfer);
+      return;
+    }
+    case 'restoreFile': {
+      post({ kind: 'restored', seq: msg.seq, ...restoreFile(msg) });
       return;
     }
     case 'verify': {

@@ -6,7 +6,7 @@ import { CairnError, ERROR_CODES, type ErrorCode } from '../core/errors/index.js
 import type { PackId } from '../core/ids.js';
 import type { PackEntry } from '../format/pack-writer.js';
 import type { MasterKey } from '../crypto/master-key.js';
-import type { FileItem, FromWorker, ToWorker } from './messages.js';
+import type { FileItem, FromWorker, RestoreFileMessage, ToWorker } from './messages.js';
 import type { ClaimTable } from './claim-table.js';
 import type { FileResult } from './file-task.js';
 import { transferable } from './transferable.js';
@@ -247,6 +247,20 @@ export class WorkerPool {
     return m.plain.map((p) =>
       p instanceof Uint8Array ? Buffer.from(p.buffer, p.byteOffset, p.byteLength) : new CairnError(asErrorCode(p.error.code), p.error.message),
     );
+  }
+
+  /**
+   * Creates, writes and finishes one file on a worker (see RestoreFileMessage).
+   * Transfers the runs' bytes.
+   */
+  async restoreFile(msg: Omit<RestoreFileMessage, 'kind' | 'seq'>): Promise<{ warnings: string[]; error?: { code: string; message: string } }> {
+    const runs = msg.runs.map((r) => ({ ...r, bytes: transferable(r.bytes) }));
+    const m = await this.request<Extract<FromWorker, { kind: 'restored' }>>(
+      this.pick(),
+      { ...msg, runs, kind: 'restoreFile', seq: ++this.seq },
+      runs.map((r) => r.bytes.buffer as ArrayBuffer),
+    );
+    return { warnings: m.warnings, ...(m.error ? { error: m.error } : {}) };
   }
 
   /** Full verification of a pack (hash, structure, every blob) on a worker. Transfers `bytes`. */

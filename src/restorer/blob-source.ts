@@ -3,6 +3,7 @@ import type { BlobId } from '../core/ids.js';
 import { isNotFound } from '../backend/types.js';
 import type { BlobLocation, PackRecord } from '../index/blob-index.js';
 import type { WorkerPool } from '../pipeline/worker-pool.js';
+import type { SealedRun } from '../pipeline/messages.js';
 import { packName, type Repository } from '../repository/repository.js';
 import { LruCache } from '../util/lru-cache.js';
 
@@ -67,18 +68,42 @@ export class BlobSource {
     return out as Buffer[];
   }
 
-  private async fetchRun(run: { i: number; loc: BlobLocation }[], out: (Buffer | undefined)[]): Promise<void> {
-    const first = run[0]!.loc;
-    const last = run[run.length - 1]!.loc;
-    let pack = this.packs.get(first.pack);
-    if (!pack) {
-      pack = this.repo.index.getPack(first.pack);
-      if (pack) this.packs.set(first.pack, pack);
+  /**
+   * The sealed bytes of the blobs at `locs`, one read per run of neighbours, for a
+   * worker to open itself (restoreFile).
+   */
+  async readRuns(locs: BlobLocation[]): Promise<SealedRun[]> {
+    const runs: BlobLocation[][] = [];
+    for (const loc of locs) {
+      const run = runs[runs.length - 1];
+      const last = run?.[run.length - 1];
+      if (run && last && last.pack === loc.pack && last.offset + last.length === loc.offset) run.push(loc);
+      else runs.push([loc]);
     }
-    if (!pack) throw new CairnError('REPO_CORRUPT', `index names unknown pack ${first.pack.slice(0, 8)}`);
-    let bytes: Buffer;
+    return Promise.all(
+      runs.map(async (run) => {
+        const first = run[0]!;
+        const last = run[run.length - 1]!;
+        const pack = this.packRecord(first.pack);
+        const bytes = await this.readRange(first, last.offset + last.length - first.offset);
+        return { encKeyId: pack.encKeyId, salt: pack.salt, entries: run, bytes, base: first.offset };
+      }),
+    );
+  }
+
+  private packRecord(id: string): PackRecord {
+    let pack = this.packs.get(id);
+    if (!pack) {
+      pack = this.repo.index.getPack(id as PackRecord['id']);
+      if (!pack) throw new CairnError('REPO_CORRUPT', `index names unknown pack ${id.slice(0, 8)}`);
+      this.packs.set(id, pack);
+    }
+    return pack;
+  }
+
+  private async readRange(first: BlobLocation, length: number): Promise<Buffer> {
     try {
-      bytes = await this.repo.backend.load(packName(first.pack), { offset: first.offset, length: last.offset + last.length - first.offset });
+      return await this.repo.backend.load(packName(first.pack), { offset: first.offset, length });
     } catch (err) {
       if (isNotFound(err)) {
         throw new CairnError('BLOB_MISSING', `pack ${first.pack.slice(0, 8)} is missing`, {
@@ -88,6 +113,13 @@ export class BlobSource {
       }
       throw err;
     }
+  }
+
+  private async fetchRun(run: { i: number; loc: BlobLocation }[], out: (Buffer | undefined)[]): Promise<void> {
+    const first = run[0]!.loc;
+    const last = run[run.length - 1]!.loc;
+    const pack = this.packRecord(first.pack);
+    const bytes = await this.readRange(first, last.offset + last.length - first.offset);
     // A message to a worker costs more than decrypting a small run here: only runs of
     // real size go to the workers.
     if (this.pool && last.offset + last.length - first.offset >= WORKER_MIN_BYTES) {

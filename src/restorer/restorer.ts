@@ -1,5 +1,5 @@
 import { mkdir, open, link, symlink, unlink, lstat, rm } from 'node:fs/promises';
-import { CairnError, fromSystemError } from '../core/errors/index.js';
+import { CairnError, ERROR_CODES, fromSystemError, type ErrorCode } from '../core/errors/index.js';
 import type { BlobId } from '../core/ids.js';
 import { applyEntryMeta } from '../fs/apply-entry-meta.js';
 import { createSpecial } from '../fs/create-special.js';
@@ -202,6 +202,38 @@ export class Restorer {
     }
     const locs = this.blobs.locate(node.content ?? []);
     const total = locs.reduce((n, l) => n + l.rawLength, 0);
+    if (total <= SMALL_FILE && locs.length <= BLOBS_PER_BATCH && this.opts.pool) {
+      // Most files: a worker creates, writes and finishes the file with blocking calls,
+      // so the per-file system calls are spread over all cores.
+      const pool = this.opts.pool;
+      const done = await this.batchLimit(async () =>
+        pool.restoreFile({
+          path: new Uint8Array(path),
+          size: node.size ?? total,
+          runs: await this.blobs.readRuns(locs),
+          meta: {
+            type: node.type,
+            mode: node.mode,
+            uid: node.uid,
+            gid: node.gid,
+            mtimeNs: node.mtime,
+            atimeNs: node.atime,
+            ...(node.xattrs ? { xattrs: node.xattrs.map((x) => ({ name: x.name, value: new Uint8Array(Buffer.from(x.value, 'base64')) })) } : {}),
+          },
+          owner: this.owner,
+        }),
+      );
+      if (done.error) {
+        const err = workerError(done.error);
+        failed?.(err);
+        throw err;
+      }
+      created?.(path);
+      for (const w of done.warnings) this.stats.warnings.push(w);
+      this.stats.bytes += total;
+      this.fileCounted(node, snapPath, total);
+      return;
+    }
     if (total <= SMALL_FILE && locs.length <= BLOBS_PER_BATCH) {
       // Most files: fetch, then create and write with blocking calls (microseconds each,
       // where the thread pool costs tens of them per call).
@@ -257,10 +289,14 @@ export class Restorer {
   }
 
   private async fileDone(node: TreeNode, snapPath: string, path: Buffer, pos: number): Promise<void> {
+    await this.applyMeta(path, node);
+    this.fileCounted(node, snapPath, pos);
+  }
+
+  private fileCounted(node: TreeNode, snapPath: string, pos: number): void {
     if (pos !== (node.size ?? pos)) {
       this.stats.warnings.push(`${snapPath}: content is ${pos} bytes but the snapshot recorded ${node.size}`);
     }
-    await this.applyMeta(path, node);
     this.stats.files++;
     this.opts.onProgress?.({
       phase: 'restore',
@@ -278,6 +314,12 @@ export class Restorer {
     const warnings = await applyEntryMeta(path, nodeMeta(node), { owner: this.owner });
     for (const w of warnings) this.stats.warnings.push(w);
   }
+}
+
+/** A worker's error report as the error it stands for (errno codes map like local ones). */
+function workerError(e: { code: string; message: string }): unknown {
+  if (e.code in ERROR_CODES) return new CairnError(e.code as ErrorCode, e.message);
+  return fromSystemError(Object.assign(new Error(e.message), { code: e.code }), e.message);
 }
 
 /** Files up to this size are written with blocking calls in one go. */

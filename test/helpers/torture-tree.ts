@@ -3,7 +3,7 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { native } from '../../src/util/native-addon.js';
-import { setTimes } from '../../src/fs/set-times.js';
+import { setTimesSync } from '../../src/fs/set-times.js';
 import { runPython } from './python.js';
 
 const run = promisify(execFile);
@@ -212,7 +212,7 @@ export async function makeTortureTree(dir: string): Promise<TortureTreeInfo> {
 }
 
 async function setNs(path: Buffer, atimeNs: bigint, mtimeNs: bigint, nofollow: boolean): Promise<void> {
-  if (!native) return setTimes(path, atimeNs, mtimeNs, nofollow);
+  if (!native) return setTimesSync(path, atimeNs, mtimeNs, nofollow);
   const split = (ns: bigint): [bigint, number] => {
     const sec = ns >= 0n ? ns / 1_000_000_000n : -((-ns + 999_999_999n) / 1_000_000_000n);
     return [sec, Number(ns - sec * 1_000_000_000n)];
