@@ -11,17 +11,7 @@ export function pseudoRandomBytes(n: number, label = 'cairn test data'): Buffer 
   return Buffer.concat([c.update(Buffer.alloc(n)), c.final()]);
 }
 
-/** A small seeded PRNG (mulberry32) for split points and sizes. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from '../helpers/data.js';
 
 /** Integer in [lo, hi]. */
 export function randInt(rand: () => number, lo: number, hi: number): number {
