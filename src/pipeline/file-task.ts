@@ -22,7 +22,6 @@ export interface FileTaskDeps {
   /** True when the blob must be stored by this caller (not indexed, not claimed by anyone). */
   claimNew: (id: BlobId) => boolean;
   store: (id: BlobId, chunk: Uint8Array) => void;
-  onBytes: (n: number) => void;
   /** Reusable read buffer, at least max chunk size + one read. */
   buffer: Buffer;
 }
@@ -82,7 +81,6 @@ export function backupFile(path: Buffer, seen: { size: number; mtimeNs: bigint; 
       const cuts = finder.update(buf.subarray(end, end + n));
       end += n;
       result.read += n;
-      d.onBytes(n);
       for (const cut of cuts) emit(cut);
     }
     for (const cut of finder.finish()) emit(cut);

@@ -115,12 +115,6 @@ export interface FileDoneMessage {
   results: { seq: number; result: import('./file-task.js').FileResult }[];
 }
 
-/** Worker → main: bytes read so far in a big file, for progress. */
-export interface ProgressMessage {
-  kind: 'progress';
-  bytes: number;
-}
-
 export interface RestoredMessage {
   kind: 'restored';
   seq: number;
@@ -141,6 +135,5 @@ export type FromWorker =
   | OpenedMessage
   | VerifiedMessage
   | FileDoneMessage
-  | ProgressMessage
   | RestoredMessage
   | ErrorMessage;

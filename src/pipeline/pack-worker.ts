@@ -59,7 +59,6 @@ function sealBlob(type: 'data' | 'tree', id: BlobId, data: Uint8Array): void {
   if (writer.size >= init!.packSize) finishPack();
 }
 
-const PROGRESS_EVERY = 8 * 2 ** 20;
 /** Pack keys by salt: HKDF once per pack, not once per restore request. */
 const packKeys = new LruCache<string, Buffer>(256);
 
@@ -151,19 +150,11 @@ function handle(msg: ToWorker): void {
       return;
     case 'files': {
       const f = fileContext();
-      let unreported = 0;
       const deps = {
         finder: () => createCutFinder(f.params, f.gear),
         id: (chunk: Uint8Array) => hasher!.id(chunk),
         claimNew: (id: BlobId) => !f.has(id) && f.claims.claim(id),
         store: (id: BlobId, chunk: Uint8Array) => sealBlob('data', id, chunk),
-        onBytes: (n: number) => {
-          unreported += n;
-          if (unreported >= PROGRESS_EVERY) {
-            post({ kind: 'progress', bytes: unreported });
-            unreported = 0;
-          }
-        },
         buffer: f.buffer,
       };
       const results: { seq: number; result: FileResult }[] = [];
@@ -177,7 +168,6 @@ function handle(msg: ToWorker): void {
           post({ kind: 'error', seq: item.seq, error: { code: e.code, message: e.message, stack: e.stack } });
         }
       }
-      if (unreported > 0) post({ kind: 'progress', bytes: unreported });
       post({ kind: 'filesDone', results });
       return;
     }

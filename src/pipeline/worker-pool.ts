@@ -58,8 +58,6 @@ export class WorkerPool {
   private readonly waiting = new Map<number, { resolve: (m: FromWorker) => void; reject: (e: unknown) => void }>();
   private failure: unknown = null;
   private onPack: PackHandler | null = null;
-  /** Bytes read by workers inside files, reported every few MiB for progress. */
-  onFileBytes: ((n: number) => void) | null = null;
   private next = 0;
 
   private constructor(script: string, config: PoolConfig) {
@@ -125,9 +123,6 @@ export class WorkerPool {
 
   private onMessage(slot: Slot, m: FromWorker): void {
     switch (m.kind) {
-      case 'progress':
-        this.onFileBytes?.(m.bytes);
-        return;
       case 'pack':
         this.onPack?.(m.id, Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength), m.entries);
         return;

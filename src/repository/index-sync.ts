@@ -94,7 +94,7 @@ export interface ScanResult {
  * (stored but never named by an index file) are read from their trailers and written
  * into a new index file, so their blobs are reused instead of stored again.
  */
-export async function scanPacks(repo: Repository, opts: { writeIndex: boolean } = { writeIndex: true }): Promise<ScanResult> {
+export async function scanPacks(repo: Repository): Promise<ScanResult> {
   const listed = new Map<string, number>();
   for await (const f of repo.backend.list('data/')) {
     const id = f.name.slice(f.name.lastIndexOf('/') + 1);
@@ -131,7 +131,7 @@ export async function scanPacks(repo: Repository, opts: { writeIndex: boolean } 
   );
   // Packs recorded in the cache by a backup killed before its index file was written.
   const unindexed = repo.index.unindexedPacks();
-  if (opts.writeIndex && unindexed.length > 0) {
+  if (unindexed.length > 0) {
     const packs = unindexed.map((id) => ({ pack: repo.index.getPack(id)!, blobs: repo.index.blobsInPack(id) }));
     const indexId = await repo.saveSealed('index', encodeIndexFile(packs));
     repo.index.markIndexed(unindexed, indexId);
