@@ -23,6 +23,7 @@ import type * as T from './types.js';
 /** RepositorySession over an opened Repository: the engine facade's implementation. */
 export class Session implements T.RepositorySession {
   private synced = false;
+  readonly role: T.KeyRole = 'full';
 
   constructor(
     private readonly repo: Repository,

@@ -21,6 +21,11 @@ export interface InitOptions {
   repo: string;
   password: string;
   cacheDir?: string;
+  /**
+   * Create a mirror of this primary: same master key and chunking parameters (so packs
+   * written to both are byte-identical), its own id and key slot for `password`.
+   */
+  mirrorOf?: { repo: string; password: string };
   /** scrypt cost; tests lower it. Default N=2^17, r=8, p=1. */
   kdf?: { N: number; r: number; p: number };
   chunker?: { min: number; avg: number; max: number };
@@ -80,6 +85,18 @@ export interface BackupOptions {
   estimateTotals?: boolean;
   onWarning?: (w: SourceWarning) => void;
   signal?: AbortSignal;
+  /** Mirror repositories (created with `init --mirror-of`) that receive every pack and the snapshot too. */
+  mirrors?: string[];
+}
+
+/** How one mirror fared in a backup. A failed mirror makes the backup exit MIRROR_FAILED. */
+export interface MirrorReport {
+  location: string;
+  ok: boolean;
+  /** Packs the mirror lacked and got copied byte-for-byte from the primary (catch-up after an earlier failure). */
+  packsCopied: number;
+  bytesCopied: number;
+  error?: { code: string; message: string };
 }
 
 export interface SourceWarning {
@@ -93,6 +110,8 @@ export interface BackupResult {
   warnings: SourceWarning[];
   /** True when some source data could not be read (exit 3). */
   partial: boolean;
+  /** One entry per mirror asked for. */
+  mirrors?: MirrorReport[];
 }
 
 export interface Progress {
@@ -224,8 +243,12 @@ export interface StatsResult {
   compressionRatio: number;
 }
 
+/** full: everything; append-only: may add snapshots and data, never forget, prune, or change keys. */
+export type KeyRole = 'full' | 'append-only';
+
 export interface KeyInfo {
   id: KeyId;
+  role: KeyRole;
   current: boolean;
   created: string;
   host: string;
@@ -307,7 +330,9 @@ export interface RepositorySession {
   prune(opts?: PruneOptions): Promise<PruneResult>;
   stats(snapshotRef?: string): Promise<StatsResult>;
   listKeys(): Promise<KeyInfo[]>;
-  addKey(newPassword: string, opts?: { label?: string; host?: string; user?: string }): Promise<KeyInfo>;
+  /** The role of the key slot this session was opened with. */
+  readonly role: KeyRole;
+  addKey(newPassword: string, opts?: { label?: string; host?: string; user?: string; role?: KeyRole }): Promise<KeyInfo>;
   removeKey(id: string): Promise<void>;
   /** Replaces the key slot that opened this session with one for newPassword. */
   changePassword(newPassword: string): Promise<KeyInfo>;
@@ -317,7 +342,36 @@ export interface RepositorySession {
   close(): Promise<void>;
 }
 
+export interface CopyOptions {
+  from: RepoOptions;
+  to: RepoOptions;
+  /** Snapshot ids/prefixes/"latest" in the source; default all (after filter). */
+  snapshots?: string[];
+  filter?: SnapshotFilter;
+  dryRun?: boolean;
+  onProgress?: (p: Progress) => void;
+  signal?: AbortSignal;
+}
+
+export interface CopyResult {
+  /**
+   * packs: the repositories share their master key (a mirror), so missing packs are
+   * copied byte-for-byte; blobs: different keys, so missing blobs are re-encrypted.
+   */
+  method: 'packs' | 'blobs';
+  copied: { source: SnapshotInfo; copy: SnapshotInfo }[];
+  /** Source snapshots the destination already holds (same original id). */
+  skipped: SnapshotInfo[];
+  blobsCopied: number;
+  packsCopied: number;
+  /** Bytes written to the destination. */
+  bytesCopied: number;
+  dryRun: boolean;
+}
+
 export interface Engine {
   init(opts: InitOptions): Promise<InitResult>;
   open(opts: RepoOptions): Promise<RepositorySession>;
+  /** Copies snapshots between two repositories, moving only what the destination lacks. */
+  copy(opts: CopyOptions): Promise<CopyResult>;
 }

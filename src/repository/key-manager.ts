@@ -64,6 +64,7 @@ export interface KeyManagerDeps {
 function info(slot: KeySlotFile, currentKeyId: string): KeyInfo {
   return {
     id: slot.id,
+    role: 'full',
     current: slot.id === currentKeyId,
     created: slot.created,
     host: slot.host,

