@@ -1,5 +1,5 @@
 import { CairnError } from '../core/errors/index.js';
-import type { SnapshotId } from '../core/ids.js';
+import type { PackId, SnapshotId } from '../core/ids.js';
 import { compileExcludes, readExcludeFile } from '../fs/exclude-matcher.js';
 import { BlobSaver } from '../repository/blob-saver.js';
 import { scanPacks, syncIndex } from '../repository/index-sync.js';
@@ -24,7 +24,12 @@ export function filesSourceName(paths: string[]): string {
  * packs of killed backups), parent choice by mode, archive, pack upload + read-back,
  * index file, then — only when all that succeeded — the snapshot file.
  */
-export async function runBackup(repo: Repository, opts: BackupOptions, snapshots: () => Promise<SnapshotInfo[]>): Promise<BackupResult> {
+export async function runBackup(
+  repo: Repository,
+  opts: BackupOptions,
+  snapshots: () => Promise<SnapshotInfo[]>,
+  hooks: { onPackStored?: (id: PackId, bytes: Buffer) => Promise<void> } = {},
+): Promise<BackupResult> {
   const started = repo.deps.clock.now();
   const t0 = performance.now();
   const paths = await normalisePaths(opts.paths);
@@ -42,7 +47,7 @@ export async function runBackup(repo: Repository, opts: BackupOptions, snapshots
   });
   const lock = opts.dryRun ? null : await RepoLock.acquire(repo, 'writer');
   const pool = opts.dryRun ? null : fileWorkers(repo);
-  const saver = new BlobSaver(repo, { dryRun: !!opts.dryRun, pool });
+  const saver = new BlobSaver(repo, { dryRun: !!opts.dryRun, pool, ...(hooks.onPackStored ? { onStored: hooks.onPackStored } : {}) });
   try {
     await syncIndex(repo);
     if (!opts.dryRun) await scanPacks(repo);
@@ -98,6 +103,14 @@ export async function runBackup(repo: Repository, opts: BackupOptions, snapshots
       },
     };
     const id: SnapshotId = opts.dryRun ? ('0'.repeat(64) as SnapshotId) : await repo.saveSnapshot(body);
+    // Again after the save: one that hung past the lock staleness (the refresh hangs with
+    // it) may have let a prune take this process for dead and sweep what it references.
+    try {
+      lock?.assertFresh();
+    } catch (err) {
+      await repo.removeSnapshot(id).catch(() => undefined);
+      throw err;
+    }
     return { snapshot: snapshotInfo(id, body), warnings: result.warnings, partial: result.partial };
   } catch (err) {
     await saver.abandon();

@@ -1,15 +1,20 @@
 import { fileURLToPath } from 'node:url';
 import { CairnError } from '../core/errors/index.js';
 import { LocalBackend } from './local-backend.js';
+import { S3Backend } from './s3-backend.js';
 import type { Backend } from './types.js';
 
 /**
  * Turns a repository location from the command line or config into a Backend.
- * Understood now: plain paths (relative ones resolve against the working directory)
- * and `file://` URLs. Any other `scheme:` is refused instead of being taken for a
- * directory name, so `s3://bucket` never quietly becomes a local folder called "s3:".
+ * Understood: plain paths (relative ones resolve against the working directory),
+ * `file://` URLs and `s3://bucket/prefix?options` (docs/backends.md). Any other
+ * `scheme:` is refused instead of being taken for a directory name, so `sftp:host:/x`
+ * never quietly becomes a local folder called "sftp:host:".
+ *
+ * No retry wrapper here: the engine wraps every backend it opens in withRetry, and a
+ * second layer would multiply the attempts.
  */
-export function openBackend(location: string): Backend {
+export function openBackend(location: string, env: NodeJS.ProcessEnv = process.env): Backend {
   if (location.trim() === '') {
     throw new CairnError('USAGE', 'empty repository location', { hint: 'pass a directory path or a file:// URL' });
   }
@@ -27,8 +32,9 @@ export function openBackend(location: string): Backend {
     }
     return new LocalBackend(path);
   }
+  if (scheme === 's3') return S3Backend.fromUrl(location, { env });
   throw new CairnError('USAGE', `unsupported repository URL scheme "${scheme}:" in ${JSON.stringify(location)}`, {
-    hint: 'use a local directory or a file:// URL; for a directory whose name contains ":" write it as ./name',
+    hint: 'use a local directory, a file:// URL or s3://bucket/prefix; for a directory whose name contains ":" write it as ./name',
     details: { scheme },
   });
 }

@@ -127,6 +127,7 @@ export function withFaults(inner: Backend, plan: FaultPlan): FaultyBackend {
       await inner.remove(name);
     },
     close: () => inner.close(),
+    ...(inner.cleanup ? { cleanup: (olderThanMs: number) => inner.cleanup!(olderThanMs) } : {}),
   };
 }
 

@@ -37,6 +37,11 @@ const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(reso
  *
  * list() is retried only until it has yielded its first entry: starting over later
  * would repeat names, and filtering repeats needs memory that grows with the repository.
+ *
+ * No per-call timeout here: a hung call can only be abandoned, not stopped (a local
+ * fsync cannot be cancelled, and an abandoned save may still land later). Timeouts
+ * belong in network backends, which can abort the request and then fail with a
+ * retryable error. createEngine applies this wrapper to every backend it opens.
  */
 export function withRetry(inner: Backend, opts: RetryOptions = {}): Backend {
   const attempts = Math.max(1, opts.attempts ?? 5);
@@ -95,5 +100,7 @@ export function withRetry(inner: Backend, opts: RetryOptions = {}): Backend {
       }
     },
     close: () => inner.close(),
+    // Optional members must pass through, or wrapping would silently turn them off.
+    ...(inner.cleanup ? { cleanup: (olderThanMs: number) => run('remove', '(cleanup)', () => inner.cleanup!(olderThanMs)) } : {}),
   };
 }

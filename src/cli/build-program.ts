@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { type CliDeps, defaultCliDeps } from './cli-deps.js';
 import { backupCommand } from './commands/backup-command.js';
 import { catCommand } from './commands/cat-command.js';
+import { copyCommand } from './commands/copy-command.js';
 import { checkCommand } from './commands/check-command.js';
 import { demoCommand } from './commands/demo-command.js';
 import { diffCommand } from './commands/diff-command.js';
@@ -91,6 +92,7 @@ Examples:
   diffCommand(program, deps);
   restoreCommand(program, deps);
   catCommand(program, deps);
+  copyCommand(program, deps);
   checkCommand(program, deps);
   forgetCommand(program, deps);
   pruneCommand(program, deps);

@@ -53,7 +53,16 @@ export class CliContext {
   }
 
   engine(): Promise<Engine> {
-    this.enginePromise ??= this.deps.loadEngine({ clock: this.deps.clock });
+    this.enginePromise ??= this.deps.loadEngine({
+      clock: this.deps.clock,
+      env: this.deps.env,
+      // A retried backend call is not an error, but an operator chasing slowness wants to see it.
+      onRetry: (r) => {
+        if (!this.globals.verbose) return;
+        const why = r.error instanceof Error ? r.error.message.split('\n')[0] : String(r.error);
+        this.out.warn(`retrying ${r.op} ${r.name} in ${(r.delayMs / 1000).toFixed(1)} s (attempt ${r.attempt} failed: ${why})`);
+      },
+    });
     return this.enginePromise;
   }
 

@@ -3,6 +3,7 @@ import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { CairnError } from '../core/errors/index.js';
 import type { Engine } from '../engine/types.js';
+import type { RetryInfo } from '../engine/create-engine.js';
 
 /** The stream shape the CLI writes to: process.stdout/stderr or a test sink. */
 export interface CliWritable {
@@ -29,7 +30,7 @@ export interface CliReadable {
  */
 export interface CliDeps {
   /** Loaded lazily so that `--help` and usage errors never load the engine. */
-  loadEngine(opts: { clock: Clock }): Promise<Engine>;
+  loadEngine(opts: { clock: Clock; env?: Record<string, string | undefined>; onRetry?: (info: RetryInfo) => void }): Promise<Engine>;
   stdout: CliWritable;
   stderr: CliWritable;
   stdin: CliReadable;

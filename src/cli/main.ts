@@ -1,5 +1,4 @@
 import { CairnError, isCairnError } from '../core/errors/index.js';
-import type { Clock } from '../core/clock.js';
 import type { Engine } from '../engine/types.js';
 import { buildProgram } from './build-program.js';
 import { type CliDeps, type CliWritable, defaultCliDeps } from './cli-deps.js';
@@ -10,7 +9,7 @@ import { isCommanderSuccess } from './to-cairn-error.js';
 /** How long a cancelled operation may take to clean up (release locks) before we quit anyway. */
 const CANCEL_GRACE_MS = 10_000;
 
-async function loadEngine(opts: { clock: Clock }): Promise<Engine> {
+async function loadEngine(opts: Parameters<CliDeps['loadEngine']>[0]): Promise<Engine> {
   const { createEngine } = await import('../engine/create-engine.js');
   return createEngine(opts);
 }

@@ -6,6 +6,15 @@ import { aeadOpen, aeadSeal, AuthError } from './aead.js';
 import { decodeB64, encodeB64 } from './base64.js';
 import { parseMasterKey, serializeMasterKey, type MasterKey } from './master-key.js';
 
+/**
+ * What a session opened with the slot may do. `full`: everything. `append-only`: add
+ * data and snapshots, never forget, prune, repair or change keys (enforced by cairn,
+ * see docs/security.md). Mirrors the engine's KeyRole; crypto/ cannot import engine/.
+ */
+export type SlotRole = 'full' | 'append-only';
+
+export const SLOT_ROLES: readonly SlotRole[] = ['full', 'append-only'];
+
 /** `keys/<keyid>`: the master key wrapped under one password (plaintext JSON, see the spec). */
 export interface KeySlotFile {
   version: 1;
@@ -14,6 +23,8 @@ export interface KeySlotFile {
   host: string;
   user: string;
   label: string;
+  /** Absent in slots written before roles existed: read as 'full'. */
+  role: SlotRole;
   kdf: { name: 'scrypt'; N: number; r: number; p: number; salt: string };
   nonce: string;
   wrapped: string;
@@ -45,8 +56,15 @@ function kdfProblem(k: KdfParams): string | null {
   return null;
 }
 
-function slotAad(repoId: string): Buffer {
-  return Buffer.from(`cairn keyslot v1 ${repoId}`, 'utf8');
+/**
+ * Full slots keep the original AAD, so slots written before roles existed still open.
+ * Any other role is bound into the AAD: editing the plaintext `role` (or deleting it,
+ * which reads as full) makes the slot fail to authenticate instead of granting more.
+ * repoId is always 64 hex digits, so the suffix cannot be confused with part of it.
+ */
+function slotAad(repoId: string, role: SlotRole): Buffer {
+  const base = `cairn keyslot v1 ${repoId}`;
+  return Buffer.from(role === 'full' ? base : `${base} role=${role}`, 'utf8');
 }
 
 function deriveWrapKey(password: string, salt: Buffer, k: KdfParams): Promise<Buffer> {
@@ -69,16 +87,18 @@ export async function createKeySlot(
   mk: MasterKey,
   password: string,
   repoId: string,
-  opts: { kdf?: KdfParams; host: string; user: string; label?: string; random: RandomSource; now: Date },
+  opts: { kdf?: KdfParams; host: string; user: string; label?: string; role?: SlotRole; random: RandomSource; now: Date },
 ): Promise<KeySlotFile> {
   requireRepoId(repoId);
+  const role = opts.role ?? 'full';
+  if (!SLOT_ROLES.includes(role)) throw new CairnError('INTERNAL', `unknown key slot role "${String(role)}"`);
   const kdf = opts.kdf ?? DEFAULT_KDF;
   const problem = kdfProblem(kdf);
   if (problem) throw new CairnError('CONFIG_INVALID', `scrypt parameters rejected: ${problem}`);
   const salt = opts.random(SALT_SIZE);
   const nonce = opts.random(NONCE_SIZE);
   const wrapKey = await deriveWrapKey(password, salt, kdf);
-  const wrapped = aeadSeal(wrapKey, nonce, serializeMasterKey(mk), slotAad(repoId));
+  const wrapped = aeadSeal(wrapKey, nonce, serializeMasterKey(mk), slotAad(repoId, role));
   return {
     version: 1,
     id: opts.random(32).toString('hex') as KeyId,
@@ -86,13 +106,19 @@ export async function createKeySlot(
     host: opts.host,
     user: opts.user,
     label: opts.label ?? '',
+    role,
     kdf: { name: 'scrypt', N: kdf.N, r: kdf.r, p: kdf.p, salt: encodeB64(salt) },
     nonce: encodeB64(nonce),
     wrapped: encodeB64(wrapped),
   };
 }
 
-/** Throws WRONG_PASSWORD when the slot does not authenticate (wrong password, or a slot of another repository). */
+/**
+ * Throws WRONG_PASSWORD when the slot does not authenticate (wrong password, a slot of
+ * another repository, or a slot whose `role` was edited; host, user, label and created
+ * are not authenticated). The caller learns the slot's role from `slot.role`, which
+ * is authentic once this resolves.
+ */
 export async function openKeySlot(slot: KeySlotFile, password: string, repoId: string): Promise<MasterKey> {
   requireRepoId(repoId);
   // Re-validate: callers may hand us an object that did not come through parseKeySlot.
@@ -103,7 +129,7 @@ export async function openKeySlot(slot: KeySlotFile, password: string, repoId: s
   const wrapKey = await deriveWrapKey(password, salt, checked.kdf);
   let plain: Buffer;
   try {
-    plain = aeadOpen(wrapKey, nonce, wrapped, slotAad(repoId));
+    plain = aeadOpen(wrapKey, nonce, wrapped, slotAad(repoId, checked.role));
   } catch (err) {
     if (!(err instanceof AuthError)) throw err;
     throw new CairnError('WRONG_PASSWORD', `the password does not open key slot ${checked.id.slice(0, 8)}`, {
@@ -139,6 +165,8 @@ function validateKeySlot(json: unknown): KeySlotFile {
   }
   // label is informational; tolerate its absence (hand-written or older slots).
   if (o.label !== undefined && typeof o.label !== 'string') throw bad('label is not a string');
+  // role is absent in slots written before roles existed: those are full-access.
+  if (o.role !== undefined && !SLOT_ROLES.includes(o.role as SlotRole)) throw bad(`unknown role ${JSON.stringify(o.role)}`);
   const kdf = (typeof o.kdf === 'object' && o.kdf !== null ? o.kdf : {}) as Record<string, unknown>;
   if (kdf.name !== 'scrypt') throw bad(`unsupported kdf ${String(kdf.name)}`);
   const params = { N: kdf.N, r: kdf.r, p: kdf.p } as KdfParams;
@@ -155,6 +183,7 @@ function validateKeySlot(json: unknown): KeySlotFile {
     host: o.host as string,
     user: o.user as string,
     label: (o.label as string | undefined) ?? '',
+    role: (o.role as SlotRole | undefined) ?? 'full',
     kdf: { name: 'scrypt', N: params.N, r: params.r, p: params.p, salt: kdf.salt as string },
     nonce: o.nonce as string,
     wrapped: o.wrapped as string,

@@ -1,6 +1,9 @@
 import { CairnError } from '../core/errors/index.js';
 import type { BlobId, SnapshotId } from '../core/ids.js';
 import { runBackup } from '../archiver/backup.js';
+import { runMirroredBackup } from '../replication/mirrored-backup.js';
+import { openBackend } from '../backend/open-backend.js';
+import type { Backend } from '../backend/types.js';
 import { Restorer } from '../restorer/restorer.js';
 import { verifyRestore } from '../restorer/verify-restore.js';
 import { runCheck } from '../verify/check.js';
@@ -19,15 +22,17 @@ import { walkTree } from '../verify/tree-walk.js';
 import { startPool } from '../pipeline/start-pool.js';
 import { listLiveLocks, removeStaleLocks } from '../repository/lock.js';
 import type * as T from './types.js';
+import { requireFullAccess } from './require-full-access.js';
 
 /** RepositorySession over an opened Repository: the engine facade's implementation. */
 export class Session implements T.RepositorySession {
   private synced = false;
-  readonly role: T.KeyRole = 'full';
 
   constructor(
     private readonly repo: Repository,
     private readonly kdf?: KdfParams,
+    /** Opens mirror repositories named in BackupOptions.mirrors (the engine's own, wrapped like every backend). */
+    private readonly openBackend?: (location: string) => Backend,
   ) {}
 
   get id(): string {
@@ -35,6 +40,9 @@ export class Session implements T.RepositorySession {
   }
   get location(): string {
     return this.repo.backend.location;
+  }
+  get role(): T.KeyRole {
+    return this.repo.keyRole;
   }
 
   private async ready(): Promise<Repository> {
@@ -59,7 +67,10 @@ export class Session implements T.RepositorySession {
   }
 
   async backup(opts: T.BackupOptions): Promise<T.BackupResult> {
-    const res = await runBackup(this.repo, opts, () => this.snapshots());
+    const res =
+      opts.mirrors && opts.mirrors.length > 0
+        ? await runMirroredBackup(this.repo, opts, () => this.snapshots(), this.openBackend ?? openBackend)
+        : await runBackup(this.repo, opts, () => this.snapshots());
     this.synced = true;
     return res;
   }
@@ -155,12 +166,15 @@ export class Session implements T.RepositorySession {
   }
 
   async forget(opts: T.ForgetOptions): Promise<T.ForgetResult> {
+    // A dry run deletes nothing, so an append-only host may preview a policy.
+    if (!opts.dryRun) requireFullAccess(this.role, 'forget');
     const result = await runForget(this.repo, await this.snapshots(), opts);
     if (opts.prune && !opts.dryRun) result.prune = await this.prune({});
     return result;
   }
 
-  prune(opts?: T.PruneOptions): Promise<T.PruneResult> {
+  async prune(opts?: T.PruneOptions): Promise<T.PruneResult> {
+    if (!opts?.dryRun) requireFullAccess(this.role, 'prune');
     return runPrune(this.repo, opts);
   }
 
@@ -203,21 +217,28 @@ export class Session implements T.RepositorySession {
   listKeys(): Promise<T.KeyInfo[]> {
     return keys.listKeys(this.keyDeps());
   }
-  addKey(newPassword: string, opts?: { label?: string; host?: string; user?: string }): Promise<T.KeyInfo> {
+  async addKey(newPassword: string, opts?: { label?: string; host?: string; user?: string; role?: T.KeyRole }): Promise<T.KeyInfo> {
+    requireFullAccess(this.role, 'key add');
     return keys.addKey(this.keyDeps(), newPassword, opts);
   }
-  removeKey(id: string): Promise<void> {
+  async removeKey(id: string): Promise<void> {
+    requireFullAccess(this.role, 'key remove');
     return keys.removeKey(this.keyDeps(), id);
   }
-  changePassword(newPassword: string): Promise<T.KeyInfo> {
+  async changePassword(newPassword: string): Promise<T.KeyInfo> {
+    requireFullAccess(this.role, 'key passwd');
     return keys.changePassword(this.keyDeps(), newPassword);
   }
 
-  repairIndex(opts?: { onProgress?: (p: T.Progress) => void }): Promise<T.RepairResult> {
+  async repairIndex(opts?: { onProgress?: (p: T.Progress) => void }): Promise<T.RepairResult> {
+    requireFullAccess(this.role, 'repair index');
     return repairIndex(this.repo, opts);
   }
 
   async unlock(opts: { all?: boolean } = {}): Promise<T.UnlockResult> {
+    // Stale locks are ignored by everyone already; --all can remove live ones, which
+    // would let a prune delete data a running backup still needs.
+    if (opts.all) requireFullAccess(this.role, 'unlock --all');
     const removed = await removeStaleLocks(this.repo, opts);
     const live = (await listLiveLocks(this.repo)).map((l) => ({
       id: l.id,

@@ -34,7 +34,7 @@ export async function runPrune(repo: Repository, opts: PruneOptions = {}): Promi
     for (const m of marks.values()) for (const p of m.packs) condemned.add(p);
 
     // ---- phase one: mark
-    const snaps = await repo.listSnapshots();
+    const snaps = await snapshotsWithTheirIndex(repo);
     const used = await computeReachable(repo, snaps.map((s) => s.body.tree));
     const unused: PackId[] = [];
     const repack: PackId[] = [];
@@ -101,10 +101,24 @@ export async function runPrune(repo: Repository, opts: PruneOptions = {}): Promi
   }
 }
 
+/**
+ * The snapshots present now, with the index synced after listing them. A backup writes
+ * its index file before its snapshot, so every snapshot listed has its index file in
+ * place by the time of the sync; a backup on another host that committed since this
+ * prune's first sync would otherwise have trees this cache cannot find (BLOB_MISSING).
+ * Only new index files are read; the gc marks reloaded are the ones this prune knows,
+ * since it holds the maintenance lock.
+ */
+async function snapshotsWithTheirIndex(repo: Repository): Promise<Awaited<ReturnType<Repository['listSnapshots']>>> {
+  const snaps = await repo.listSnapshots();
+  await syncIndex(repo);
+  return snaps;
+}
+
 async function sweep(repo: Repository, marks: [string, GcMark][], condemned: Set<string>, result: PruneResult): Promise<void> {
   // Reachability again, from the snapshots present now: a backup that started before
   // the mark and finished since then may reference blobs in marked packs.
-  const snaps = await repo.listSnapshots();
+  const snaps = await snapshotsWithTheirIndex(repo);
   const used = await computeReachable(repo, snaps.map((s) => s.body.tree));
   const toDelete = new Set<PackId>();
   for (const [, m] of marks) {

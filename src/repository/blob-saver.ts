@@ -25,6 +25,12 @@ export interface BlobSaverOptions {
   /** Packs uploaded at once; save() waits when that many are in flight. */
   uploads?: number;
   onPack?: (id: PackId) => void;
+  /**
+   * Called with each pack once it is stored and read back, before its blobs are recorded
+   * (mirrored backups write it to the mirrors here). Awaited, so the index file comes
+   * after every call has settled; it must not throw.
+   */
+  onStored?: (id: PackId, bytes: Buffer) => Promise<void>;
   /** Count what would be stored, store nothing. */
   dryRun?: boolean;
   /** Workers that read and store files; their finished packs are uploaded here. */
@@ -126,11 +132,16 @@ export class BlobSaver {
     // Read back: a pack counts as stored only when the backend returns exactly it. In
     // pieces, so verifying does not hold a second copy of the pack in memory.
     if (!(await this.readsBack(name, bytes))) {
+      // Remove the damaged copy: left behind, the next backup's scanPacks would adopt it
+      // (a corrupt middle leaves header and trailer readable) and dedup against it. No
+      // one else references it: its name is unique (random salt) and it is in no index.
+      await this.repo.backend.remove(name).catch(() => undefined);
       throw new CairnError('PACK_CORRUPT', `pack ${id.slice(0, 8)} read back from ${this.repo.backend.location} differs from what was written`, {
         hint: 'the storage is corrupting data; the backup was not committed',
         details: { pack: id },
       });
     }
+    await this.opts.onStored?.(id, bytes);
     const { encKeyId, salt } = parsePackHeader(bytes);
     this.repo.index.addPack({ id, size: bytes.length, encKeyId, salt }, entries, null);
     for (const e of entries) this.pending.delete(e.type + e.id);

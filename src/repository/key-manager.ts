@@ -5,7 +5,15 @@ import { isNotFound } from '../backend/types.js';
 import { CairnError } from '../core/errors/index.js';
 import { isId, type KeyId } from '../core/ids.js';
 import type { RandomSource } from '../core/random.js';
-import { createKeySlot, openKeySlot, parseKeySlot, serializeKeySlot, type KdfParams, type KeySlotFile } from '../crypto/key-slot.js';
+import {
+  createKeySlot,
+  openKeySlot,
+  parseKeySlot,
+  serializeKeySlot,
+  type KdfParams,
+  type KeySlotFile,
+  type SlotRole,
+} from '../crypto/key-slot.js';
 import type { MasterKey } from '../crypto/master-key.js';
 import type { KeyInfo } from '../engine/types.js';
 
@@ -24,24 +32,38 @@ async function loadSlots(backend: Backend): Promise<KeySlotFile[]> {
   return slots.sort((a, b) => a.created.localeCompare(b.created));
 }
 
+/** Tries `password` on each slot, two at a time (each scrypt attempt holds 128 MiB at the default cost). */
+function tryPassword(slots: KeySlotFile[], password: string, repoId: string): Promise<PromiseSettledResult<MasterKey>[]> {
+  const limit = pLimit(2);
+  return Promise.allSettled(slots.map((s) => limit(() => openKeySlot(s, password, repoId))));
+}
+
 /**
  * Tries every key slot with the password (scrypt runs on libuv's thread pool, so
- * two slots are tried at once). Wrong for all of them: WRONG_PASSWORD.
+ * two slots are tried at once). Wrong for all of them: WRONG_PASSWORD. Returns the
+ * role of the slot that opened; should one password open several slots, a full one
+ * wins (whoever has the password can open that slot anyway).
  */
-export async function unlockMasterKey(backend: Backend, repoId: string, password: string): Promise<{ masterKey: MasterKey; keyId: KeyId }> {
+export async function unlockMasterKey(
+  backend: Backend,
+  repoId: string,
+  password: string,
+): Promise<{ masterKey: MasterKey; keyId: KeyId; role: SlotRole }> {
   const slots = await loadSlots(backend);
   if (slots.length === 0) {
     throw new CairnError('REPO_CORRUPT', `the repository at ${backend.location} has no key slots`, {
       hint: 'restore the keys/ directory from a copy of the repository',
     });
   }
-  // Two at a time: each scrypt attempt holds 128 MiB at the default cost.
-  const limit = pLimit(2);
-  const attempts = await Promise.allSettled(slots.map((s) => limit(() => openKeySlot(s, password, repoId))));
+  const attempts = await tryPassword(slots, password, repoId);
+  let opened: { masterKey: MasterKey; keyId: KeyId; role: SlotRole } | null = null;
   for (let i = 0; i < attempts.length; i++) {
     const a = attempts[i]!;
-    if (a.status === 'fulfilled') return { masterKey: a.value, keyId: slots[i]!.id };
+    if (a.status !== 'fulfilled') continue;
+    const slot = slots[i]!;
+    if (!opened || (opened.role !== 'full' && slot.role === 'full')) opened = { masterKey: a.value, keyId: slot.id, role: slot.role };
   }
+  if (opened) return opened;
   for (const a of attempts) {
     if (a.status === 'rejected' && !(a.reason instanceof CairnError && a.reason.code === 'WRONG_PASSWORD')) throw a.reason;
   }
@@ -64,7 +86,7 @@ export interface KeyManagerDeps {
 function info(slot: KeySlotFile, currentKeyId: string): KeyInfo {
   return {
     id: slot.id,
-    role: 'full',
+    role: slot.role,
     current: slot.id === currentKeyId,
     created: slot.created,
     host: slot.host,
@@ -77,12 +99,39 @@ export async function listKeys(d: KeyManagerDeps): Promise<KeyInfo[]> {
   return (await loadSlots(d.backend)).map((s) => info(s, d.currentKeyId));
 }
 
-export async function addKey(d: KeyManagerDeps, password: string, opts: { label?: string; host?: string; user?: string } = {}): Promise<KeyInfo> {
+export interface AddKeyOptions {
+  label?: string;
+  host?: string;
+  user?: string;
+  role?: SlotRole;
+}
+
+/**
+ * A password that opens slots of two roles gives whoever holds it the larger role, so
+ * a new slot must not share its password with an existing slot of another role (an
+ * append-only key given the admin's password would be a full key in disguise).
+ */
+async function refuseSharedPassword(d: KeyManagerDeps, password: string, role: SlotRole): Promise<void> {
+  const others = (await loadSlots(d.backend)).filter((s) => s.role !== role);
+  const attempts = await tryPassword(others, password, d.repoId);
+  const i = attempts.findIndex((a) => a.status === 'fulfilled');
+  if (i >= 0) {
+    const other = others[i]!;
+    throw new CairnError('USAGE', `the new password already opens ${other.role} key slot ${other.id.slice(0, 8)}; a password must not be shared between roles`, {
+      hint: 'choose a different password for the new key slot',
+    });
+  }
+}
+
+export async function addKey(d: KeyManagerDeps, password: string, opts: AddKeyOptions = {}): Promise<KeyInfo> {
+  const role = opts.role ?? 'full';
+  await refuseSharedPassword(d, password, role);
   const slot = await createKeySlot(d.masterKey, password, d.repoId, {
     ...(d.kdf ? { kdf: d.kdf } : {}),
     host: opts.host ?? hostname(),
     user: opts.user ?? d.user,
     ...(opts.label !== undefined ? { label: opts.label } : {}),
+    role,
     random: d.random,
     now: d.now(),
   });
@@ -117,7 +166,7 @@ export async function removeKey(d: KeyManagerDeps, ref: string): Promise<void> {
 /** New slot first, old slot second: a crash in between leaves two working slots, never none. */
 export async function changePassword(d: KeyManagerDeps, newPassword: string): Promise<KeyInfo> {
   const old = await resolveKeyId(d, d.currentKeyId);
-  const added = await addKey(d, newPassword, { label: old.label, host: old.host, user: old.user });
+  const added = await addKey(d, newPassword, { label: old.label, host: old.host, user: old.user, role: old.role });
   await d.backend.remove(`keys/${old.id}`);
   return { ...added, current: true };
 }

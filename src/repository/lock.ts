@@ -87,6 +87,8 @@ export async function removeStaleLocks(repo: Repository, opts: { all?: boolean }
 export class RepoLock {
   private timer: NodeJS.Timeout | null = null;
   private lastRefresh: number;
+  /** Longest time others saw one `refreshed` value, from write to the next write landing. */
+  private longestGap = 0;
   private released = false;
 
   private constructor(
@@ -139,6 +141,9 @@ export class RepoLock {
     const now = this.repo.deps.clock.now();
     this.body = { ...this.body, refreshed: now.toISOString() };
     await this.write();
+    // Until this write landed, others saw the previous `refreshed`: a write that hung for
+    // long is a stretch in which the lock may have looked stale (see assertFresh).
+    this.longestGap = Math.max(this.longestGap, this.repo.deps.clock.now().getTime() - this.lastRefresh);
     this.lastRefresh = now.getTime();
   }
 
@@ -148,7 +153,9 @@ export class RepoLock {
    * the prune may have deleted.
    */
   assertFresh(): void {
-    const age = this.repo.deps.clock.now().getTime() - this.lastRefresh;
+    // Not just now: if the lock ever looked stale (a hung store delayed the refresh), a
+    // prune may have swept meanwhile, even though a later refresh got through.
+    const age = Math.max(this.longestGap, this.repo.deps.clock.now().getTime() - this.lastRefresh);
     if (age > LOCK_STALE_MS - LOCK_REFRESH_MS) {
       throw new CairnError('REPO_LOCKED', `this process's lock was not refreshed for ${Math.round(age / 60000)} minutes; refusing to commit`, {
         hint: 'run the backup again: data already stored will be reused',

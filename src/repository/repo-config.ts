@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { CairnError } from '../core/errors/index.js';
 import type { ChunkerParams } from '../chunker/types.js';
 
@@ -12,6 +13,20 @@ export interface RepoConfig {
   chunker: ChunkerParams & { algorithm: 'fastcdc' };
   compression: { algorithm: 'zstd'; level: number };
   packSize: number;
+  /**
+   * HMAC-SHA-256(idKey, "cairn mirror check v1" || id), hex: lets a session that holds
+   * the master key confirm another repository shares it without running scrypt (mirrors).
+   * Bound to this repository's id, so it links no two repositories. Absent in configs
+   * written before mirrors existed.
+   */
+  keyCheck?: string;
+  /** Set on a mirror: the id of the repository it was created from (`init --mirror-of`). */
+  mirrorOf?: string;
+}
+
+/** The config's `keyCheck` for a repository id under a master key's idKey. */
+export function computeKeyCheck(idKey: Uint8Array, repoId: string): string {
+  return createHmac('sha256', idKey).update('cairn mirror check v1').update(repoId, 'ascii').digest('hex');
 }
 
 export function parseRepoConfig(bytes: Buffer, location: string): RepoConfig {
@@ -31,6 +46,9 @@ export function parseRepoConfig(bytes: Buffer, location: string): RepoConfig {
   }
   if (typeof c.id !== 'string' || !c.chunker || !c.compression || typeof c.packSize !== 'number') {
     throw new CairnError('REPO_CORRUPT', `the config file of ${location} is incomplete`);
+  }
+  if (c.keyCheck !== undefined && !(typeof c.keyCheck === 'string' && /^[0-9a-f]{64}$/.test(c.keyCheck))) {
+    throw new CairnError('REPO_CORRUPT', `the config file of ${location} has a malformed keyCheck`);
   }
   return c as RepoConfig;
 }

@@ -9,8 +9,10 @@ import type { Clock } from '../core/clock.js';
 import type { RandomSource } from '../core/random.js';
 import { asSnapshotId, isId, type BlobId, type BlobType, type SnapshotId } from '../core/ids.js';
 import { BlobHasher } from '../crypto/blob-hasher.js';
+import { sha256Hex } from '../crypto/sha256.js';
 import { encKey, generateMasterKey, type MasterKey } from '../crypto/master-key.js';
-import { createKeySlot, serializeKeySlot, DEFAULT_KDF, type KdfParams } from '../crypto/key-slot.js';
+import { createKeySlot, serializeKeySlot, DEFAULT_KDF, type KdfParams, type SlotRole } from '../crypto/key-slot.js';
+import { withAppendOnly } from '../backend/with-append-only.js';
 import { openSealedFile, sealFile, type SealedKind } from '../format/sealed-file.js';
 import { openBlob, packKey } from '../format/pack-reader.js';
 import { gearTable } from '../chunker/gear-table.js';
@@ -19,7 +21,7 @@ import type { ChunkerParams } from '../chunker/types.js';
 import { BlobIndex, type BlobLocation, type PackRecord } from '../index/blob-index.js';
 import { decodeTree, type Tree } from '../snapshot/tree.js';
 import { parseSnapshotBody, type SnapshotBody } from '../snapshot/snapshot.js';
-import { FORMAT_VERSION, parseRepoConfig, type RepoConfig } from './repo-config.js';
+import { computeKeyCheck, FORMAT_VERSION, parseRepoConfig, type RepoConfig } from './repo-config.js';
 import { unlockMasterKey } from './key-manager.js';
 import { LruCache } from '../util/lru-cache.js';
 
@@ -37,6 +39,10 @@ export interface InitParams {
   chunker?: ChunkerParams;
   packSize?: number;
   compressionLevel?: number;
+  /** A mirror: wrap this (the primary's) master key instead of generating one. */
+  masterKey?: MasterKey;
+  /** A mirror: the primary's repository id, recorded in the config. */
+  mirrorOf?: string;
 }
 
 export const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
@@ -67,6 +73,8 @@ export class Repository {
     readonly keyId: string,
     readonly index: BlobIndex,
     readonly deps: RepositoryDeps,
+    /** Role of the key slot that opened the repository (an append-only one gets a guarded backend). */
+    readonly keyRole: SlotRole = 'full',
   ) {
     this.hasher = new BlobHasher(masterKey.idKey);
     this.gear = gearTable(masterKey.chunkerSeed);
@@ -83,21 +91,24 @@ export class Repository {
     const chunker = params.chunker ?? DEFAULT_CHUNKER;
     validateChunkerParams(chunker);
     const now = deps.clock.now();
+    const id = deps.random(32).toString('hex');
+    const mk = params.masterKey ?? generateMasterKey(deps.random, now);
     const config: RepoConfig = {
       format: 'cairn-repository',
       version: FORMAT_VERSION,
-      id: deps.random(32).toString('hex'),
+      id,
       created: now.toISOString(),
       chunker: { algorithm: 'fastcdc', min: chunker.min, avg: chunker.avg, max: chunker.max },
       compression: { algorithm: 'zstd', level: params.compressionLevel ?? 3 },
       packSize: params.packSize ?? DEFAULT_PACK_SIZE,
+      keyCheck: computeKeyCheck(mk.idKey, id),
+      ...(params.mirrorOf ? { mirrorOf: params.mirrorOf } : {}),
     };
-    const mk = generateMasterKey(deps.random, now);
     const slot = await createKeySlot(mk, password, config.id, {
       kdf: params.kdf ?? DEFAULT_KDF,
       host: hostname(),
       user: safeUser(),
-      label: 'initial key',
+      label: params.mirrorOf ? 'initial key (mirror)' : 'initial key',
       random: deps.random,
       now,
     });
@@ -121,9 +132,57 @@ export class Repository {
       throw err;
     }
     const config = parseRepoConfig(bytes, backend.location);
-    const { masterKey, keyId } = await unlockMasterKey(backend, config.id, password);
+    const { masterKey, keyId, role } = await unlockMasterKey(backend, config.id, password);
     const index = openIndexCache(deps.cacheDir, config.id);
-    return new Repository(backend, config, masterKey, keyId, index, deps);
+    const guarded = role === 'append-only' ? withAppendOnly(backend) : backend;
+    return new Repository(guarded, config, masterKey, keyId, index, deps, role);
+  }
+
+  /**
+   * Opens a repository that shares `masterKey` (a mirror) without a password and without
+   * scrypt: its config's keyCheck must match the key, and its chunking the expected one
+   * (MIRROR_MISMATCH otherwise). The session has no key slot of its own (keyId '').
+   */
+  static async openWithMasterKey(
+    backend: Backend,
+    masterKey: MasterKey,
+    deps: RepositoryDeps,
+    expect: { notId: string; chunker: ChunkerParams; role?: SlotRole },
+  ): Promise<Repository> {
+    let bytes: Buffer;
+    try {
+      bytes = await backend.load('config');
+    } catch (err) {
+      if (isNotFound(err)) {
+        throw new CairnError('REPO_NOT_FOUND', `no repository at ${backend.location}`, {
+          hint: 'create the mirror with `cairn init --repo MIRROR --mirror-of PRIMARY`',
+        });
+      }
+      throw err;
+    }
+    const config = parseRepoConfig(bytes, backend.location);
+    if (config.id === expect.notId) {
+      throw new CairnError('USAGE', `${backend.location} is the same repository as the primary (same id ${config.id.slice(0, 8)})`, {
+        hint: 'a mirror must be a separate repository made with `cairn init --mirror-of`; a byte-for-byte copy of the directory shares the id and cannot be one',
+      });
+    }
+    const c = config.chunker;
+    if (config.keyCheck !== computeKeyCheck(masterKey.idKey, config.id)) {
+      throw new CairnError('MIRROR_MISMATCH', `${backend.location} does not share the primary's keys${config.keyCheck ? '' : ' (its config has no keyCheck)'}`, {
+        hint: 'create the mirror with `cairn init --repo MIRROR --mirror-of PRIMARY`, or use `cairn copy` between independent repositories',
+        details: { mirror: backend.location },
+      });
+    }
+    if (c.min !== expect.chunker.min || c.avg !== expect.chunker.avg || c.max !== expect.chunker.max) {
+      throw new CairnError('MIRROR_MISMATCH', `${backend.location} uses other chunking parameters than the primary`, {
+        hint: 'create the mirror with `cairn init --repo MIRROR --mirror-of PRIMARY`',
+        details: { mirror: backend.location },
+      });
+    }
+    const index = openIndexCache(deps.cacheDir, config.id);
+    // A primary opened with an append-only key writes to its mirrors under the same limits.
+    const role = expect.role ?? 'full';
+    return new Repository(role === 'append-only' ? withAppendOnly(backend) : backend, config, masterKey, '', index, deps, role);
   }
 
   keyFor = (id: number): Buffer => encKey(this.masterKey, id);
@@ -135,9 +194,23 @@ export class Repository {
 
   // ---- sealed files -------------------------------------------------------
 
+  /**
+   * Index, snapshot and gc files are read back and compared before they count as written,
+   * as packs are (BlobSaver): a store that truncates or corrupts a write must never get a
+   * backup reported as done. They are small, so this costs one read. A damaged copy is
+   * removed at once: a file that does not open would fail every later listing.
+   */
   async saveSealed(kind: SealedKind, body: unknown): Promise<string> {
     const { bytes, id } = sealFile(kind, body, this.masterKey.currentEncKey, this.keyFor(this.masterKey.currentEncKey), this.deps.random);
-    await this.backend.save(`${DIR_OF[kind]}/${id}`, bytes);
+    const name = `${DIR_OF[kind]}/${id}`;
+    await this.backend.save(name, bytes);
+    if (!(await this.backend.load(name)).equals(bytes)) {
+      await this.backend.remove(name).catch(() => undefined);
+      throw new CairnError('REPO_CORRUPT', `${kind} file ${id.slice(0, 8)} read back from ${this.backend.location} differs from what was written`, {
+        hint: 'the storage is damaging writes; the operation was not completed',
+        details: { file: name },
+      });
+    }
     return id;
   }
 
@@ -251,7 +324,14 @@ export class Repository {
   private treePack(pack: string): Promise<Buffer> {
     let p = this.treePacks.get(pack);
     if (!p) {
-      p = this.backend.load(packName(pack));
+      // A whole pack must hash to its name: end-to-end integrity whatever the store.
+      p = this.backend.load(packName(pack)).then((bytes) => {
+        if (sha256Hex(bytes) === pack) return bytes;
+        throw new CairnError('PACK_CORRUPT', `pack ${pack.slice(0, 8)} does not hash to its name`, {
+          hint: 'run `cairn check --read-data` to see which snapshots are affected',
+          details: { pack },
+        });
+      });
       p.catch(() => this.treePacks.clear());
       this.treePacks.set(pack, p);
     }

@@ -18,6 +18,8 @@ export interface SnapshotBody {
   tree: BlobId;
   program: string;
   summary?: SnapshotSummary;
+  /** Set by `cairn copy` (blobs method): the id of the snapshot this one copies, so a repeated copy skips it. */
+  original?: SnapshotId;
 }
 
 export function parseSnapshotBody(body: unknown, id: string): SnapshotBody {

@@ -25,13 +25,13 @@ const RANK: Record<string, number> = {
   restorer: 7,
   verify: 7,
   maintenance: 7,
-  replication: 7,
   sources: 7,
   mount: 7,
-  engine: 8,
-  cli: 9,
-  agent: 9,
-  server: 9,
+  replication: 8, // copy and mirrored backup: orchestrate archiver and maintenance across repositories
+  engine: 9,
+  cli: 10,
+  agent: 10,
+  server: 10,
 };
 
 /** Front ends: never import each other, only the engine (and low-level helpers). */
@@ -53,9 +53,9 @@ const EXCEPTIONS: { from: RegExp; to: RegExp; why: string }[] = [
     why: 'startPool reads the config and keys of an opened repository to configure workers',
   },
   {
-    from: /^(maintenance|replication)\//,
+    from: /^maintenance\//,
     to: /^verify\/tree-walk\.ts$/,
-    why: 'reachability and copying walk snapshots exactly the way check does',
+    why: 'reachability walks snapshots exactly the way check does',
   },
 ];
 

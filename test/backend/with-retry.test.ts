@@ -158,3 +158,21 @@ function failing(make: () => unknown) {
   };
   return { backend, count: () => n };
 }
+
+describe('wrappers pass optional Backend members through', () => {
+  // Bug found wiring retry into the engine: withRetry and withFaults dropped the optional
+  // cleanup(), so prune (`repo.backend.cleanup?.()`) silently stopped removing temp files.
+  it('cleanup() reaches the inner backend through withRetry(withFaults(...)), and stays absent when absent', async () => {
+    const seen: number[] = [];
+    const inner: Backend = Object.assign(new MemBackend(), {
+      cleanup: async (olderThanMs: number) => {
+        seen.push(olderThanMs);
+        return 3;
+      },
+    });
+    const wrapped = withRetry(withFaults(inner, []));
+    expect(await wrapped.cleanup?.(1234)).toBe(3);
+    expect(seen).toEqual([1234]);
+    expect(withRetry(withFaults(new MemBackend(), [])).cleanup).toBeUndefined();
+  });
+});

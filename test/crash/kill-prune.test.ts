@@ -4,6 +4,11 @@ import { join } from 'node:path';
 import pLimit from 'p-limit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CAIRN_BUILT, cairnEnv, cairnJson, killAllCairns, runCairn, spawnCairn } from '../helpers/cli.js';
+import { LocalBackend } from '../../src/backend/local-backend.js';
+import { systemClock } from '../../src/core/clock.js';
+import { systemRandom } from '../../src/core/random.js';
+import { sealFile } from '../../src/format/sealed-file.js';
+import { Repository } from '../../src/repository/repository.js';
 import { pseudoRandom } from '../helpers/data.js';
 import {
   crashSeed,
@@ -283,5 +288,75 @@ describe.skipIf(!CAIRN_BUILT)('SIGKILL during prune', () => {
     expect(r.swept.packs).toBe(deleted.length);
     expect(deleted.length).toBeGreaterThan(0);
     expect(r.swept.bytes).toBe(deleted.reduce((n, [, size]) => n + size, 0));
+  });
+
+  // Issue #4: "no unattended backup may ever stop because of a lock left by a dead
+  // process". kill-backup covers a dead writer's lock; this puts every kind of leftover
+  // lock in the repository at once — a SIGKILLed prune's maintenance lock, a SIGKILLed
+  // backup's writer lock, and fresh-looking locks of both kinds from another host whose
+  // processes are gone (their pids cannot be checked from here) — and runs a backup at
+  // once, without `unlock`.
+  it('a backup right after a killed prune and a killed backup, beside other hosts\' locks, succeeds without unlock', { timeout: 120_000 }, async () => {
+    const rand = prng(SEED ^ 0x10c5);
+    const base = join(dir, 'dead-locks');
+    const src = new SourceTree(join(base, 'src'), rand, SEED, { bigFiles: 4, bigMinMiB: 8, bigMaxMiB: 12, smallFiles: 100 });
+    await src.create();
+    const password = 'crash test password';
+    const repo = join(base, 'repo');
+    const env = cairnEnv(repo, join(base, 'cache'), password);
+    expect((await runCairn(['init'], env)).code).toBe(0);
+    // Garbage, so the prune has packs to repack (it runs long enough to be killed).
+    for (let i = 0; i < 3; i++) {
+      if (i > 0) await src.mutate(2);
+      await cairnJson(['backup', src.root], env);
+    }
+    await cairnJson(['forget', '--keep-last', '1'], env);
+
+    // 1. SIGKILL a prune while it holds the maintenance lock.
+    const prune = spawnCairn(['--json', 'prune', '--gc-delay', '0s'], env);
+    expect(await killWhen(prune, async () => (await lockFiles(repo)).length > 0), 'prune finished before it could be killed').toBe(true);
+    await prune.done;
+    expect(await lockFiles(repo)).toHaveLength(1);
+
+    // 2. SIGKILL a backup mid-run (its writer lock is there, it has started storing data).
+    await src.mutate(2);
+    const dataBefore = await dataNames(repo);
+    const backup = spawnCairn(['--json', 'backup', src.root], env);
+    expect(
+      await killWhen(backup, async () => (await lockFiles(repo)).length > 1 && (await newFileInData(repo, dataBefore))),
+      'backup finished before it could be killed',
+    ).toBe(true);
+    await backup.done;
+    expect(await lockFiles(repo)).toHaveLength(2);
+
+    // 3. Locks of both kinds from another host, refreshed just now.
+    const r = await Repository.open(new LocalBackend(repo), password, { clock: systemClock, random: systemRandom, cacheDir: ':memory:' });
+    for (const kind of ['maintenance', 'writer'] as const) {
+      const now = new Date().toISOString();
+      const body = { kind, host: 'host-that-died', pid: 4242, user: 'x', created: now, refreshed: now };
+      const keyId = r.masterKey.currentEncKey;
+      const { bytes } = sealFile('lock', body, keyId, r.keyFor(keyId), systemRandom);
+      await r.backend.save(`locks/${systemRandom(32).toString('hex')}`, bytes, { overwrite: true });
+    }
+    await r.close();
+    expect(await lockFiles(repo)).toHaveLength(4);
+
+    // 4. The next backup runs at once and succeeds; nobody ran `unlock`.
+    const hashes = await src.hashes();
+    const next = await runCairn(['--json', 'backup', src.root], env);
+    expect(next.code, `backup beside dead locks: ${next.stdout} ${next.stderr}`).toBe(0);
+    expect(next.ms, 'the backup waited').toBeLessThan(20_000);
+    expect(next.stderr).not.toMatch(/lock/i);
+    const id = (JSON.parse(next.stdout) as BackupJson).snapshot.id;
+    await expectRestores(env, id, src.root, hashes, base, 'backup beside dead locks');
+    await expectCheckPasses(env, 'after the backup beside dead locks');
+
+    // Prune on this host ignores its own dead processes' locks at once, but another
+    // host's fresh maintenance lock holds it off (for at most 30 minutes): a maintenance
+    // job may wait; a backup never does.
+    const blocked = await runCairn(['prune', '--gc-delay', '0s'], env);
+    expect(blocked.code, blocked.stderr).toBe(11);
+    expect(blocked.stderr).toMatch(/host-that-died/);
+    expect((await runCairn(['--json', 'backup', src.root], env)).code).toBe(0);
   });
 });

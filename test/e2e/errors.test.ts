@@ -10,6 +10,7 @@ import { Repository } from '../../src/repository/repository.js';
 import { RepoLock } from '../../src/repository/lock.js';
 import { ROOT, killAllCairns, runCairn, spawnCairn, type CairnRun } from '../helpers/cli.js';
 import { pseudoRandom } from '../helpers/data.js';
+import { closedPort } from '../helpers/s3rver.js';
 import {
   MiB,
   NOBODY,
@@ -52,12 +53,7 @@ const DOC_EXIT = new Map<string, number>(
  */
 const NOT_REACHABLE_FROM_CLI: Partial<Record<ErrorCode, string>> = {
   INTERNAL: 'only a bug produces it (with a stack trace); a case that reaches it has found one',
-  BACKEND_UNAVAILABLE:
-    'only remote backends and the fault-injecting test wrapper raise it; the CLI opens local paths and file:// URLs only (openBackend refuses other schemes with USAGE)',
   // Being built in issue #4; each gets a real case with its feature.
-  MIRROR_FAILED: 'issue #4 in progress',
-  MIRROR_MISMATCH: 'issue #4 in progress',
-  APPEND_ONLY: 'issue #4 in progress',
 };
 
 const STACK_FRAME = /^\s+at /m;
@@ -255,8 +251,25 @@ describe('repository location and config', () => {
     await expectCliError('USAGE', ['snapshots'], withEnv(base.env, { CAIRN_REPO: undefined }));
   });
 
-  it('an unsupported URL scheme → USAGE, never a local folder named "s3:"', async () => {
-    await expectCliError('USAGE', ['snapshots'], withEnv(base.env, { CAIRN_REPO: 's3://bucket/path' }));
+  it('an unsupported URL scheme → USAGE, never a local folder named "sftp:"', async () => {
+    await expectCliError('USAGE', ['snapshots'], withEnv(base.env, { CAIRN_REPO: 'sftp://host/path' }));
+  });
+
+  it('an s3:// repository whose endpoint refuses connections → BACKEND_UNAVAILABLE (43)', async () => {
+    const port = await closedPort();
+    const [plain] = await expectCliError(
+      'BACKEND_UNAVAILABLE',
+      ['snapshots'],
+      withEnv(base.env, {
+        CAIRN_REPO: `s3://bucket/repo?endpoint=http://127.0.0.1:${port}`,
+        AWS_ACCESS_KEY_ID: 'test',
+        AWS_SECRET_ACCESS_KEY: 'test',
+        AWS_EC2_METADATA_DISABLED: 'true',
+        // One try: the engine otherwise retries BACKEND_UNAVAILABLE with backoff.
+        CAIRN_RETRY_ATTEMPTS: '1',
+      }),
+    );
+    expect(plain.stderr).toMatch(/ECONNREFUSED/);
   });
 });
 
@@ -357,6 +370,61 @@ describe('things named on the command line', () => {
     expect(keys).toHaveLength(1);
     await expectCliError('LAST_KEY', ['key', 'remove', keys[0]!.id], base.env);
     expect(await base.json(['key', 'list'])).toEqual(keys);
+  });
+});
+
+// ---- append-only keys ---------------------------------------------------------------------
+
+describe('append-only keys (exit 16)', () => {
+  it('forget, prune and key remove with an append-only password → APPEND_ONLY, nothing removed', async () => {
+    const c = await copyOfBase('append-only');
+    expectOk(await c.run(['key', 'add', '--append-only'], { CAIRN_NEW_PASSWORD: 'append-only password' }));
+    const host = withEnv(c.env, { CAIRN_PASSWORD: 'append-only password' });
+    const snaps = await c.json<Array<{ id: string }>>(['snapshots']);
+    const keys = await c.json<Array<{ id: string; role: string }>>(['key', 'list']);
+    const full = keys.find((k) => k.role === 'full')!;
+    const [plain] = await expectCliError('APPEND_ONLY', ['forget', snaps[0]!.id], host);
+    expect(plain.stderr).toMatch(/^cairn: error: forget is refused/);
+    await expectCliError('APPEND_ONLY', ['prune'], host);
+    await expectCliError('APPEND_ONLY', ['key', 'remove', full.id], host);
+    expect(await c.json(['snapshots'])).toEqual(snaps);
+    expect(await c.json(['key', 'list'])).toEqual(keys);
+  });
+});
+
+// ---- mirrors ------------------------------------------------------------------------------
+
+describe('mirrors', () => {
+  it('backup --mirror naming a repository with other keys → MIRROR_MISMATCH (2), nothing written', async () => {
+    const c = await copyOfBase('mirror-mismatch');
+    const other = cliFor(join(work, 'mirror-mismatch-other'));
+    expectOk(await other.run(['init']));
+    const before = await c.json<Array<{ id: string }>>(['snapshots']);
+    const [plain] = await expectCliError('MIRROR_MISMATCH', ['backup', src, '--mirror', other.repo], c.env);
+    expect(plain.stderr).toContain(`${other.repo} does not share the primary's keys`);
+    expect(await c.json(['snapshots'])).toEqual(before);
+    expect(await other.json(['snapshots'])).toEqual([]);
+  });
+
+  it('backup with a mirror that cannot be reached → MIRROR_FAILED (5) naming it; primary and healthy mirror saved', async () => {
+    const c = await copyOfBase('mirror-failed');
+    const healthy = join(c.dir, 'mirror-ok');
+    expectOk(await c.run(['--repo', healthy, 'init', '--mirror-of', c.repo]));
+    const blocker = join(c.dir, 'a-file');
+    await fsp.writeFile(blocker, 'not a directory\n');
+    const down = join(blocker, 'mirror'); // below a regular file: never reachable
+    const args = ['backup', src, '--mirror', healthy, '--mirror', down];
+    const [plain, json] = await expectCliError('MIRROR_FAILED', args, c.env, { stdout: 'any', jsonStdout: 'result' });
+    expect(plain.stderr).toContain(`${down}: REPO_NOT_FOUND`);
+    expect(plain.stdout).toContain(`mirror ${healthy}: ok`);
+    expect(plain.stdout).toContain(`mirror ${down}: FAILED: `);
+    const doc = JSON.parse(json.stdout);
+    expect(doc.mirrors).toEqual([
+      expect.objectContaining({ location: healthy, ok: true }),
+      expect.objectContaining({ location: down, ok: false, error: expect.objectContaining({ code: 'REPO_NOT_FOUND' }) }),
+    ]);
+    const inMirror = await c.json<Array<{ id: string }>>(['--repo', healthy, 'snapshots']);
+    expect(inMirror.map((s) => s.id)).toContain(doc.snapshot.id);
   });
 });
 

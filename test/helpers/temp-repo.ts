@@ -17,12 +17,13 @@ export interface TempRepo {
   cleanup(): Promise<void>;
 }
 
-export async function makeTempRepo(deps: EngineDeps = {}): Promise<TempRepo> {
+/** `repo` overrides the location (e.g. an s3:// URL); default `<dir>/repo`. */
+export async function makeTempRepo(deps: EngineDeps = {}, opts: { repo?: string } = {}): Promise<TempRepo> {
   const dir = await mkdtemp(join(tmpdir(), 'cairn-test-'));
   const engine = createEngine({ kdf: TEST_KDF, ...deps });
   const t: TempRepo = {
     dir,
-    repo: join(dir, 'repo'),
+    repo: opts.repo ?? join(dir, 'repo'),
     cacheDir: join(dir, 'cache'),
     password: 'correct horse',
     engine,

@@ -5,6 +5,15 @@ import { BackendNotFoundError, isNotFound, type Backend, type FileInfo } from '.
 
 export type MakeBackend = () => Promise<{ backend: Backend; cleanup: () => Promise<void> }>;
 
+export interface BackendSuiteOptions {
+  /**
+   * Set (to the reason) when the store under test is a stand-in that cannot show what
+   * the real store guarantees, e.g. s3rver, which writes objects in place while S3
+   * makes them visible only when complete. The atomic-visibility test is then skipped.
+   */
+  notAtomic?: string;
+}
+
 /**
  * The Backend contract (see ../types.ts) as tests. Every implementation runs it:
  *
@@ -12,7 +21,7 @@ export type MakeBackend = () => Promise<{ backend: Backend; cleanup: () => Promi
  *
  * Each test gets a fresh, empty backend from `make`.
  */
-export function backendSuite(name: string, make: MakeBackend): void {
+export function backendSuite(name: string, make: MakeBackend, options: BackendSuiteOptions = {}): void {
   describe(`Backend contract: ${name}`, () => {
     let b: Backend;
     let cleanup: () => Promise<void>;
@@ -157,8 +166,10 @@ export function backendSuite(name: string, make: MakeBackend): void {
     });
 
     it('reports missing names as BackendNotFoundError from load and stat', async () => {
-      for (const p of [b.load('config'), b.stat('config'), b.load('data/00/nothing'), b.stat('keys/none')]) {
-        const err = await p.catch((e: unknown) => e);
+      // Handlers attached at once: a networked backend rejects the later ones while the first is awaited.
+      const settled = [b.load('config'), b.stat('config'), b.load('data/00/nothing'), b.stat('keys/none')].map((p) => p.catch((e: unknown) => e));
+      for (const p of settled) {
+        const err = await p;
         expect(isNotFound(err)).toBe(true);
         expect((err as BackendNotFoundError).fileName).toMatch(/config|nothing|none/);
       }
@@ -204,7 +215,7 @@ export function backendSuite(name: string, make: MakeBackend): void {
       for (const f of files) expect((await b.load(f.name)).equals(f.data)).toBe(true);
     });
 
-    it('never lists an in-flight save as a partial file', async () => {
+    it.skipIf(options.notAtomic !== undefined)('never lists an in-flight save as a partial file', async () => {
       const files = Array.from({ length: 6 }, (_, i) => ({ name: `data/ee/big${i}`, data: randomBytes(4 * 1024 * 1024) }));
       const sizes = new Map(files.map((f) => [f.name, f.data.length]));
       let finished = false;

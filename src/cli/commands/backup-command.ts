@@ -23,6 +23,7 @@ export interface BackupFlags {
   oneFileSystem?: boolean;
   parent?: string;
   dryRun?: boolean;
+  mirror?: string[];
 }
 
 /** Flags → engine BackupOptions. Source paths and exclude files become absolute. */
@@ -41,7 +42,28 @@ export function toBackupOptions(paths: string[], flags: BackupFlags, cwd: string
   if (flags.oneFileSystem) opts.oneFileSystem = true;
   if (flags.parent !== undefined) opts.parent = flags.parent;
   if (flags.dryRun) opts.dryRun = true;
+  if (flags.mirror?.length) {
+    if (flags.mirror.some((m) => m.trim() === '')) throw usageError('--mirror must not be empty');
+    opts.mirrors = [...new Set(flags.mirror)];
+  }
   return opts;
+}
+
+/** CAIRN_MIRRORS: comma-separated mirror locations, used when no --mirror is given. */
+export function mirrorsFromEnv(env: Record<string, string | undefined>): string[] {
+  return (env.CAIRN_MIRRORS ?? '')
+    .split(',')
+    .map((m) => m.trim())
+    .filter((m) => m !== '');
+}
+
+/** One line per mirror: how it fared. */
+export function formatMirrorLines(r: BackupResult): string[] {
+  return (r.mirrors ?? []).map((m) => {
+    if (!m.ok) return `mirror ${m.location}: FAILED: ${m.error?.message ?? 'unknown error'} [${m.error?.code ?? 'INTERNAL'}]`;
+    const caught = m.packsCopied > 0 ? ` (caught up ${formatCount(m.packsCopied)} pack${m.packsCopied === 1 ? '' : 's'}, ${formatBytes(m.bytesCopied)})` : '';
+    return `mirror ${m.location}: ok${caught}`;
+  });
 }
 
 function warningText(w: SourceWarning): string {
@@ -92,6 +114,7 @@ export function backupCommand(parent: Command, deps: CliDeps): Command {
     .option('--one-file-system', 'do not cross file-system boundaries')
     .option('--parent <snapshot>', 'compare against this snapshot instead of the one the mode picks')
     .option('--dry-run', 'read the sources and report, but write nothing to the repository')
+    .option('--mirror <repo>', 'also write the backup to this mirror (made with init --mirror-of; repeatable; env CAIRN_MIRRORS, comma-separated)', collect)
     .addHelpText(
       'after',
       `
@@ -99,13 +122,24 @@ Prints a summary: new/changed/unchanged files, bytes added, duration, snapshot i
 Unreadable files are reported as warnings; the snapshot is still saved and cairn
 exits with code 3. --verbose lists every file on stderr.
 
+With --mirror, every pack goes to each mirror as it is written and the snapshot
+follows once it is saved in the primary; a mirror that missed earlier backups is
+caught up. A mirror that fails never fails the primary: the summary names it and
+cairn exits with code 5 (MIRROR_FAILED). A --mirror with other keys is refused
+before anything is written (MIRROR_MISMATCH).
+
 Examples:
   cairn backup /home/alice --tag daily --exclude '*.tmp'
-  cairn backup /etc /var/www --mode incremental --tag web,nightly`,
+  cairn backup /etc /var/www --mode incremental --tag web,nightly
+  cairn backup /home --mirror /mnt/usb/mirror --mirror /srv/nas/mirror`,
     )
     .action(async (paths: string[], flags: BackupFlags, cmd: Command) => {
       const ctx = CliContext.fromCommand(cmd, deps);
       const opts = toBackupOptions(paths, flags, deps.cwd);
+      if (!opts.mirrors) {
+        const fromEnv = mirrorsFromEnv(deps.env);
+        if (fromEnv.length > 0) opts.mirrors = [...new Set(fromEnv)];
+      }
       const result = await ctx.withSession(async (session) => {
         const progress = createProgressReporter(ctx, { perFile: true });
         const printed = new Set<string>();
@@ -129,7 +163,20 @@ Examples:
       });
       ctx.out.result(result, () => {
         for (const line of formatBackupSummary(result, opts.dryRun === true)) ctx.out.info(line);
+        // A failed mirror is printed even under --quiet: it is the news of this run.
+        for (const line of formatMirrorLines(result)) (line.includes(': FAILED: ') ? ctx.out.print(line) : ctx.out.info(line));
       });
+      const failed = (result.mirrors ?? []).filter((m) => !m.ok);
+      if (failed.length > 0) {
+        const total = result.mirrors!.length;
+        throw new ReportedFailure(
+          new CairnError(
+            'MIRROR_FAILED',
+            `${failed.length} of ${total} mirror${total === 1 ? '' : 's'} failed (${failed.map((m) => `${m.location}: ${m.error?.code ?? 'INTERNAL'}`).join('; ')}); snapshot ${result.snapshot.shortId} is saved in the primary${failed.length < total ? ` and ${total - failed.length} healthy mirror${total - failed.length === 1 ? '' : 's'}` : ''}`,
+            { hint: 'the next backup with the same --mirror catches a mirror up, or run `cairn copy --from PRIMARY --to MIRROR` once it is reachable' },
+          ),
+        );
+      }
       if (result.partial) {
         const n = result.warnings.filter((w) => w.code === 'UNREADABLE').length || result.warnings.length;
         throw new ReportedFailure(

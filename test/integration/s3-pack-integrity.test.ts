@@ -1,0 +1,67 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { S3Backend } from '../../src/backend/s3-backend.js';
+import { systemClock } from '../../src/core/clock.js';
+import { systemRandom } from '../../src/core/random.js';
+import type { BlobId } from '../../src/core/ids.js';
+import { packName, Repository } from '../../src/repository/repository.js';
+import { pseudoRandom } from '../helpers/data.js';
+import { startS3rver, type S3rver } from '../helpers/s3rver.js';
+import { makeTempRepo, type TempRepo } from '../helpers/temp-repo.js';
+
+/**
+ * End-to-end integrity that does not trust the store: a pack read whole must hash to
+ * its name. The store here returns a tree pack with one byte changed outside every
+ * blob (the footer), so each blob still authenticates: only the whole-pack hash can
+ * notice. Before Repository.treePack checked it, `ls` succeeded on such a pack.
+ */
+describe('a store that returns altered pack bytes (s3rver)', () => {
+  let server: S3rver | undefined;
+  let t: TempRepo | undefined;
+  afterAll(async () => {
+    await t?.cleanup();
+    await server?.stop();
+  });
+
+  it('is caught when a tree pack is read whole (ls) and by check --read-data', async () => {
+    server = await startS3rver(['integrity']);
+    const url = server.url('integrity', 'repo', { region: 'us-east-1' });
+    for (const [k, v] of Object.entries(server.env)) process.env[k] = v;
+    t = await makeTempRepo({}, { repo: url });
+    const src = join(t.dir, 'src');
+    await mkdir(join(src, 'sub'), { recursive: true });
+    await writeFile(join(src, 'a.bin'), pseudoRandom(1, 300_000));
+    await writeFile(join(src, 'sub', 'b.txt'), 'hello\n');
+    const s1 = await t.open();
+    const snap = (await s1.backup({ paths: [src] })).snapshot;
+    await s1.close();
+
+    // Find the root tree's pack through the index cache the backup filled.
+    const backend = S3Backend.fromUrl(url, { credentials: server.credentials, env: {} });
+    const repo = await Repository.open(backend, t.password, { clock: systemClock, random: systemRandom, cacheDir: t.cacheDir, threads: 0 });
+    const loc = repo.index.findForRead('tree', snap.tree as BlobId)!;
+    expect(loc).toBeDefined();
+    await repo.close(); // closes its backend too
+    const store = S3Backend.fromUrl(url, { credentials: server.credentials, env: {} });
+    const name = packName(loc.pack);
+    const bytes = await store.load(name);
+    const tampered = Buffer.from(bytes);
+    tampered[tampered.length - 1] ^= 0x01; // inside the "CRNE" footer magic, outside every blob
+    await store.save(name, tampered, { overwrite: true });
+    await store.close();
+
+    const s2 = await t.open();
+    try {
+      const listing = (async () => {
+        for await (const _ of s2.ls('latest')) void _;
+      })();
+      await expect(listing).rejects.toMatchObject({ code: 'PACK_CORRUPT' });
+      const check = await s2.check({ readData: true });
+      expect(check.ok).toBe(false);
+      expect(check.damagedPacks).toContain(loc.pack);
+    } finally {
+      await s2.close();
+    }
+  });
+});
