@@ -50,6 +50,7 @@ export async function runBackup(
   const saver = new BlobSaver(repo, { dryRun: !!opts.dryRun, pool, ...(hooks.onPackStored ? { onStored: hooks.onPackStored } : {}) });
   try {
     await syncIndex(repo);
+    await lock?.recordMarksSeen();
     if (!opts.dryRun) await scanPacks(repo);
 
     const all = await snapshots();

@@ -9,7 +9,6 @@ import { packName, type Repository } from '../repository/repository.js';
 import { computeReachable } from './reachable.js';
 
 export const DEFAULT_GC_DELAY_MS = 60 * 60_000;
-export const CLOCK_SKEW_MS = 5 * 60_000;
 /** Temp files of interrupted saves are removed once this old: no save takes an hour. */
 const TEMP_FILE_AGE_MS = 60 * 60_000;
 const PACKS_PER_INDEX_FILE = 1000;
@@ -87,8 +86,10 @@ export async function runPrune(repo: Repository, opts: PruneOptions = {}): Promi
       result.deferred = marks.size - eligible.length;
       if (eligible.length > 0) {
         const writers = (await listLiveLocks(repo)).filter((l) => l.body.kind === 'writer');
-        const sweepable = eligible.filter(([, m]) => {
-          const blocked = writers.some((w) => Date.parse(w.body.created) < Date.parse(m.created) + CLOCK_SKEW_MS);
+        const sweepable = eligible.filter(([markId]) => {
+          // A writer that had not loaded this mark when it started may be deduplicating
+          // against the mark's packs; one that had treats them as absent (LockBody.marksSeen).
+          const blocked = writers.some((w) => !(w.body.marksSeen ?? []).includes(markId));
           if (blocked) result.deferred++;
           return !blocked;
         });

@@ -66,6 +66,7 @@ export class MirrorSet {
         try {
           if (!opts.dryRun) m.lock = await RepoLock.acquire(m.repo!, 'writer');
           await syncIndex(m.repo!);
+          await m.lock?.recordMarksSeen();
         } catch (err) {
           set.fail(m, err);
         }

@@ -57,6 +57,7 @@ export async function runCopy(src: Repository, dst: Repository, opts: CopyParams
   try {
     await syncIndex(src);
     await syncIndex(dst);
+    await lock?.recordMarksSeen();
     // Original id → destination snapshot id, for skipping and for mapping parents.
     const inDst = new Map<string, SnapshotId>();
     for (const s of await dst.listSnapshots()) {

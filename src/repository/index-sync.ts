@@ -58,6 +58,7 @@ export async function loadGcMarks(repo: Repository): Promise<Map<string, GcMark>
   const condemned = new Set<string>();
   for (const m of marks.values()) for (const p of m.packs) condemned.add(p);
   repo.index.setCondemned(condemned);
+  repo.gcMarksKnown = [...marks.keys()];
   return marks;
 }
 

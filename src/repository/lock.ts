@@ -13,6 +13,13 @@ export interface LockBody {
   user: string;
   created: string;
   refreshed: string;
+  /**
+   * Writer locks: the gc marks this writer had loaded before it began deduplicating, so
+   * it never relies on their packs. Prune sweeps a mark only when every live writer lists
+   * it; absent (a writer that has not synced yet, or an older cairn) blocks every sweep.
+   * This orders writers against marks by what they read, not by clocks.
+   */
+  marksSeen?: string[];
 }
 
 export const LOCK_REFRESH_MS = 5 * 60_000;
@@ -161,6 +168,13 @@ export class RepoLock {
         hint: 'run the backup again: data already stored will be reused',
       });
     }
+  }
+
+  /** Publishes the gc marks of the last index sync (see LockBody.marksSeen). Call after syncIndex. */
+  async recordMarksSeen(): Promise<void> {
+    if (this.released) return;
+    this.body = { ...this.body, marksSeen: [...this.repo.gcMarksKnown] };
+    await this.write();
   }
 
   get created(): string {

@@ -59,6 +59,12 @@ export function packName(id: string): string {
  * it is the only place that knows where files live in the backend.
  */
 export class Repository {
+  /**
+   * Ids of the gc marks loaded by the last index sync: their packs count as absent for
+   * deduplication in this process. A writer lock publishes them (RepoLock.recordMarksSeen)
+   * so prune knows which marks this writer can no longer be relying on.
+   */
+  gcMarksKnown: readonly string[] = [];
   readonly hasher: BlobHasher;
   readonly gear: Uint32Array;
   private readonly treeCache = new LruCache<string, Tree>(2048);

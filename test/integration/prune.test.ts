@@ -8,6 +8,7 @@ import { Repository } from '../../src/repository/repository.js';
 import { LocalBackend } from '../../src/backend/local-backend.js';
 import { RepoLock } from '../../src/repository/lock.js';
 import { systemRandom } from '../../src/core/random.js';
+import { syncIndex } from '../../src/repository/index-sync.js';
 
 async function countPacks(repo: string): Promise<number> {
   let n = 0;
@@ -78,6 +79,35 @@ describe('prune', () => {
     const after = await s.prune();
     expect(after.swept.packs).toBeGreaterThan(0);
     await other.close();
+    await s.close();
+  });
+
+  it('a writer that loaded the mark before it started does not hold the sweep back; one that did not, does', async () => {
+    const clock = new FakeClock('2026-03-01T00:00:00Z');
+    const { s, a } = await setup(clock);
+    await s.forget({ ids: [a.snapshot.id] });
+    await s.prune(); // mark
+    clock.advance(60_000);
+    const open = () => Repository.open(new LocalBackend(t.repo), t.password, { clock, random: systemRandom, cacheDir: join(t.dir, `cache-${Math.random()}`) });
+    // Started after the mark, but has not synced yet: it might still use the marked packs.
+    const unsynced = await open();
+    const early = await RepoLock.acquire(unsynced, 'writer');
+    clock.advance(2 * HOUR);
+    await early.refresh();
+    expect((await s.prune()).swept.packs).toBe(0);
+    await early.release();
+    // Synced and published the marks it knows: their packs are absent for it.
+    const synced = await open();
+    const late = await RepoLock.acquire(synced, 'writer');
+    await syncIndex(synced);
+    expect(synced.gcMarksKnown.length).toBe(1);
+    await late.recordMarksSeen();
+    const r = await s.prune();
+    expect(r.swept.packs).toBeGreaterThan(0);
+    await late.release();
+    await unsynced.close();
+    await synced.close();
+    expect((await s.check({ readData: true })).problems).toEqual([]);
     await s.close();
   });
 
