@@ -43,6 +43,7 @@ const LOCKED_PREFIXES = ['data/', 'index/', 'snapshots/', 'keys/'];
  */
 export class S3Backend implements Backend {
   readonly location: string;
+  readonly verifiesWrites: boolean;
   private readonly loc: S3Location;
   private readonly root: string;
   private readonly limit: LimitFunction;
@@ -59,6 +60,7 @@ export class S3Backend implements Backend {
   constructor(loc: S3Location, options: S3BackendOptions = {}) {
     this.loc = loc;
     this.location = loc.display;
+    this.verifiesWrites = loc.verifyWrites === 'checksum';
     this.root = loc.prefix ? `${loc.prefix}/` : '';
     this.now = options.now ?? Date.now;
     this.limit = pLimit(loc.concurrency);

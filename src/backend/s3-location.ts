@@ -21,6 +21,12 @@ export interface S3Location {
   objectLock: { days: number; mode: 'GOVERNANCE' | 'COMPLIANCE' } | undefined;
   /** Objects larger than this are uploaded in parts of this size. */
   partSize: number;
+  /**
+   * How a stored pack is known to be intact. checksum (default): the store verifies the
+   * SHA-256 sent with every upload (AWS S3, current MinIO and Ceph); read: cairn reads
+   * each pack back and compares, for stores that ignore checksum headers.
+   */
+  verifyWrites: 'checksum' | 'read';
   /** For messages: the URL without credentials or tuning options, e.g. `s3://b/p?endpoint=http://127.0.0.1:9000`. */
   display: string;
 }
@@ -41,12 +47,13 @@ const OPTIONS = [
   'object-lock-days',
   'object-lock-mode',
   'part-size',
+  'verify-writes',
 ] as const;
 type OptionName = (typeof OPTIONS)[number];
 
-const SYNTAX = 's3://BUCKET[/PREFIX][?endpoint=URL&region=R&path-style=true|false&storage-class=C&concurrency=N&object-lock-days=D&object-lock-mode=governance|compliance&part-size=64MiB]';
+const SYNTAX = 's3://BUCKET[/PREFIX][?endpoint=URL&region=R&path-style=true|false&storage-class=C&concurrency=N&object-lock-days=D&object-lock-mode=governance|compliance&part-size=64MiB&verify-writes=checksum|read]';
 
-/** Archive classes cannot be read without a restore request, and every backup reads its packs back. */
+/** Archive classes cannot be read without a restore request; every restore, check and incremental backup reads packs. */
 const UNREADABLE_CLASSES = new Set(['GLACIER', 'DEEP_ARCHIVE']);
 
 function usage(message: string, hint = `write it as ${SYNTAX}; see docs/backends.md`): CairnError {
@@ -98,7 +105,7 @@ export function parseS3Location(url: string, env: NodeJS.ProcessEnv = process.en
     if (!/^[A-Z][A-Z0-9_]*$/.test(storageClass)) throw usage(`invalid storage-class ${JSON.stringify(opts.get('storage-class'))}`, 'for example STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING or GLACIER_IR');
     if (UNREADABLE_CLASSES.has(storageClass)) {
       throw usage(
-        `storage-class ${storageClass} is not supported: objects in it cannot be read without a restore request, and every backup reads its packs back`,
+        `storage-class ${storageClass} is not supported: objects in it cannot be read without a restore request, and restores, checks and prunes read packs`,
         'use STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING or GLACIER_IR (instant retrieval), or a lifecycle rule on the bucket',
       );
     }
@@ -126,6 +133,12 @@ export function parseS3Location(url: string, env: NodeJS.ProcessEnv = process.en
     throw usage(`part-size ${opts.get('part-size')} is out of range`, 'S3 parts are between 5MiB and 5GiB');
   }
 
+  const verifyRaw = opts.get('verify-writes') ?? 'checksum';
+  if (verifyRaw !== 'checksum' && verifyRaw !== 'read') {
+    throw usage(`invalid verify-writes ${JSON.stringify(verifyRaw)}`, 'use verify-writes=checksum (the store checks our SHA-256) or verify-writes=read (cairn reads every pack back)');
+  }
+  const verifyWrites: 'checksum' | 'read' = verifyRaw;
+
   const display = `s3://${bucket}${prefix ? '/' + prefix : ''}${endpoint ? `?endpoint=${endpoint}` : ''}`;
   return {
     bucket,
@@ -137,6 +150,7 @@ export function parseS3Location(url: string, env: NodeJS.ProcessEnv = process.en
     concurrency,
     objectLock,
     partSize,
+    verifyWrites,
     display,
   };
 }

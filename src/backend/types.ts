@@ -28,6 +28,13 @@
 export interface Backend {
   /** Human-readable location, for messages (never contains credentials). */
   readonly location: string;
+  /**
+   * True when save() has the store verify a checksum of the bytes before it acknowledges
+   * (S3 with x-amz-checksum-sha256). The repository then skips reading packs back after
+   * upload, which on object storage would double the traffic (and cost egress or
+   * retrieval fees). Absent or false: packs are read back and compared.
+   */
+  readonly verifiesWrites?: boolean;
   save(name: string, data: Uint8Array, options?: SaveOptions): Promise<void>;
   load(name: string, range?: ByteRange): Promise<Buffer>;
   list(prefix: string): AsyncIterable<FileInfo>;

@@ -22,6 +22,7 @@ function refused(what: string): CairnError {
 export function withAppendOnly(inner: Backend): Backend {
   return {
     location: inner.location,
+    ...(inner.verifiesWrites ? { verifiesWrites: true } : {}),
     save(name: string, data: Uint8Array, options?: SaveOptions): Promise<void> {
       if (options?.overwrite && !name.startsWith(MUTABLE_PREFIX)) return Promise.reject(refused(`overwrite ${name}`));
       return inner.save(name, data, options);

@@ -92,6 +92,7 @@ export function withFaults(inner: Backend, plan: FaultPlan): FaultyBackend {
 
   return {
     location: inner.location,
+    ...(inner.verifiesWrites ? { verifiesWrites: true } : {}),
     calls,
     release() {
       const released = waiters;

@@ -71,6 +71,7 @@ export function withRetry(inner: Backend, opts: RetryOptions = {}): Backend {
 
   return {
     location: inner.location,
+    ...(inner.verifiesWrites ? { verifiesWrites: true } : {}),
     save: (name: string, data: Uint8Array, options?: SaveOptions) => run('save', name, () => inner.save(name, data, options)),
     load: (name: string, range?: ByteRange) => run('load', name, () => inner.load(name, range)),
     stat: (name: string) => run('stat', name, () => inner.stat(name)),

@@ -30,6 +30,7 @@ describe('parseS3Location', () => {
       concurrency: DEFAULT_CONCURRENCY,
       objectLock: undefined,
       partSize: DEFAULT_PART_SIZE,
+      verifyWrites: 'checksum',
       display: 's3://my-bucket/backups/laptop',
     });
     expect(parseS3Location('s3://my-bucket', {}).prefix).toBe('');
@@ -40,7 +41,7 @@ describe('parseS3Location', () => {
 
   it('parses every option', () => {
     const loc = parseS3Location(
-      's3://b.example/p?endpoint=https://minio.example.com:9000/&region=eu-central-1&path-style=true&storage-class=standard_ia&concurrency=16&object-lock-days=30&object-lock-mode=compliance&part-size=16MiB',
+      's3://b.example/p?endpoint=https://minio.example.com:9000/&region=eu-central-1&path-style=true&storage-class=standard_ia&concurrency=16&object-lock-days=30&object-lock-mode=compliance&part-size=16MiB&verify-writes=read',
       {},
     );
     expect(loc).toMatchObject({
@@ -53,6 +54,7 @@ describe('parseS3Location', () => {
       concurrency: 16,
       objectLock: { days: 30, mode: 'COMPLIANCE' },
       partSize: 16 * MiB,
+      verifyWrites: 'read',
       display: 's3://b.example/p?endpoint=https://minio.example.com:9000',
     });
     expect(parseS3Location('s3://bkt?object-lock-days=7', {}).objectLock).toEqual({ days: 7, mode: 'GOVERNANCE' });
@@ -137,6 +139,7 @@ describe('parseS3Location', () => {
     ['bad lock days', 's3://bkt?object-lock-days=-1', /invalid object-lock-days/],
     ['part size too small', 's3://bkt?part-size=1MiB', /out of range/],
     ['part size unit', 's3://bkt?part-size=16MB', /invalid part-size/],
+    ['verify-writes value', 's3://bkt?verify-writes=never', /invalid verify-writes/],
     ['bad escape', 's3://bkt/%zz', /percent-escape/],
   ])('refuses %s with one USAGE line', (_name, url, message) => {
     expect(usage(url).message).toMatch(message);

@@ -9,6 +9,7 @@ import { packName, Repository } from '../../src/repository/repository.js';
 import { pseudoRandom } from '../helpers/data.js';
 import { startS3rver, type S3rver } from '../helpers/s3rver.js';
 import { makeTempRepo, type TempRepo } from '../helpers/temp-repo.js';
+import { withFaults, type FaultyBackend } from '../../src/backend/with-faults.js';
 
 /**
  * End-to-end integrity that does not trust the store: a pack read whole must hash to
@@ -62,6 +63,35 @@ describe('a store that returns altered pack bytes (s3rver)', () => {
       expect(check.damagedPacks).toContain(loc.pack);
     } finally {
       await s2.close();
+    }
+  });
+
+  it.each([
+    ['checksum (default)', {}, false],
+    ['read', { 'verify-writes': 'read' }, true],
+  ] as const)('verify-writes=%s: packs are %s read back after upload', async (_label, options, readsBack) => {
+    server ??= await startS3rver(['integrity']);
+    const url = server.url('integrity', `rb-${readsBack}`, { region: 'us-east-1', ...options });
+    for (const [k, v] of Object.entries(server.env)) process.env[k] = v;
+    let faulty: FaultyBackend | undefined;
+    const rt = await makeTempRepo({ wrapBackend: (b) => (faulty = withFaults(b, [])) }, { repo: url });
+    try {
+      const src = join(rt.dir, 'src');
+      await mkdir(src, { recursive: true });
+      await writeFile(join(src, 'a.bin'), pseudoRandom(3, 2_000_000));
+      faulty!.calls.length = 0;
+      const s = await rt.open();
+      await s.backup({ paths: [src] });
+      await s.close();
+      const packLoads = faulty!.calls.filter((c) => c.op === 'load' && c.name.startsWith('data/'));
+      const packSaves = faulty!.calls.filter((c) => c.op === 'save' && c.name.startsWith('data/'));
+      expect(packSaves.length).toBeGreaterThan(0);
+      expect(packLoads.length > 0).toBe(readsBack);
+      // Either way the size of every stored pack was confirmed.
+      const stats = faulty!.calls.filter((c) => c.op === 'stat' && c.name.startsWith('data/'));
+      expect(stats.length).toBeGreaterThanOrEqual(packSaves.length);
+    } finally {
+      await rt.cleanup();
     }
   });
 });
