@@ -67,6 +67,10 @@ export interface SnapshotInfo {
   parent: SnapshotId | null;
   tree: BlobId;
   summary?: SnapshotSummary;
+  /** For a snapshot made by `cairn copy` between repositories with different keys: the source snapshot's id. */
+  original?: SnapshotId;
+  /** Source-specific facts (postgres: system id, timeline, WAL range, stop time). */
+  sourceMeta?: Record<string, unknown>;
 }
 
 export interface BackupOptions {

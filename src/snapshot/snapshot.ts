@@ -20,6 +20,12 @@ export interface SnapshotBody {
   summary?: SnapshotSummary;
   /** Set by `cairn copy` (blobs method): the id of the snapshot this one copies, so a repeated copy skips it. */
   original?: SnapshotId;
+  /**
+   * Facts a non-files source records for its restore (docs/repository-format.md,
+   * "Source metadata"), e.g. a PostgreSQL base backup's system identifier, timeline and
+   * WAL range. Plain JSON; readers ignore keys they do not know.
+   */
+  sourceMeta?: Record<string, unknown>;
 }
 
 export function parseSnapshotBody(body: unknown, id: string): SnapshotBody {
@@ -47,5 +53,7 @@ export function snapshotInfo(id: SnapshotId, b: SnapshotBody): SnapshotInfo {
     parent: b.parent,
     tree: b.tree,
     ...(b.summary ? { summary: b.summary } : {}),
+    ...(b.original ? { original: b.original } : {}),
+    ...(b.sourceMeta ? { sourceMeta: b.sourceMeta } : {}),
   };
 }

@@ -93,6 +93,7 @@ describe('copy between repositories with different keys', () => {
     expect(r1.copied[0]!.source.id).toBe(first.snapshot.id);
     expect(r1.copied[0]!.copy.id).not.toBe(first.snapshot.id);
     expect(r1.copied[0]!.copy.tree).not.toBe(first.snapshot.tree); // other id key, other ids
+    expect(r1.copied[0]!.copy.original).toBe(first.snapshot.id); // shown by `snapshots --json`
     // Every blob of the snapshot moved once (dup.bin deduplicates against medium.bin).
     const sum = first.snapshot.summary!;
     expect(r1.blobsCopied).toBe(sum.dataBlobs + sum.treeBlobs);
