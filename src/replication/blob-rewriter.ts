@@ -19,6 +19,9 @@ import { throwIfAborted } from './pack-copier.js';
  * the destination's own trees), because a prune there may have swept data of a tree it
  * kept.
  */
+/** Source chunk reads in flight (at most this many chunks held in memory, ~1 MiB each on average). */
+const PREFETCH = 8;
+
 export class BlobRewriter {
   /** Source tree → destination tree, for this run (a tree shared by snapshots is done once). */
   private readonly trees = new Map<string, BlobId>();
@@ -45,13 +48,15 @@ export class BlobRewriter {
     throwIfAborted(this.signal);
     const tree = await this.src.loadTree(srcId);
     this.stats.treesRead++;
+    // All chunks of the directory's files in one run, so reads overlap across small files.
+    const chunks = await this.data(tree.nodes.flatMap((node) => node.content ?? []));
+    let at = 0;
     const nodes: TreeNode[] = [];
     for (const node of tree.nodes) {
       const n: TreeNode = { ...node };
       if (node.content) {
-        const content: BlobId[] = [];
-        for (const id of node.content) content.push(await this.data(id));
-        n.content = content;
+        n.content = chunks.slice(at, at + node.content.length);
+        at += node.content.length;
       }
       if (node.subtree) n.subtree = await this.tree(node.subtree);
       nodes.push(n);
@@ -63,16 +68,48 @@ export class BlobRewriter {
     return id;
   }
 
-  private async data(srcId: BlobId): Promise<BlobId> {
-    const mapped = this.map.get('data', srcId);
-    if (mapped && this.saver.has('data', mapped)) return mapped;
-    throwIfAborted(this.signal);
-    const plain = await this.src.loadBlob('data', srcId);
-    this.stats.dataBlobsRead++;
-    this.stats.bytesRead += plain.length;
-    const { id } = await this.saver.save('data', plain);
-    this.map.set('data', srcId, id);
-    return id;
+  /**
+   * Destination ids for a run of source chunks. Chunks the destination lacks are read
+   * from the source up to PREFETCH ahead — on object storage each read is a round trip,
+   * and one at a time would leave the link idle — and stored in order.
+   */
+  private async data(srcIds: BlobId[]): Promise<BlobId[]> {
+    const out: BlobId[] = new Array<BlobId>(srcIds.length);
+    const need: number[] = [];
+    srcIds.forEach((srcId, i) => {
+      const mapped = this.map.get('data', srcId);
+      if (mapped && this.saver.has('data', mapped)) out[i] = mapped;
+      else need.push(i);
+    });
+    const loads = new Map<number, Promise<Buffer>>();
+    let next = 0;
+    const startLoads = (): void => {
+      while (loads.size < PREFETCH && next < need.length) {
+        const i = need[next++]!;
+        const p = this.src.loadBlob('data', srcIds[i]!);
+        p.catch(() => undefined); // awaited below, in order; a later failure must not go unhandled meanwhile
+        loads.set(i, p);
+      }
+    };
+    for (const i of need) {
+      throwIfAborted(this.signal);
+      startLoads();
+      const srcId = srcIds[i]!;
+      // A chunk repeated in the run was stored at its first occurrence.
+      const mapped = this.map.get('data', srcId);
+      const plain = await loads.get(i)!;
+      loads.delete(i);
+      if (mapped && this.saver.has('data', mapped)) {
+        out[i] = mapped;
+        continue;
+      }
+      this.stats.dataBlobsRead++;
+      this.stats.bytesRead += plain.length;
+      const { id } = await this.saver.save('data', plain);
+      this.map.set('data', srcId, id);
+      out[i] = id;
+    }
+    return out;
   }
 
   /** True when the destination holds this tree and every blob below it. */

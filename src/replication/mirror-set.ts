@@ -122,8 +122,9 @@ export class MirrorSet {
           const stats = await copyPacksFor(this.primary, m.repo!, tree, signal ? { signal } : {});
           m.report.packsCopied += stats.packsCopied;
           m.report.bytesCopied += stats.bytesCopied;
-          m.lock?.assertFresh();
-          await copySnapshotFile(this.primary, m.repo!, snapshot);
+          const mirror = m.repo!;
+          const commit = () => copySnapshotFile(this.primary, mirror, snapshot).then(() => snapshot);
+          await (m.lock ? m.lock.commit(commit, (sid) => mirror.removeSnapshot(sid)) : commit());
         } catch (err) {
           this.fail(m, err);
         }

@@ -181,6 +181,15 @@ export async function copySnapshotFile(src: Repository, dst: Repository, id: Sna
     });
   }
   await dst.backend.save(name, bytes);
+  // Read back, like every sealed file the repository writes: a snapshot that names data
+  // must not count as copied unless it arrived whole.
+  if (!(await dst.backend.load(name)).equals(bytes)) {
+    await dst.backend.remove(name).catch(() => undefined);
+    throw new CairnError('REPO_CORRUPT', `snapshot file ${id.slice(0, 8)} read back from ${dst.backend.location} differs from what was written`, {
+      hint: 'the storage is corrupting data; the snapshot was not copied',
+      details: { snapshot: id },
+    });
+  }
 }
 
 async function sizeOf(repo: Repository, name: string): Promise<number | null> {

@@ -100,10 +100,7 @@ export async function runCopy(src: Repository, dst: Repository, opts: CopyParams
         result.blobsCopied += stats.blobsCopied;
         result.packsCopied += stats.packsCopied;
         throwIfAborted(opts.signal);
-        if (!dryRun) {
-          lock?.assertFresh();
-          await copySnapshotFile(src, dst, snap.id);
-        }
+        if (lock) await lock.commit(async () => (await copySnapshotFile(src, dst, snap.id), snap.id), (sid) => dst.removeSnapshot(sid));
         copy = snap;
       } else {
         const saver = new BlobSaver(dst, {
@@ -134,10 +131,7 @@ export async function runCopy(src: Repository, dst: Repository, opts: CopyParams
           original: original as SnapshotId,
         };
         let id = DRY_RUN_ID;
-        if (!dryRun) {
-          lock?.assertFresh();
-          id = await dst.saveSnapshot(newBody);
-        }
+        if (lock) id = await lock.commit(() => dst.saveSnapshot(newBody), (sid) => dst.removeSnapshot(sid));
         copy = snapshotInfo(id, newBody);
       }
       if (!dryRun) {

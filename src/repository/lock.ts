@@ -170,6 +170,25 @@ export class RepoLock {
     }
   }
 
+  /**
+   * Writes the file that makes a writer's data reachable (a snapshot) under the
+   * freshness rule: refused before the save if this lock may have looked stale, and
+   * withdrawn after it if the save itself hung past the staleness (the refresh hangs
+   * with it), since a prune may then have taken this process for dead and swept what
+   * the file references.
+   */
+  async commit<T extends string>(save: () => Promise<T>, withdraw: (id: T) => Promise<void>): Promise<T> {
+    this.assertFresh();
+    const id = await save();
+    try {
+      this.assertFresh();
+    } catch (err) {
+      await withdraw(id).catch(() => undefined);
+      throw err;
+    }
+    return id;
+  }
+
   /** Publishes the gc marks of the last index sync (see LockBody.marksSeen). Call after syncIndex. */
   async recordMarksSeen(): Promise<void> {
     if (this.released) return;
