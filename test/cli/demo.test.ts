@@ -1,8 +1,8 @@
 import { existsSync, lstatSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { CairnError } from '../../src/core/errors/index.js';
 import { createEngine } from '../../src/engine/create-engine.js';
 import { FakeEngine } from './helpers/fake-engine.js';
@@ -11,6 +11,7 @@ import { runCli } from './helpers/run-cli.js';
 describe('cairn demo', () => {
   it('builds the sample tree, reuses an existing repository, and needs no --repo', async () => {
     const cwd = await mkdtemp(join(tmpdir(), 'cairn-demo-'));
+    onTestFinished(() => rm(cwd, { recursive: true, force: true }));
     const engine = new FakeEngine();
     engine.password = 'demo';
     const first = await runCli(['demo'], { engine, cwd, env: {} });
@@ -31,6 +32,7 @@ describe('cairn demo', () => {
 
   it('runs end to end against the real engine, twice', async () => {
     const cwd = await mkdtemp(join(tmpdir(), 'cairn-demo-e2e-'));
+    onTestFinished(() => rm(cwd, { recursive: true, force: true }));
     const env = { CAIRN_KDF_N: '1024' };
     for (let run = 0; run < 2; run++) {
       const r = await runCli(['demo'], { engine: createEngine(), cwd, env });

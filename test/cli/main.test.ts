@@ -1,7 +1,7 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { CairnError } from '../../src/core/errors/index.js';
 import type { CheckResult } from '../../src/engine/types.js';
 import { FakeEngine, fakeSnapshot, summary } from './helpers/fake-engine.js';
@@ -72,6 +72,7 @@ describe('main: errors and exit codes', () => {
 
   it('reads the password file relative to cwd, stripping one newline', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cairn-cli-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
     await writeFile(join(dir, 'pw'), 'secret\n');
     const engine = new FakeEngine();
     const r = await runCli(['--password-file', 'pw', 'snapshots'], { engine, cwd: dir, env: { CAIRN_REPO: '/r', CAIRN_PASSWORD: 'ignored' } });

@@ -1,7 +1,7 @@
-import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { isCairnError } from '../../src/core/errors/index.js';
 import { promptPassword } from '../../src/cli/prompt-password.js';
 import { readPasswordFile, stripOneNewline } from '../../src/cli/read-password-file.js';
@@ -27,6 +27,7 @@ describe('password file', () => {
 
   it('maps missing, directory and empty files to documented codes', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cairn-pw-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
     await writeFile(join(dir, 'pw'), 'hunter2\n');
     await writeFile(join(dir, 'empty'), '\n');
     await mkdir(join(dir, 'sub'));
