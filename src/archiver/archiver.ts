@@ -32,6 +32,11 @@ export interface ArchiveOptions {
   pool?: LazyPool | null;
   onWarning?: (w: SourceWarning) => void;
   signal?: AbortSignal;
+  /**
+   * The one path is a staging directory whose contents become the snapshot's root
+   * (a database base backup), so paths inside the snapshot are relative to it.
+   */
+  asRoot?: boolean;
 }
 
 export interface ArchiveResult {
@@ -97,8 +102,9 @@ export class Archiver {
   }
 
   private async archive(): Promise<ArchiveResult> {
-    if (this.opts.paths.length === 1 && this.opts.paths[0] === '/') {
-      const node = await this.archivePath('/');
+    if (this.opts.paths.length === 1 && (this.opts.paths[0] === '/' || this.opts.asRoot)) {
+      const node = await this.archivePath(this.opts.paths[0]!);
+      if (!node?.subtree) throw new CairnError('SOURCE_NOT_FOUND', `${this.opts.paths[0]} is not a readable directory`);
       return { tree: node!.subtree!, summary: { ...this.stats }, warnings: this.warnings, partial: this.partial };
     }
     const top = new VirtualDir();

@@ -15,6 +15,18 @@ import { PROGRAM } from '../core/version.js';
 import { fileWorkers } from '../pipeline/start-pool.js';
 import { createCutFinder } from '../chunker/create-cut-finder.js';
 
+/**
+ * A non-files source staged into a directory (a database base backup): its contents
+ * become the snapshot's root, recorded under the source's own type and name.
+ */
+export interface StagedSource {
+  dir: string;
+  source: { type: string; name: string };
+  /** What the snapshot lists as its paths (e.g. the server URL without credentials). */
+  paths: string[];
+  meta?: Record<string, unknown>;
+}
+
 export function filesSourceName(paths: string[]): string {
   return paths.join(', ');
 }
@@ -28,14 +40,15 @@ export async function runBackup(
   repo: Repository,
   opts: BackupOptions,
   snapshots: () => Promise<SnapshotInfo[]>,
-  hooks: { onPackStored?: (id: PackId, bytes: Buffer) => Promise<void> } = {},
+  hooks: { onPackStored?: (id: PackId, bytes: Buffer) => Promise<void>; as?: StagedSource } = {},
 ): Promise<BackupResult> {
   const started = repo.deps.clock.now();
   const t0 = performance.now();
-  const paths = await normalisePaths(opts.paths);
+  const staged = hooks.as;
+  const paths = staged ? [staged.dir] : await normalisePaths(opts.paths);
   const mode = opts.mode ?? 'incremental';
   const host = opts.host ?? defaultHost();
-  const source = { type: 'files', name: filesSourceName(paths) };
+  const source = staged ? staged.source : { type: 'files', name: filesSourceName(paths) };
 
   const patterns = [...(opts.excludes ?? [])];
   for (const f of opts.excludeFiles ?? []) patterns.push(...(await readExcludeFile(f)));
@@ -54,7 +67,7 @@ export async function runBackup(
     if (!opts.dryRun) await scanPacks(repo);
 
     const all = await snapshots();
-    const parent = chooseParent(all, opts.parent, mode, host, source.name);
+    const parent = chooseParent(all, opts.parent, mode, host, source);
     const totals = opts.estimateTotals
       ? scanTotals(paths, { ...(exclude ? { exclude } : {}), ...(opts.oneFileSystem ? { oneFileSystem: true } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })
       : undefined;
@@ -62,8 +75,10 @@ export async function runBackup(
       paths,
       pool,
       ...(totals ? { totals } : {}),
-      parentTree: parent?.tree ?? null,
+      // A staging directory is freshly written each time: no file's metadata matches its parent's.
+      parentTree: staged ? null : (parent?.tree ?? null),
       reuseUnchanged: mode !== 'full',
+      ...(staged ? { asRoot: true } : {}),
       ...(exclude ? { exclude } : {}),
       ...(opts.oneFileSystem ? { oneFileSystem: true } : {}),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
@@ -72,7 +87,6 @@ export async function runBackup(
     });
     const result = await archiver.run();
     await saver.finish();
-    lock?.assertFresh();
     // The last moment to honour a cancel: after this the snapshot exists.
     if (opts.signal?.aborted) throw new CairnError('CANCELLED', 'backup cancelled; nothing was committed');
 
@@ -85,7 +99,7 @@ export async function runBackup(
       uid: process.getuid?.() ?? 0,
       gid: process.getgid?.() ?? 0,
       source,
-      paths,
+      paths: staged ? staged.paths : paths,
       tags: [...new Set(opts.tags ?? [])],
       // Without a parent every byte was read: that is a full backup, whatever was asked,
       // and a later differential backup can use it as its base.
@@ -93,6 +107,7 @@ export async function runBackup(
       parent: parent?.id ?? null,
       tree: result.tree,
       program: PROGRAM,
+      ...(staged?.meta ? { sourceMeta: staged.meta } : {}),
       summary: {
         ...result.summary,
         bytesAdded: s.bytesAdded,
@@ -103,15 +118,9 @@ export async function runBackup(
         durationMs: Math.round(performance.now() - t0),
       },
     };
-    const id: SnapshotId = opts.dryRun ? ('0'.repeat(64) as SnapshotId) : await repo.saveSnapshot(body);
-    // Again after the save: one that hung past the lock staleness (the refresh hangs with
-    // it) may have let a prune take this process for dead and sweep what it references.
-    try {
-      lock?.assertFresh();
-    } catch (err) {
-      await repo.removeSnapshot(id).catch(() => undefined);
-      throw err;
-    }
+    const id: SnapshotId = lock
+      ? await lock.commit(() => repo.saveSnapshot(body), (sid) => repo.removeSnapshot(sid))
+      : ('0'.repeat(64) as SnapshotId);
     return { snapshot: snapshotInfo(id, body), warnings: result.warnings, partial: result.partial };
   } catch (err) {
     await saver.abandon();
@@ -127,11 +136,12 @@ function chooseParent(
   explicit: string | undefined,
   mode: BackupOptions['mode'],
   host: string,
-  sourceName: string,
+  source: { type: string; name: string },
 ): SnapshotInfo | null {
   if (explicit) return resolveSnapshotRef(all, explicit);
   if (mode === 'full') return null;
-  const same = all.filter((s) => s.host === host && s.source.type === 'files' && s.source.name === sourceName);
+  const sourceName = source.name;
+  const same = all.filter((s) => s.host === host && s.source.type === source.type && s.source.name === sourceName);
   const candidates = mode === 'differential' ? same.filter((s) => s.mode === 'full') : same;
   const parent = candidates[candidates.length - 1] ?? null;
   if (mode === 'differential' && !parent) {

@@ -18,6 +18,9 @@ import { unlockCommand } from './commands/unlock-command.js';
 import { restoreCommand } from './commands/restore-command.js';
 import { snapshotsCommand } from './commands/snapshots-command.js';
 import { statsCommand } from './commands/stats-command.js';
+import { streamCommand } from './commands/stream-command.js';
+import { walPushCommand } from './commands/wal-push-command.js';
+import { pitrCommand } from './commands/pitr-command.js';
 
 function packageVersion(): string {
   try {
@@ -100,6 +103,9 @@ Examples:
   keyCommand(program, deps);
   repairCommand(program, deps);
   unlockCommand(program, deps);
+  streamCommand(program, deps);
+  walPushCommand(program, deps);
+  pitrCommand(program, deps);
   demoCommand(program, deps);
 
   for (const cmd of allCommands(program)) {

@@ -23,6 +23,11 @@ import { startPool } from '../pipeline/start-pool.js';
 import { listLiveLocks, removeStaleLocks } from '../repository/lock.js';
 import type * as T from './types.js';
 import { requireFullAccess } from './require-full-access.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { SourceHost } from '../sources/types.js';
+import { PostgresSource } from '../sources/postgres/postgres-source.js';
+import { planPitrRetention } from '../sources/postgres/pg-retention.js';
 
 /** RepositorySession over an opened Repository: the engine facade's implementation. */
 export class Session implements T.RepositorySession {
@@ -168,9 +173,73 @@ export class Session implements T.RepositorySession {
   async forget(opts: T.ForgetOptions): Promise<T.ForgetResult> {
     // A dry run deletes nothing, so an append-only host may preview a policy.
     if (!opts.dryRun) requireFullAccess(this.role, 'forget');
-    const result = await runForget(this.repo, await this.snapshots(), opts);
-    if (opts.prune && !opts.dryRun) result.prune = await this.prune({});
+    const all = await this.snapshots();
+    const hasPostgres = opts.policy && all.some((s) => s.source.type === 'postgres');
+    if (!hasPostgres) {
+      const result = await runForget(this.repo, all, opts);
+      if (opts.prune && !opts.dryRun) result.prune = await this.prune({});
+      return result;
+    }
+    // PostgreSQL sources: decide as usual, then keep what PITR needs and drop the WAL no
+    // kept base backup needs (sources/postgres/pg-retention.ts).
+    const result = await runForget(this.repo, all, { ...opts, dryRun: true });
+    const plan = planPitrRetention(result, all, await this.repo.listWalRecords(), this.repo.deps.clock.now(), opts.policy?.keepWithin);
+    for (const r of plan.rescue) {
+      for (const g of result.groups) {
+        if (!g.remove.some((s) => s.id === r.snapshot.id)) continue;
+        g.remove = g.remove.filter((s) => s.id !== r.snapshot.id);
+        g.keep.push({ snapshot: r.snapshot, reasons: [r.reason] });
+        g.keep.sort((a, b) => b.snapshot.time.localeCompare(a.snapshot.time));
+      }
+      result.removed = result.removed.filter((id) => id !== r.snapshot.id);
+    }
+    result.wal = plan.wal.map((w) => ({ source: w.source, removed: w.remove, kept: w.kept, keepFrom: w.keepFrom }));
+    result.dryRun = !!opts.dryRun;
+    if (!opts.dryRun) {
+      for (const id of result.removed) await this.repo.removeSnapshot(id as SnapshotId);
+      // Snapshots first: a crash in between leaves WAL that nothing needs, never a base without its WAL.
+      for (const w of plan.wal) for (const id of w.remove) await this.repo.removeWalRecord(id);
+      if (opts.prune) result.prune = await this.prune({});
+    }
     return result;
+  }
+
+  // ---- PostgreSQL ----------------------------------------------------------------
+
+  private sourceHost(): SourceHost {
+    return {
+      repo: this.repo,
+      clock: this.repo.deps.clock,
+      snapshots: () => this.snapshots(),
+      backupDirectory: async (dir, as, opts) => {
+        const res = await runBackup(this.repo, { ...opts, paths: [dir] }, () => this.snapshots(), { as: { dir, ...as } });
+        this.synced = true;
+        return res;
+      },
+      restoreSnapshot: (snapshot, target, opts) => this.restore({ snapshot: snapshot.id, target, ...opts }),
+    };
+  }
+
+  async backupPostgres(opts: T.PgBackupOptions): Promise<T.PgBackupResult> {
+    return new PostgresSource().backup(this.sourceHost(), opts);
+  }
+
+  async streamPostgres(opts: T.PgStreamOptions): Promise<T.PgStreamResult> {
+    const spoolRoot = join(this.repo.deps.cacheDir === ':memory:' ? tmpdir() : this.repo.deps.cacheDir, 'postgres', this.repo.id);
+    return new PostgresSource().stream(this.sourceHost(), { ...opts, spoolRoot });
+  }
+
+  async walPush(opts: T.WalPushOptions): Promise<T.WalPushResult> {
+    return new PostgresSource().walPush(this.sourceHost(), opts);
+  }
+
+  async pitr(name: string, opts?: { server?: string; maxSlotLagBytes?: number }): Promise<T.PitrReport> {
+    return new PostgresSource().pitr(this.sourceHost(), name, opts);
+  }
+
+  async restorePostgres(opts: T.PgRestoreOptions): Promise<T.PgRestoreResult> {
+    await this.ready();
+    return new PostgresSource().restore(this.sourceHost(), opts);
   }
 
   async prune(opts?: T.PruneOptions): Promise<T.PruneResult> {

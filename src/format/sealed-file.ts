@@ -7,11 +7,11 @@ import { decompress, maybeCompress } from './compression.js';
 
 /**
  * Sealed files (docs/repository-format.md, "Sealed files"): index files, snapshots,
- * locks and gc marks. Layout:
+ * locks, gc marks and WAL catalog records. Layout:
  *   "CRNS" || u8 version(1) || u8 kind || u32le encKeyId || salt(32) || AEAD ct||tag
  * with aad = the first 10 bytes and plaintext = u8 compression || JSON body.
  */
-export type SealedKind = 'index' | 'snapshot' | 'lock' | 'gc';
+export type SealedKind = 'index' | 'snapshot' | 'lock' | 'gc' | 'wal';
 
 const MAGIC = Buffer.from('CRNS', 'latin1');
 const VERSION = 1;
@@ -20,8 +20,8 @@ const SALT_SIZE = 32;
 const HEADER_SIZE = AAD_SIZE + SALT_SIZE;
 // The key is unique per file (random salt), so a fixed nonce is safe.
 const NONCE = Buffer.alloc(12);
-const KIND_CODES: Record<SealedKind, number> = { index: 1, snapshot: 2, lock: 3, gc: 4 };
-const CODE_KINDS: Record<number, SealedKind> = { 1: 'index', 2: 'snapshot', 3: 'lock', 4: 'gc' };
+const KIND_CODES: Record<SealedKind, number> = { index: 1, snapshot: 2, lock: 3, gc: 4, wal: 5 };
+const CODE_KINDS: Record<number, SealedKind> = { 1: 'index', 2: 'snapshot', 3: 'lock', 4: 'gc', 5: 'wal' };
 // Sealed files are small and written rarely: a fixed middle level is plenty.
 const COMPRESSION_LEVEL = 3;
 

@@ -6,7 +6,7 @@ import { encodeIndexFile } from '../repository/index-file.js';
 import { loadGcMarks, scanPacks, syncIndex, type GcMark } from '../repository/index-sync.js';
 import { listLiveLocks, removeStaleLocks, RepoLock } from '../repository/lock.js';
 import { packName, type Repository } from '../repository/repository.js';
-import { computeReachable } from './reachable.js';
+import { computeReachable, walDataRoots } from './reachable.js';
 
 export const DEFAULT_GC_DELAY_MS = 60 * 60_000;
 /** Temp files of interrupted saves are removed once this old: no save takes an hour. */
@@ -33,8 +33,8 @@ export async function runPrune(repo: Repository, opts: PruneOptions = {}): Promi
     for (const m of marks.values()) for (const p of m.packs) condemned.add(p);
 
     // ---- phase one: mark
-    const snaps = await snapshotsWithTheirIndex(repo);
-    const used = await computeReachable(repo, snaps.map((s) => s.body.tree));
+    const { snaps, wal } = await snapshotsWithTheirIndex(repo);
+    const used = await computeReachable(repo, snaps.map((s) => s.body.tree), walDataRoots(wal));
     const unused: PackId[] = [];
     const repack: PackId[] = [];
     for (const pack of repo.index.iteratePacks()) {
@@ -103,24 +103,29 @@ export async function runPrune(repo: Repository, opts: PruneOptions = {}): Promi
 }
 
 /**
- * The snapshots present now, with the index synced after listing them. A backup writes
+ * The snapshots and WAL catalog records present now, with the index synced after listing them. A backup writes
  * its index file before its snapshot, so every snapshot listed has its index file in
  * place by the time of the sync; a backup on another host that committed since this
  * prune's first sync would otherwise have trees this cache cannot find (BLOB_MISSING).
  * Only new index files are read; the gc marks reloaded are the ones this prune knows,
  * since it holds the maintenance lock.
  */
-async function snapshotsWithTheirIndex(repo: Repository): Promise<Awaited<ReturnType<Repository['listSnapshots']>>> {
+async function snapshotsWithTheirIndex(repo: Repository): Promise<{
+  snaps: Awaited<ReturnType<Repository['listSnapshots']>>;
+  wal: Awaited<ReturnType<Repository['listWalRecords']>>;
+}> {
+  // WAL catalog records are written after the index file naming their packs, as snapshots are.
   const snaps = await repo.listSnapshots();
+  const wal = await repo.listWalRecords();
   await syncIndex(repo);
-  return snaps;
+  return { snaps, wal };
 }
 
 async function sweep(repo: Repository, marks: [string, GcMark][], condemned: Set<string>, result: PruneResult): Promise<void> {
   // Reachability again, from the snapshots present now: a backup that started before
   // the mark and finished since then may reference blobs in marked packs.
-  const snaps = await snapshotsWithTheirIndex(repo);
-  const used = await computeReachable(repo, snaps.map((s) => s.body.tree));
+  const { snaps, wal } = await snapshotsWithTheirIndex(repo);
+  const used = await computeReachable(repo, snaps.map((s) => s.body.tree), walDataRoots(wal));
   const toDelete = new Set<PackId>();
   for (const [, m] of marks) {
     for (const p of m.packs as PackId[]) {

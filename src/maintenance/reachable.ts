@@ -5,14 +5,17 @@ import { walkTree } from '../verify/tree-walk.js';
 /**
  * Marks every blob reachable from the given snapshots in a temporary SQLite table
  * (`used`), so the set lives on disk, not in RAM, however large the repository.
+ * `dataRoots` are data blobs referenced outside any tree: the segments of the WAL
+ * catalog records (without them prune would delete every WAL segment).
  */
-export async function computeReachable(repo: Repository, roots: BlobId[]): Promise<ReachableSet> {
+export async function computeReachable(repo: Repository, roots: BlobId[], dataRoots: Iterable<BlobId> = []): Promise<ReachableSet> {
   const db = repo.index.database;
   db.exec(`CREATE TEMP TABLE IF NOT EXISTS used (id TEXT NOT NULL, type INTEGER NOT NULL, PRIMARY KEY (id, type)) WITHOUT ROWID;
            DELETE FROM used;`);
   const insert = db.prepare('INSERT OR IGNORE INTO used (id, type) VALUES (?, ?)');
   const has = db.prepare('SELECT 1 FROM used WHERE id = ? AND type = ?');
   const addTree = (id: BlobId): boolean => insert.run(id, 1).changes === 1;
+  for (const id of dataRoots) insert.run(id, 0);
   for (const root of roots) {
     if (!addTree(root)) continue;
     await walkTree(
@@ -31,4 +34,9 @@ export async function computeReachable(repo: Repository, roots: BlobId[]): Promi
 
 export interface ReachableSet {
   has(type: 'data' | 'tree', id: BlobId): boolean;
+}
+
+/** The data blobs of every segment named by WAL catalog records. */
+export function walDataRoots(records: { body: { segments: { content: BlobId[] }[] } }[]): BlobId[] {
+  return records.flatMap((r) => r.body.segments.flatMap((s) => s.content));
 }

@@ -21,6 +21,7 @@ import type { ChunkerParams } from '../chunker/types.js';
 import { BlobIndex, type BlobLocation, type PackRecord } from '../index/blob-index.js';
 import { decodeTree, type Tree } from '../snapshot/tree.js';
 import { parseSnapshotBody, type SnapshotBody } from '../snapshot/snapshot.js';
+import { parseWalRecordBody, type WalRecordBody } from '../snapshot/wal-record.js';
 import { computeKeyCheck, FORMAT_VERSION, parseRepoConfig, type RepoConfig } from './repo-config.js';
 import { unlockMasterKey } from './key-manager.js';
 import { LruCache } from '../util/lru-cache.js';
@@ -47,7 +48,7 @@ export interface InitParams {
 
 export const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
 
-const DIR_OF: Record<SealedKind, string> = { index: 'index', snapshot: 'snapshots', lock: 'locks', gc: 'gc' };
+const DIR_OF: Record<SealedKind, string> = { index: 'index', snapshot: 'snapshots', lock: 'locks', gc: 'gc', wal: 'wal' };
 
 export function packName(id: string): string {
   return `data/${id.slice(0, 2)}/${id}`;
@@ -126,18 +127,7 @@ export class Repository {
   }
 
   static async open(backend: Backend, password: string, deps: RepositoryDeps): Promise<Repository> {
-    let bytes: Buffer;
-    try {
-      bytes = await backend.load('config');
-    } catch (err) {
-      if (isNotFound(err)) {
-        throw new CairnError('REPO_NOT_FOUND', `no repository at ${backend.location}`, {
-          hint: 'check --repo / CAIRN_REPO, or create one with `cairn init`',
-        });
-      }
-      throw err;
-    }
-    const config = parseRepoConfig(bytes, backend.location);
+    const config = await loadConfig(backend, 'check --repo / CAIRN_REPO, or create one with `cairn init`');
     const { masterKey, keyId, role } = await unlockMasterKey(backend, config.id, password);
     const index = openIndexCache(deps.cacheDir, config.id);
     const guarded = role === 'append-only' ? withAppendOnly(backend) : backend;
@@ -155,18 +145,7 @@ export class Repository {
     deps: RepositoryDeps,
     expect: { notId: string; chunker: ChunkerParams; role?: SlotRole },
   ): Promise<Repository> {
-    let bytes: Buffer;
-    try {
-      bytes = await backend.load('config');
-    } catch (err) {
-      if (isNotFound(err)) {
-        throw new CairnError('REPO_NOT_FOUND', `no repository at ${backend.location}`, {
-          hint: 'create the mirror with `cairn init --repo MIRROR --mirror-of PRIMARY`',
-        });
-      }
-      throw err;
-    }
-    const config = parseRepoConfig(bytes, backend.location);
+    const config = await loadConfig(backend, 'create the mirror with `cairn init --repo MIRROR --mirror-of PRIMARY`');
     if (config.id === expect.notId) {
       throw new CairnError('USAGE', `${backend.location} is the same repository as the primary (same id ${config.id.slice(0, 8)})`, {
         hint: 'a mirror must be a separate repository made with `cairn init --mirror-of`; a byte-for-byte copy of the directory shares the id and cannot be one',
@@ -280,6 +259,44 @@ export class Repository {
     await this.backend.remove(`snapshots/${id}`);
   }
 
+  // ---- WAL catalog records -------------------------------------------------
+
+  async saveWalRecord(body: WalRecordBody): Promise<string> {
+    return this.saveSealed('wal', body);
+  }
+
+  /**
+   * Every WAL catalog record, oldest first. Like snapshots they are immutable, so their
+   * bodies are cached locally; a record removed between list and load is skipped.
+   */
+  async listWalRecords(): Promise<{ id: string; body: WalRecordBody }[]> {
+    const ids = await this.listIds('wal');
+    const limit = pLimit(8);
+    const out = await Promise.all(
+      ids.map((id) =>
+        limit(async () => {
+          const cached = this.index.getMeta(`wal:${id}`);
+          if (cached) return { id, body: JSON.parse(cached) as WalRecordBody };
+          try {
+            const body = parseWalRecordBody(await this.loadSealed('wal', id), id);
+            this.index.setMeta(`wal:${id}`, JSON.stringify(body));
+            return { id, body };
+          } catch (err) {
+            if (isNotFound(err)) return null;
+            throw err;
+          }
+        }),
+      ),
+    );
+    return out
+      .filter((r): r is { id: string; body: WalRecordBody } => r !== null)
+      .sort((a, b) => a.body.created.localeCompare(b.body.created) || a.id.localeCompare(b.id));
+  }
+
+  async removeWalRecord(id: string): Promise<void> {
+    await this.backend.remove(`wal/${id}`);
+  }
+
   // ---- blobs --------------------------------------------------------------
 
   /** Reads, decrypts and verifies one blob: its keyed hash must equal its id. */
@@ -361,6 +378,18 @@ export class Repository {
     this.treeCache.set(id, tree);
     return tree;
   }
+}
+
+/** The parsed config, or REPO_NOT_FOUND (with `hint`) when there is none. */
+async function loadConfig(backend: Backend, hint: string): Promise<RepoConfig> {
+  let bytes: Buffer;
+  try {
+    bytes = await backend.load('config');
+  } catch (err) {
+    if (isNotFound(err)) throw new CairnError('REPO_NOT_FOUND', `no repository at ${backend.location}`, { hint });
+    throw err;
+  }
+  return parseRepoConfig(bytes, backend.location);
 }
 
 async function exists(backend: Backend, name: string): Promise<boolean> {

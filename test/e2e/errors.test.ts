@@ -1,4 +1,4 @@
-import { promises as fsp, readFileSync } from 'node:fs';
+import { existsSync, promises as fsp, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -629,6 +629,57 @@ describe('the environment', () => {
       expectError('VERIFY_FAILED', r, false, { stdout: 'any', before: /^cairn: warning: restored file differs from the snapshot: .*big\.bin$/ });
       expect(r.stderr).toContain(`${bigSrc}/big.bin`);
     });
+  });
+});
+
+// ---- PostgreSQL sources (issue #5) ---------------------------------------------------------
+
+describe('postgres sources', () => {
+  it('an unreachable server → SOURCE_UNREACHABLE (44)', async () => {
+    const port = await closedPort();
+    const [plain] = await expectCliError('SOURCE_UNREACHABLE', ['backup', `postgres://cairn@127.0.0.1:${port}/`], base.env);
+    expect(plain.stderr).toMatch(/refused|connect/i);
+  });
+
+  it('missing PostgreSQL client binaries → SOURCE_CONFIG (45)', async () => {
+    const [plain] = await expectCliError('SOURCE_CONFIG', ['backup', 'postgres://cairn@127.0.0.1:5999/'], withEnv(base.env, { CAIRN_PG_BIN: join(work, 'no-pg-bin') }));
+    expect(plain.stderr).toContain('CAIRN_PG_BIN');
+  });
+
+  /** A repository with a crafted postgres base backup and WAL segments 2, 3 and 5 (4 is missing). */
+  async function repoWithWalGap(): Promise<Cli> {
+    const c = await copyOfBase('pg-gap');
+    const repo = await Repository.open(openBackend(c.repo), c.env.CAIRN_PASSWORD!, { clock: systemClock, random: systemRandom, cacheDir: ':memory:', threads: 0 });
+    const { storeSegments } = await import('../../src/sources/postgres/wal-catalog.js');
+    const [snap] = await repo.listSnapshots();
+    const seg = (n: number) => `00000001000000000000000${n}`;
+    await repo.saveSnapshot({
+      ...snap!.body,
+      time: '2026-01-01T00:00:00.000Z',
+      source: { type: 'postgres', name: 'db1' },
+      paths: ['postgres://db1/'],
+      sourceMeta: { kind: 'base', systemId: '42', timeline: 1, serverVersion: '15', segmentSize: 16777216, startLsn: '0/2000028', stopLsn: '0/2000100', startSegment: seg(2), stopSegment: seg(2), startTime: '', stopTime: '2026-01-01T00:00:01.000000Z', walIncluded: true },
+    });
+    for (const n of [2, 3, 5]) {
+      const t = `2026-01-01T00:0${n}:00.000000Z`;
+      await storeSegments(repo, { name: 'db1', systemId: '42', segmentSize: 16777216 }, [{ name: seg(n), partial: false, bytes: Buffer.alloc(1024, n), firstCommit: t, lastCommit: t }]);
+    }
+    await repo.close();
+    return c;
+  }
+
+  it('a gap in the WAL chain → WAL_GAP (22) from pitr (after its report) and from a restore past it', async () => {
+    const c = await repoWithWalGap();
+    const [plain] = await expectCliError('WAL_GAP', ['pitr', 'db1'], c.env, { stdout: 'any', jsonStdout: 'result' });
+    expect(plain.stdout).toContain('GAP on timeline 1: 000000010000000000000004');
+    await expectCliError('WAL_GAP', ['restore', '--source', 'db1', '--at', '2026-01-01T00:04:30Z', '--target', join(c.dir, 'never')], c.env);
+    expect(existsSync(join(c.dir, 'never'))).toBe(false);
+  });
+
+  it('a time outside every window → TIME_OUT_OF_RANGE (14), nothing written', async () => {
+    const c = await repoWithWalGap();
+    await expectCliError('TIME_OUT_OF_RANGE', ['restore', '--source', 'db1', '--at', '2025-12-31T23:00:00+01:00', '--target', join(c.dir, 'never')], c.env);
+    expect(existsSync(join(c.dir, 'never'))).toBe(false);
   });
 });
 

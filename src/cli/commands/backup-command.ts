@@ -13,6 +13,7 @@ import { parseTags } from '../parse-tags.js';
 import { createProgressReporter } from '../progress-reporter.js';
 import { ReportedFailure } from '../reported-failure.js';
 import { usageError } from '../usage-error.js';
+import { runPostgresBackup } from '../run-postgres-backup.js';
 
 export interface BackupFlags {
   mode?: BackupMode;
@@ -24,6 +25,8 @@ export interface BackupFlags {
   parent?: string;
   dryRun?: boolean;
   mirror?: string[];
+  name?: string;
+  logical?: boolean;
 }
 
 /** Flags → engine BackupOptions. Source paths and exclude files become absolute. */
@@ -98,8 +101,8 @@ export function formatBackupSummary(r: BackupResult, dryRun: boolean): string[] 
 export function backupCommand(parent: Command, deps: CliDeps): Command {
   return parent
     .command('backup')
-    .description('back up files and directories into a new snapshot')
-    .argument('<path...>', 'files or directories to back up')
+    .description('back up files and directories (or a PostgreSQL server: postgres://…) into a new snapshot')
+    .argument('<path...>', 'files or directories to back up, or one postgres:// URL')
     .addOption(
       new Option('--mode <mode>', 'full, differential (against the last full) or incremental (against the last snapshot)').choices([
         'full',
@@ -115,6 +118,8 @@ export function backupCommand(parent: Command, deps: CliDeps): Command {
     .option('--parent <snapshot>', 'compare against this snapshot instead of the one the mode picks')
     .option('--dry-run', 'read the sources and report, but write nothing to the repository')
     .option('--mirror <repo>', 'also write the backup to this mirror (made with init --mirror-of; repeatable; env CAIRN_MIRRORS, comma-separated)', collect)
+    .option('--name <name>', 'postgres:// only: the source name grouping its snapshots and WAL (default: the system identifier)')
+    .option('--logical', 'postgres:// only: also store a pg_dump (custom format) of every database, as a second snapshot')
     .addHelpText(
       'after',
       `
@@ -128,13 +133,19 @@ caught up. A mirror that fails never fails the primary: the summary names it and
 cairn exits with code 5 (MIRROR_FAILED). A --mirror with other keys is refused
 before anything is written (MIRROR_MISMATCH).
 
+A postgres:// URL takes a base backup (pg_basebackup, with the WAL it needs) into
+a snapshot of source type postgres; see docs/sources/postgres.md.
+
 Examples:
   cairn backup /home/alice --tag daily --exclude '*.tmp'
+  cairn backup postgres://cairn@db1:5432/ --name db1 --tag nightly
   cairn backup /etc /var/www --mode incremental --tag web,nightly
   cairn backup /home --mirror /mnt/usb/mirror --mirror /srv/nas/mirror`,
     )
     .action(async (paths: string[], flags: BackupFlags, cmd: Command) => {
       const ctx = CliContext.fromCommand(cmd, deps);
+      if (paths.some((p) => /^postgres(ql)?:\/\//i.test(p))) return runPostgresBackup(ctx, paths, flags);
+      if (flags.name !== undefined || flags.logical) throw usageError('--name and --logical apply to postgres:// sources only');
       const opts = toBackupOptions(paths, flags, deps.cwd);
       if (!opts.mirrors) {
         const fromEnv = mirrorsFromEnv(deps.env);

@@ -14,6 +14,7 @@ export interface ForgetFlags extends RawKeepOptions, RawFilterOptions {
   groupBy?: string;
   dryRun?: boolean;
   prune?: boolean;
+  source?: string;
 }
 
 /** Flags → engine ForgetOptions. Needs snapshot ids, a --keep-* policy, or both. */
@@ -30,6 +31,7 @@ export function toForgetOptions(ids: string[], flags: ForgetFlags, cwd: string):
   if (ids.length) opts.ids = [...ids];
   const filter = parseSnapshotFilter(flags, cwd);
   if (filter) opts.filter = filter;
+  if (flags.source !== undefined) opts.filter = { ...opts.filter, source: flags.source };
   if (flags.dryRun) opts.dryRun = true;
   if (flags.prune) opts.prune = true;
   return opts;
@@ -65,6 +67,9 @@ export function formatForgetReport(r: ForgetResult): string[] {
   const n = r.dryRun ? r.groups.reduce((sum, g) => sum + g.remove.length, 0) : r.removed.length;
   if (lines.length) lines.push('');
   lines.push(r.dryRun ? `dry run: would remove ${n} snapshot${n === 1 ? '' : 's'}` : `removed ${n} snapshot${n === 1 ? '' : 's'}`);
+  for (const w of r.wal ?? []) {
+    lines.push(`WAL of ${w.source}: ${r.dryRun ? 'would remove' : 'removed'} ${w.removed.length} record${w.removed.length === 1 ? '' : 's'}, kept ${w.kept}${w.keepFrom ? ` (needed from ${w.keepFrom})` : ''}`);
+  }
   if (r.prune) lines.push('', ...formatPruneSummary(r.prune));
   return lines;
 }
@@ -84,7 +89,8 @@ export function forgetCommand(parent: Command, deps: CliDeps): Command {
     .option('--keep-tag <tags>', 'keep every snapshot with these tags (repeatable)', collect)
     .option('--group-by <fields>', 'apply the policy per group of host, paths, tags (default: host,paths)')
     .option('--dry-run', 'show what would be removed; remove nothing')
-    .option('--prune', 'run prune afterwards');
+    .option('--prune', 'run prune afterwards')
+    .option('--source <name>', 'only snapshots of this source name (e.g. a postgres source; with --keep-within, PITR retention applies)');
   addSnapshotFilterOptions(cmd);
   return cmd
     .addHelpText(
@@ -94,8 +100,13 @@ Forget removes snapshot records only; the data they alone referenced is freed by
 prune (or --prune). Each group's kept snapshots are listed with the rules that kept
 them. Try a policy with --dry-run first.
 
+On PostgreSQL sources, --keep-within D keeps every base backup and WAL segment
+needed to restore to any point of the last D (measured from now), and removes WAL
+only once no kept base backup needs it.
+
 Examples:
   cairn forget --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --dry-run
+  cairn forget --source db1 --keep-within 30d --prune
   cairn forget --keep-within 30d --keep-tag release --prune
   cairn forget 1a2b3c4d 5e6f7a8b`,
     )

@@ -14,12 +14,16 @@ import { createProgressReporter } from '../progress-reporter.js';
 import { ReportedFailure } from '../reported-failure.js';
 import { addSnapshotFilterOptions, parseSnapshotFilter, type RawFilterOptions } from '../snapshot-filter-options.js';
 import { usageError } from '../usage-error.js';
+import { runPostgresRestore } from '../run-postgres-restore.js';
 
 export interface RestoreFlags extends RawFilterOptions {
   target?: string;
   include?: string[];
   at?: string;
   verify?: boolean;
+  source?: string;
+  start?: boolean;
+  port?: string;
 }
 
 /**
@@ -76,7 +80,10 @@ export function restoreCommand(parent: Command, deps: CliDeps): Command {
     .option('--target <dir>', 'directory to restore into (created if missing)')
     .option('--include <path>', 'restore only this path inside the snapshot (repeatable)', collect)
     .option('--at <time>', 'restore the newest snapshot taken at or before this time')
-    .option('--verify', 'read the restored files back and compare them with the snapshot');
+    .option('--verify', 'read the restored files back and compare them with the snapshot')
+    .option('--source <name>', 'a PostgreSQL source: build a data directory recovering to --at (a time with offset, or latest)')
+    .option('--start', 'with --source: start the restored server and wait until it is promoted')
+    .option('--port <port>', 'with --start: the port to start it on (default 5432)');
   addSnapshotFilterOptions(cmd);
   return cmd
     .addHelpText(
@@ -85,13 +92,21 @@ export function restoreCommand(parent: Command, deps: CliDeps): Command {
 The filters (--host, --tag, --path) narrow which snapshots "latest" and --at
 choose from. With --verify a difference makes cairn exit with VERIFY_FAILED (21).
 
+With --source NAME, --at is "latest" or ISO 8601 with an offset (2026-11-27T10:00:00Z):
+the newest base backup before it is restored, the WAL needed is prefetched, and
+recovery is configured to stop at that time and promote. A time outside every
+window is refused before anything is written (TIME_OUT_OF_RANGE, or WAL_GAP).
+
 Examples:
   cairn restore latest --target /tmp/restore
+  cairn restore --source db1 --at 2026-11-27T10:00:00+01:00 --target /srv/pg-restore --start --port 5433
   cairn restore 1a2b3c4d --target /srv/www --include /var/www/site --verify
   cairn restore --at 2026-03-01T12:00 --host db1 --target /tmp/yesterday`,
     )
     .action(async (snapshot: string | undefined, flags: RestoreFlags, c: Command) => {
       const ctx = CliContext.fromCommand(c, deps);
+      if (flags.source !== undefined) return runPostgresRestore(ctx, snapshot, flags);
+      if (flags.start || flags.port !== undefined) throw usageError('--start and --port apply to --source restores only');
       const opts = toRestoreOptions(snapshot, flags, deps.cwd);
       const started = deps.clock.now().getTime();
       const result = await ctx.withSession(async (s) => {

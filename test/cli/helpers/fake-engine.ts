@@ -157,6 +157,27 @@ export class FakeEngine implements T.Engine {
         rec('unlock', [opts]);
         return { removed: 0, live: [] };
       },
+      // PostgreSQL (issue #5): driven against real clusters in test/integration/postgres-*.test.ts.
+      async backupPostgres(opts) {
+        rec('backupPostgres', [opts]);
+        throw new CairnError('INTERNAL', 'FakeEngine: backupPostgres not scripted');
+      },
+      async streamPostgres(opts) {
+        rec('streamPostgres', [opts]);
+        throw new CairnError('INTERNAL', 'FakeEngine: streamPostgres not scripted');
+      },
+      async walPush(opts) {
+        rec('walPush', [opts]);
+        throw new CairnError('INTERNAL', 'FakeEngine: walPush not scripted');
+      },
+      async pitr(name, opts) {
+        rec('pitr', [name, opts]);
+        throw new CairnError('INTERNAL', 'FakeEngine: pitr not scripted');
+      },
+      async restorePostgres(opts) {
+        rec('restorePostgres', [opts]);
+        throw new CairnError('INTERNAL', 'FakeEngine: restorePostgres not scripted');
+      },
       async close() {
         rec('close', []);
       },

@@ -1,0 +1,66 @@
+import type { Command } from 'commander';
+import { CairnError } from '../../core/errors/index.js';
+import type { PitrReport } from '../../engine/types.js';
+import { formatBytes } from '../../util/format-bytes.js';
+import { CliContext } from '../cli-context.js';
+import type { CliDeps } from '../cli-deps.js';
+import { ReportedFailure } from '../reported-failure.js';
+import { usageError } from '../usage-error.js';
+
+export function formatPitrReport(r: PitrReport): string[] {
+  const lines = [`postgres source ${r.name}${r.systemId ? ` (system ${r.systemId})` : ''}: ${r.bases.length} base backup${r.bases.length === 1 ? '' : 's'}, ${r.segments} WAL segments`];
+  lines.push(r.windows.length > 0 ? 'restorable windows (UTC):' : 'no restorable window');
+  for (const w of r.windows) lines.push(`  ${w.from}  ..  ${w.to}`);
+  for (const g of r.gaps) {
+    lines.push(`GAP on timeline ${g.timeline}: ${g.from === g.to ? g.from : `${g.from} .. ${g.to}`} ${g.reason === 'partial' ? 'stored only partially' : 'missing'} (restorable up to ${g.after})`);
+  }
+  for (const s of r.slots ?? []) {
+    lines.push(`slot ${s.name}: ${s.active ? 'active' : 'INACTIVE'}, retains ${formatBytes(s.retainedBytes)} of WAL${s.tooMuch ? ' — TOO MUCH (see docs/sources/postgres.md, "Slots")' : ''}`);
+  }
+  return lines;
+}
+
+function parseSize(text: string): number {
+  const m = /^(\d+)\s*(B|KiB|MiB|GiB|TiB|K|M|G|T)?$/i.exec(text.trim());
+  if (!m) throw usageError(`invalid size "${text}"`, 'e.g. 512MiB, 2GiB');
+  const unit = (m[2] ?? 'B').toUpperCase()[0]!;
+  const pow = { B: 0, K: 1, M: 2, G: 3, T: 4 }[unit as 'B'] ?? 0;
+  return Number(m[1]) * 1024 ** pow;
+}
+
+export function pitrCommand(parent: Command, deps: CliDeps): Command {
+  return parent
+    .command('pitr')
+    .description('show the restorable windows and WAL gaps of a PostgreSQL source')
+    .argument('<name>', 'source name (as given to backup/stream --name, or the system identifier)')
+    .option('--server <url>', 'also ask this server how much WAL its replication slots retain')
+    .option('--max-slot-lag <size>', 'with --server: report a slot retaining more than this (default 1GiB)')
+    .addHelpText(
+      'after',
+      `
+Continuity is verified from the repository's WAL catalog, never assumed. A gap in
+the WAL chain after the newest base backup is an error: cairn exits with WAL_GAP (22)
+after printing the report, so monitoring can alert on it.
+
+Examples:
+  cairn pitr db1
+  cairn pitr db1 --json --server postgres://cairn@db1:5432/ --max-slot-lag 2GiB`,
+    )
+    .action(async (name: string, flags: { server?: string; maxSlotLag?: string }, c: Command) => {
+      const ctx = CliContext.fromCommand(c, deps);
+      const maxSlotLagBytes = flags.maxSlotLag === undefined ? undefined : parseSize(flags.maxSlotLag);
+      const report = await ctx.withSession((s) =>
+        s.pitr(name, { ...(flags.server ? { server: flags.server } : {}), ...(maxSlotLagBytes !== undefined ? { maxSlotLagBytes } : {}) }),
+      );
+      ctx.out.result(report, () => ctx.out.printLines(formatPitrReport(report)));
+      for (const s of report.slots ?? []) if (s.tooMuch) ctx.out.warn(`replication slot ${s.name} retains ${formatBytes(s.retainedBytes)} of WAL`);
+      if (report.gapAfterNewestBase) {
+        const g = report.gaps.at(-1)!;
+        throw new ReportedFailure(
+          new CairnError('WAL_GAP', `the WAL chain of ${name} has a gap at ${g.from}${g.to !== g.from ? `..${g.to}` : ''}; restores past ${g.after} are impossible`, {
+            hint: 'take a new base backup now, and check that `cairn stream` runs (docs/runbooks/postgres-pitr.md)',
+          }),
+        );
+      }
+    });
+}
