@@ -67,7 +67,13 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<v
       exit(130);
     }
   };
-  if (ownProcess) process.stdout.on('error', onStdoutError);
+  // With stderr gone too (a supervisor that died, a closed pipe) there is nowhere left
+  // to report to; an unhandled 'error' event would kill the process mid-cleanup.
+  const onStderrError = (): void => undefined;
+  if (ownProcess) {
+    process.stdout.on('error', onStdoutError);
+    process.stderr.on('error', onStderrError);
+  }
   if (overrides.signal === undefined) {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
