@@ -9,7 +9,7 @@ import type { SnapshotBody } from '../snapshot/snapshot.js';
 import { snapshotInfo } from '../snapshot/snapshot.js';
 import type { BackupOptions, BackupResult, SnapshotInfo } from '../engine/types.js';
 import { resolveSnapshotRef } from '../snapshot/select.js';
-import { Archiver, normalisePaths } from './archiver.js';
+import { Archiver, normalisePaths, type ArchiveResult } from './archiver.js';
 import { scanTotals } from './scan-totals.js';
 import { PROGRAM } from '../core/version.js';
 import { fileWorkers } from '../pipeline/start-pool.js';
@@ -27,6 +27,18 @@ export interface StagedSource {
   meta?: Record<string, unknown>;
 }
 
+/**
+ * A source that builds its trees itself, streaming into the saver with nothing staged on
+ * disk (an S3 bucket): everything around the trees — lock, index refresh, parent
+ * choice, index file, snapshot — is this function's, exactly as for files.
+ */
+export interface BuiltSource {
+  source: { type: string; name: string };
+  paths: string[];
+  meta?: Record<string, unknown>;
+  build(ctx: { saver: BlobSaver; parent: SnapshotInfo | null; reuseUnchanged: boolean }): Promise<ArchiveResult & { meta?: Record<string, unknown> }>;
+}
+
 export function filesSourceName(paths: string[]): string {
   return paths.join(', ');
 }
@@ -40,15 +52,16 @@ export async function runBackup(
   repo: Repository,
   opts: BackupOptions,
   snapshots: () => Promise<SnapshotInfo[]>,
-  hooks: { onPackStored?: (id: PackId, bytes: Buffer) => Promise<void>; as?: StagedSource } = {},
+  hooks: { onPackStored?: (id: PackId, bytes: Buffer) => Promise<void>; as?: StagedSource; built?: BuiltSource } = {},
 ): Promise<BackupResult> {
   const started = repo.deps.clock.now();
   const t0 = performance.now();
   const staged = hooks.as;
-  const paths = staged ? [staged.dir] : await normalisePaths(opts.paths);
+  const built = hooks.built;
+  const paths = staged ? [staged.dir] : built ? [] : await normalisePaths(opts.paths);
   const mode = opts.mode ?? 'incremental';
   const host = opts.host ?? defaultHost();
-  const source = staged ? staged.source : { type: 'files', name: filesSourceName(paths) };
+  const source = staged ? staged.source : built ? built.source : { type: 'files', name: filesSourceName(paths) };
 
   const patterns = [...(opts.excludes ?? [])];
   for (const f of opts.excludeFiles ?? []) patterns.push(...(await readExcludeFile(f)));
@@ -59,7 +72,7 @@ export async function runBackup(
     onFallback: (reason) => opts.onWarning?.({ path: '', code: 'SKIPPED', message: `native chunker unavailable (${reason}); using the JavaScript chunker` }),
   });
   const lock = opts.dryRun ? null : await RepoLock.acquire(repo, 'writer');
-  const pool = opts.dryRun ? null : fileWorkers(repo);
+  const pool = opts.dryRun || built ? null : fileWorkers(repo);
   const saver = new BlobSaver(repo, { dryRun: !!opts.dryRun, pool, ...(hooks.onPackStored ? { onStored: hooks.onPackStored } : {}) });
   try {
     await syncIndex(repo);
@@ -68,7 +81,7 @@ export async function runBackup(
 
     const all = await snapshots();
     const parent = chooseParent(all, opts.parent, mode, host, source);
-    const totals = opts.estimateTotals
+    const totals = opts.estimateTotals && !built
       ? scanTotals(paths, { ...(exclude ? { exclude } : {}), ...(opts.oneFileSystem ? { oneFileSystem: true } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })
       : undefined;
     const archiver = new Archiver(repo, saver, {
@@ -85,7 +98,8 @@ export async function runBackup(
       ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
-    const result = await archiver.run();
+    const result = built ? await built.build({ saver, parent, reuseUnchanged: mode !== 'full' }) : await archiver.run();
+    const sourceMeta = staged?.meta ?? (built ? { ...built.meta, ...(result as { meta?: Record<string, unknown> }).meta } : undefined);
     await saver.finish();
     // The last moment to honour a cancel: after this the snapshot exists.
     if (opts.signal?.aborted) throw new CairnError('CANCELLED', 'backup cancelled; nothing was committed');
@@ -99,7 +113,7 @@ export async function runBackup(
       uid: process.getuid?.() ?? 0,
       gid: process.getgid?.() ?? 0,
       source,
-      paths: staged ? staged.paths : paths,
+      paths: staged ? staged.paths : built ? built.paths : paths,
       tags: [...new Set(opts.tags ?? [])],
       // Without a parent every byte was read: that is a full backup, whatever was asked,
       // and a later differential backup can use it as its base.
@@ -107,7 +121,7 @@ export async function runBackup(
       parent: parent?.id ?? null,
       tree: result.tree,
       program: PROGRAM,
-      ...(staged?.meta ? { sourceMeta: staged.meta } : {}),
+      ...(sourceMeta ? { sourceMeta } : {}),
       summary: {
         ...result.summary,
         bytesAdded: s.bytesAdded,

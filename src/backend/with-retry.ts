@@ -43,6 +43,30 @@ const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(reso
  * belong in network backends, which can abort the request and then fail with a
  * retryable error. createEngine applies this wrapper to every backend it opens.
  */
+/**
+ * Runs one idempotent call with the same policy as withRetry (backoff with full jitter,
+ * transient errors only), for callers that talk to a store outside the Backend
+ * interface (the S3 source). After the last attempt the last error is thrown unchanged.
+ */
+export async function retryCall<T>(op: RetryInfo['op'], name: string, fn: () => Promise<T>, opts: RetryOptions = {}): Promise<T> {
+  const attempts = Math.max(1, opts.attempts ?? 5);
+  const base = opts.baseDelayMs ?? 200;
+  const max = opts.maxDelayMs ?? 20_000;
+  const sleep = opts.sleep ?? realSleep;
+  const random = opts.random ?? Math.random;
+  const retryable = opts.retryable ?? isTransientError;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (attempt >= attempts || !retryable(err)) throw err;
+      const delayMs = Math.floor(random() * Math.min(max, base * 2 ** (attempt - 1)));
+      opts.onRetry?.({ op, name, attempt, delayMs, error: err });
+      await sleep(delayMs);
+    }
+  }
+}
+
 export function withRetry(inner: Backend, opts: RetryOptions = {}): Backend {
   const attempts = Math.max(1, opts.attempts ?? 5);
   const base = opts.baseDelayMs ?? 200;

@@ -106,7 +106,7 @@ export function createEngine(deps: EngineDeps = {}): Engine {
           cacheDir: opts.cacheDir ?? defaultCacheDir(),
           ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
         });
-        return new Session(repo, kdfFromEnv(), openBackend);
+        return new Session(repo, kdfFromEnv(), openBackend, retry);
       } catch (err) {
         await backend.close().catch(() => undefined);
         throw err;

@@ -28,6 +28,8 @@ import { join } from 'node:path';
 import type { SourceHost } from '../sources/types.js';
 import { PostgresSource } from '../sources/postgres/postgres-source.js';
 import { planPitrRetention } from '../sources/postgres/pg-retention.js';
+import { S3Source } from '../sources/s3/s3-source.js';
+import type { RetryOptions } from '../backend/with-retry.js';
 
 /** RepositorySession over an opened Repository: the engine facade's implementation. */
 export class Session implements T.RepositorySession {
@@ -38,6 +40,8 @@ export class Session implements T.RepositorySession {
     private readonly kdf?: KdfParams,
     /** Opens mirror repositories named in BackupOptions.mirrors (the engine's own, wrapped like every backend). */
     private readonly openBackend?: (location: string) => Backend,
+    /** The engine's retry policy, for sources that talk to a store directly (S3). */
+    private readonly retry?: RetryOptions,
   ) {}
 
   get id(): string {
@@ -216,6 +220,11 @@ export class Session implements T.RepositorySession {
         this.synced = true;
         return res;
       },
+      backupTrees: async (as, opts, build) => {
+        const res = await runBackup(this.repo, { ...opts, paths: [] }, () => this.snapshots(), { built: { ...as, build } });
+        this.synced = true;
+        return res;
+      },
       restoreSnapshot: (snapshot, target, opts) => this.restore({ snapshot: snapshot.id, target, ...opts }),
     };
   }
@@ -240,6 +249,17 @@ export class Session implements T.RepositorySession {
   async restorePostgres(opts: T.PgRestoreOptions): Promise<T.PgRestoreResult> {
     await this.ready();
     return new PostgresSource().restore(this.sourceHost(), opts);
+  }
+
+  // ---- S3 bucket source ---------------------------------------------------------
+
+  async backupS3(opts: T.S3BackupOptions): Promise<T.S3BackupResult> {
+    return new S3Source(this.retry ? { retry: this.retry } : {}).backup(this.sourceHost(), opts);
+  }
+
+  async restoreS3(opts: T.S3RestoreOptions): Promise<T.S3RestoreResult> {
+    await this.ready();
+    return new S3Source(this.retry ? { retry: this.retry } : {}).restore(this.sourceHost(), opts);
   }
 
   async prune(opts?: T.PruneOptions): Promise<T.PruneResult> {

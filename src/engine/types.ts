@@ -190,7 +190,8 @@ export interface CheckOptions {
 }
 
 export interface CheckProblem {
-  kind: 'pack' | 'blob' | 'tree' | 'snapshot' | 'index';
+  /** 'wal': a WAL catalog record that does not open, or names a blob in no pack (id = the record). */
+  kind: 'pack' | 'blob' | 'tree' | 'snapshot' | 'index' | 'wal';
   id: string;
   message: string;
 }
@@ -203,6 +204,8 @@ export interface CheckResult {
   damagedPacks: string[];
   /** For each damaged pack, the snapshots and files whose data is in it. */
   affected: { snapshot: string; paths: string[] }[];
+  /** WAL segments (the version restores use) with data in a damaged or missing pack, per source. */
+  affectedWal?: { source: string; segments: string[] }[];
 }
 
 export interface ForgetPolicy {
@@ -379,6 +382,8 @@ export interface WalPushResult {
 }
 
 export interface PitrWindowInfo {
+  /** Timeline of the base backups and WAL behind this window (windows never span two). */
+  timeline: number;
   from: string;
   to: string;
 }
@@ -389,13 +394,15 @@ export interface PitrReport {
   ok: boolean;
   /** Restorable windows, overlapping ones merged. */
   windows: PitrWindowInfo[];
-  bases: { snapshot: string; time: string; from: string; to: string; lastSegment: string | null }[];
+  bases: { snapshot: string; timeline: number; time: string; from: string; to: string; lastSegment: string | null }[];
   gaps: { timeline: number; from: string; to: string; reason: 'missing' | 'partial'; after: string }[];
   /** A gap in the chain of the newest base backup (exit WAL_GAP). */
   gapAfterNewestBase: boolean;
   segments: number;
   /** With a server URL: its replication slots and how much WAL each holds back. */
-  slots?: { name: string; active: boolean; retainedBytes: number; tooMuch: boolean }[];
+  slots?: { name: string; active: boolean; retainedBytes: number; tooMuch: boolean; walStatus: string | null }[];
+  /** The --max-slot-lag the slots were judged by (with a server URL). */
+  maxSlotLagBytes?: number;
 }
 
 export interface PgRestoreOptions {
@@ -420,6 +427,55 @@ export interface PgRestoreResult {
   files: number;
   bytes: number;
   started?: { port: number };
+}
+
+// ---- S3 bucket source (docs/sources/s3.md) -------------------------------------------
+
+export interface S3BackupOptions {
+  /** s3://bucket[/prefix][?endpoint=…&region=…&path-style=…&concurrency=N]; credentials from the AWS chain. */
+  url: string;
+  /** Groups this bucket's snapshots (incremental parent, --source on restore); default "bucket/prefix". */
+  name?: string;
+  mode?: BackupMode;
+  /** Explicit parent snapshot (id or prefix). */
+  parent?: string;
+  tags?: string[];
+  host?: string;
+  dryRun?: boolean;
+  onProgress?: (p: Progress) => void;
+  onWarning?: (w: SourceWarning) => void;
+  signal?: AbortSignal;
+}
+
+export interface S3BackupResult extends BackupResult {
+  name: string;
+  /** Objects listed, and how many of them were read (GetObject) rather than reused from the parent. */
+  objects: number;
+  objectsRead: number;
+}
+
+export interface S3RestoreOptions {
+  /** id, prefix or "latest"; ignored with `at`. */
+  snapshot: string;
+  /** The newest snapshot (of the S3 source chosen by `source`/`filter`) at or before this time. */
+  at?: string;
+  /** Source name (as shown by `cairn snapshots`); narrows latest/--at to that bucket's snapshots. */
+  source?: string;
+  filter?: SnapshotFilter;
+  /** s3://bucket[/prefix][?…]: objects are written under this prefix; nothing there is ever deleted. */
+  to: string;
+  include?: string[];
+  onProgress?: (p: Progress) => void;
+  signal?: AbortSignal;
+}
+
+export interface S3RestoreResult {
+  snapshot: SnapshotInfo;
+  to: string;
+  objects: number;
+  bytes: number;
+  /** Entries that are not objects (symlinks, devices, names that are no key) and were skipped. */
+  warnings: string[];
 }
 
 /** An opened, unlocked repository. Obtain with Engine.open(); close() when done. */
@@ -462,6 +518,10 @@ export interface RepositorySession {
   pitr(name: string, opts?: { server?: string; maxSlotLagBytes?: number }): Promise<PitrReport>;
   /** Builds a data directory recovering to a time (and optionally starts it). */
   restorePostgres(opts: PgRestoreOptions): Promise<PgRestoreResult>;
+  /** Objects of an S3 bucket (prefix) as a snapshot of source type `s3`, streamed, incremental by ETag/size/LastModified. */
+  backupS3(opts: S3BackupOptions): Promise<S3BackupResult>;
+  /** Writes a snapshot's files back as objects, with their recorded metadata, into a bucket. */
+  restoreS3(opts: S3RestoreOptions): Promise<S3RestoreResult>;
   close(): Promise<void>;
 }
 
@@ -471,9 +531,29 @@ export interface CopyOptions {
   /** Snapshot ids/prefixes/"latest" in the source; default all (after filter). */
   snapshots?: string[];
   filter?: SnapshotFilter;
+  /**
+   * Copy the WAL records of database sources too (default true): of every source when no
+   * snapshot and no filter is given, else of the postgres sources of the selected snapshots
+   * (or of `filter.source`).
+   */
+  wal?: boolean;
   dryRun?: boolean;
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
+}
+
+/** The WAL part of a copy. */
+export interface WalCopyReport {
+  /** Source names whose WAL records were considered. */
+  sources: string[];
+  /** Records written to the destination (for 'packs' the same files; for 'blobs' re-encrypted copies). */
+  recordsCopied: number;
+  /** Records the destination already held (same id, or a copy with that `original`). */
+  recordsSkipped: number;
+  /** Records not copied because every segment they name has a better version (a complete one) elsewhere. */
+  recordsSuperseded: number;
+  /** Segment versions named by the records copied. */
+  segmentsCopied: number;
 }
 
 export interface CopyResult {
@@ -490,6 +570,8 @@ export interface CopyResult {
   /** Bytes written to the destination. */
   bytesCopied: number;
   dryRun: boolean;
+  /** Present unless WAL copying was off: blobs, packs and bytes above include the WAL's. */
+  wal?: WalCopyReport;
 }
 
 export interface Engine {

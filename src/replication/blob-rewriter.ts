@@ -73,7 +73,7 @@ export class BlobRewriter {
    * from the source up to PREFETCH ahead — on object storage each read is a round trip,
    * and one at a time would leave the link idle — and stored in order.
    */
-  private async data(srcIds: BlobId[]): Promise<BlobId[]> {
+  async data(srcIds: BlobId[]): Promise<BlobId[]> {
     const out: BlobId[] = new Array<BlobId>(srcIds.length);
     const need: number[] = [];
     srcIds.forEach((srcId, i) => {

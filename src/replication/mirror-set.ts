@@ -2,7 +2,7 @@ import type { Backend } from '../backend/types.js';
 import { CairnError } from '../core/errors/index.js';
 import type { BlobId, PackId, SnapshotId } from '../core/ids.js';
 import type { MirrorReport } from '../engine/types.js';
-import { syncIndex } from '../repository/index-sync.js';
+import { scanPacks, syncIndex } from '../repository/index-sync.js';
 import { RepoLock } from '../repository/lock.js';
 import { packName, Repository } from '../repository/repository.js';
 import { copyPacksFor, copySnapshotFile } from './pack-copier.js';
@@ -67,6 +67,8 @@ export class MirrorSet {
           if (!opts.dryRun) m.lock = await RepoLock.acquire(m.repo!, 'writer');
           await syncIndex(m.repo!);
           await m.lock?.recordMarksSeen();
+          // Index what a killed run left only in this cache (see runCopy), before any catch-up trusts it.
+          if (!opts.dryRun) await scanPacks(m.repo!);
         } catch (err) {
           set.fail(m, err);
         }

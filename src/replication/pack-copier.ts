@@ -43,8 +43,32 @@ export async function copyPacksFor(
   tree: BlobId,
   opts: { dryRun?: boolean; signal?: AbortSignal; onBytes?: (n: number) => void } = {},
 ): Promise<PackCopyStats> {
+  return copyPacksForBlobs(src, dst, await missingBlobs(src, dst, tree, opts.signal), opts);
+}
+
+/**
+ * The data blobs among `ids` that dst's index lacks, as copyPacksForBlobs takes them
+ * ("d<id>"). For blobs referenced outside any tree: the segments of WAL records.
+ */
+export function missingDataBlobs(dst: Repository, ids: Iterable<BlobId>): Set<string> {
+  const missing = new Set<string>();
+  for (const id of ids) if (!dst.index.find('data', id)) missing.add(`d${id}`);
+  return missing;
+}
+
+/**
+ * copyPacksFor's machinery for any set of blobs dst lacks ("t<id>"/"d<id>"): the source
+ * packs holding them are copied byte for byte (or adopted), blobs whose only copy in dst
+ * is condemned are re-packed, and one index file names the packs added. Everything is
+ * durable and indexed in dst when this returns.
+ */
+export async function copyPacksForBlobs(
+  src: Repository,
+  dst: Repository,
+  missing: Set<string>,
+  opts: { dryRun?: boolean; signal?: AbortSignal; onBytes?: (n: number) => void } = {},
+): Promise<PackCopyStats> {
   const stats: PackCopyStats = { packsCopied: 0, packsAdopted: 0, blobsCopied: 0, bytesCopied: 0 };
-  const missing = await missingBlobs(src, dst, tree, opts.signal);
   stats.blobsCopied = missing.size;
   if (missing.size === 0) return stats;
 
@@ -173,21 +197,30 @@ async function missingBlobs(src: Repository, dst: Repository, root: BlobId, sign
 
 /** Copies a snapshot file byte for byte (same name: its id is the SHA-256 of its bytes). */
 export async function copySnapshotFile(src: Repository, dst: Repository, id: SnapshotId): Promise<void> {
-  const name = `snapshots/${id}`;
+  await copySealedFile(src, dst, 'snapshots', 'snapshot', id);
+}
+
+/** Copies a WAL record file byte for byte, like a snapshot file (same name, same bytes). */
+export async function copyWalRecordFile(src: Repository, dst: Repository, id: string): Promise<void> {
+  await copySealedFile(src, dst, 'wal', 'WAL record', id);
+}
+
+async function copySealedFile(src: Repository, dst: Repository, dir: string, what: string, id: string): Promise<void> {
+  const name = `${dir}/${id}`;
   const bytes = await src.backend.load(name);
   if (sha256Hex(bytes) !== id) {
-    throw new CairnError('REPO_CORRUPT', `snapshot file ${id.slice(0, 8)} in ${src.backend.location} does not match its name`, {
-      details: { snapshot: id },
+    throw new CairnError('REPO_CORRUPT', `${what} file ${id.slice(0, 8)} in ${src.backend.location} does not match its name`, {
+      details: { file: name },
     });
   }
   await dst.backend.save(name, bytes);
-  // Read back, like every sealed file the repository writes: a snapshot that names data
+  // Read back, like every sealed file the repository writes: a file that names data
   // must not count as copied unless it arrived whole.
   if (!(await dst.backend.load(name)).equals(bytes)) {
     await dst.backend.remove(name).catch(() => undefined);
-    throw new CairnError('REPO_CORRUPT', `snapshot file ${id.slice(0, 8)} read back from ${dst.backend.location} differs from what was written`, {
-      hint: 'the storage is corrupting data; the snapshot was not copied',
-      details: { snapshot: id },
+    throw new CairnError('REPO_CORRUPT', `${what} file ${id.slice(0, 8)} read back from ${dst.backend.location} differs from what was written`, {
+      hint: `the storage is corrupting data; the ${what} was not copied`,
+      details: { file: name },
     });
   }
 }

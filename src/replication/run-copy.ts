@@ -2,7 +2,7 @@ import { CairnError } from '../core/errors/index.js';
 import type { SnapshotId } from '../core/ids.js';
 import type { CopyOptions, CopyResult, SnapshotInfo } from '../engine/types.js';
 import { BlobSaver } from '../repository/blob-saver.js';
-import { syncIndex } from '../repository/index-sync.js';
+import { scanPacks, syncIndex } from '../repository/index-sync.js';
 import { RepoLock } from '../repository/lock.js';
 import type { Repository } from '../repository/repository.js';
 import { filterSnapshots, resolveSnapshotRef } from '../snapshot/select.js';
@@ -11,6 +11,7 @@ import { BlobRewriter } from './blob-rewriter.js';
 import { CopyMap } from './copy-map.js';
 import { copyPacksFor, copySnapshotFile, throwIfAborted } from './pack-copier.js';
 import { sharesMasterKey } from './shares-master-key.js';
+import { copyWal } from './wal-copy.js';
 
 export type CopyParams = Omit<CopyOptions, 'from' | 'to'>;
 
@@ -58,6 +59,10 @@ export async function runCopy(src: Repository, dst: Repository, opts: CopyParams
     await syncIndex(src);
     await syncIndex(dst);
     await lock?.recordMarksSeen();
+    // Packs a killed copy (or backup) stored in dst but never named in an index file: the
+    // local cache knows them, so without this they would count as present and a snapshot
+    // or WAL record could be committed naming blobs that only this cache can find.
+    if (!dryRun) await scanPacks(dst);
     // Original id → destination snapshot id, for skipping and for mapping parents.
     const inDst = new Map<string, SnapshotId>();
     for (const s of await dst.listSnapshots()) {
@@ -142,8 +147,51 @@ export async function runCopy(src: Repository, dst: Repository, opts: CopyParams
       done++;
       progress();
     }
+
+    // WAL after the snapshots: the records of the database sources selected (see walSources).
+    const sources = walSources(opts, srcSnaps, selected);
+    if (sources) {
+      throwIfAborted(opts.signal);
+      progress('WAL');
+      const before = result.bytesCopied;
+      const wal = await copyWal(src, dst, {
+        method,
+        sources,
+        lock,
+        map,
+        dryRun,
+        signal: opts.signal,
+        onBytes: (n) => {
+          result.bytesCopied += n;
+          progress('WAL');
+        },
+      });
+      result.bytesCopied = before + wal.bytesCopied;
+      result.blobsCopied += wal.blobsCopied;
+      result.packsCopied += wal.packsCopied;
+      result.wal = wal.report;
+    }
     return result;
   } finally {
     await lock?.release().catch(() => undefined);
   }
+}
+
+/**
+ * Whose WAL records a copy takes: none with `wal: false`; `filter.source` when given;
+ * every source's when the copy is unrestricted (no snapshot named, no filter); otherwise
+ * the postgres sources of the selected snapshots (their base backups are useless for
+ * point-in-time recovery without it).
+ */
+function walSources(
+  opts: CopyParams,
+  all: { id: SnapshotId; body: SnapshotBody }[],
+  selected: SnapshotInfo[],
+): ReadonlySet<string> | 'all' | null {
+  if (opts.wal === false) return null;
+  if (opts.filter?.source) return new Set([opts.filter.source]);
+  const restricted = (opts.snapshots?.length ?? 0) > 0 || (opts.filter && Object.values(opts.filter).some((v) => v !== undefined));
+  if (!restricted) return 'all';
+  const picked = new Set(selected.map((s) => s.id));
+  return new Set(all.filter((s) => picked.has(s.id) && s.body.source.type === 'postgres').map((s) => s.body.source.name));
 }

@@ -130,12 +130,37 @@ export async function scanPacks(repo: Repository): Promise<ScanResult> {
       }),
     ),
   );
-  // Packs recorded in the cache by a backup killed before its index file was written.
-  const unindexed = repo.index.unindexedPacks();
-  if (unindexed.length > 0) {
-    const packs = unindexed.map((id) => ({ pack: repo.index.getPack(id)!, blobs: repo.index.blobsInPack(id) }));
-    const indexId = await repo.saveSealed('index', encodeIndexFile(packs));
-    repo.index.markIndexed(unindexed, indexId);
-  }
+  await indexLeftoverPacks(repo, (id) => listed.has(id));
   return { adopted: adopted.map((p) => p.pack.id), missing, damaged };
+}
+
+/**
+ * Packs this cache recorded for a writer that was killed after storing them but before
+ * an index file named them. Left as they are, a later writer on this host would
+ * deduplicate against blobs that only this cache can find, and commit a snapshot or WAL
+ * record that no other host (and no rebuilt cache) can restore. Those still in the store
+ * get an index file now; the others leave the cache. Cheap when there are none: no
+ * listing, one stat per leftover pack (`exists` answers from a listing already made).
+ */
+export async function indexLeftoverPacks(repo: Repository, exists?: (id: PackId) => boolean): Promise<void> {
+  const leftovers = repo.index.unindexedPacks();
+  if (leftovers.length === 0) return;
+  const present: PackId[] = [];
+  for (const id of leftovers) {
+    let there = exists?.(id);
+    if (there === undefined) {
+      try {
+        there = (await repo.backend.stat(packName(id))).size === repo.index.getPack(id)?.size;
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        there = false;
+      }
+    }
+    if (there) present.push(id);
+    else repo.index.removePack(id);
+  }
+  if (present.length === 0) return;
+  const packs = present.map((id) => ({ pack: repo.index.getPack(id)!, blobs: repo.index.blobsInPack(id) }));
+  const indexId = await repo.saveSealed('index', encodeIndexFile(packs));
+  repo.index.markIndexed(present, indexId);
 }

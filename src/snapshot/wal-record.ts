@@ -37,6 +37,13 @@ export interface WalRecordBody {
   created: string;
   host: string;
   segments: WalSegmentEntry[];
+  /**
+   * For a record written by `cairn copy` between repositories with different keys: the id
+   * of the source record it copies (or that record's own `original`), so a later copy
+   * skips it. Its segments' `content` are the destination's blob ids; every other field
+   * is the source's.
+   */
+  original?: string;
 }
 
 export function parseWalRecordBody(body: unknown, id: string): WalRecordBody {
@@ -46,4 +53,28 @@ export function parseWalRecordBody(body: unknown, id: string): WalRecordBody {
   }
   if (b.version !== 1) throw new CairnError('REPO_VERSION', `WAL record ${id.slice(0, 8)} has unknown version ${String(b.version)}`);
   return b as WalRecordBody;
+}
+
+/** True when `a` is a better stored version of a segment than `b`: complete over partial, then the later received. */
+export function betterSegment(a: WalSegmentEntry, b: WalSegmentEntry): boolean {
+  if (a.partial !== b.partial) return !a.partial;
+  return a.received > b.received;
+}
+
+/**
+ * For each (source, segment name), the best stored version over the given records and
+ * the record naming it: the rule every reader applies (docs/repository-format.md, "WAL
+ * catalog records"). Records must be in listing order (oldest first), so ties resolve
+ * the way WalCatalog resolves them. Keyed by `<source name>/<segment name>`.
+ */
+export function bestWalSegments(records: { id: string; body: WalRecordBody }[]): Map<string, { recordId: string; source: string; segment: WalSegmentEntry }> {
+  const best = new Map<string, { recordId: string; source: string; segment: WalSegmentEntry }>();
+  for (const r of records) {
+    for (const s of r.body.segments) {
+      const key = `${r.body.source.name}/${s.name}`;
+      const cur = best.get(key);
+      if (!cur || betterSegment(s, cur.segment)) best.set(key, { recordId: r.id, source: r.body.source.name, segment: s });
+    }
+  }
+  return best;
 }

@@ -1,6 +1,29 @@
 import type { Clock } from '../core/clock.js';
 import type { BackupOptions, BackupResult, RestoreResult, SnapshotInfo, Progress } from '../engine/types.js';
 import type { Repository } from '../repository/repository.js';
+import type { BlobSaver } from '../repository/blob-saver.js';
+import type { BlobId } from '../core/ids.js';
+import type { SnapshotSummary, SourceWarning } from '../engine/types.js';
+
+/** What a source that builds its own trees gets (SourceHost.backupTrees). */
+export interface TreeBuildContext {
+  /** Deduplicates and packs blobs; the host writes the index file after build returns. */
+  saver: BlobSaver;
+  /** The snapshot to compare with (null: everything is new). */
+  parent: SnapshotInfo | null;
+  /** False in --mode full: read everything even with a parent. */
+  reuseUnchanged: boolean;
+}
+
+export interface TreeBuildResult {
+  tree: BlobId;
+  summary: Omit<SnapshotSummary, 'dataBlobs' | 'treeBlobs' | 'packs' | 'bytesAdded' | 'bytesAddedPacked' | 'durationMs'>;
+  warnings: SourceWarning[];
+  /** Some data could not be read (the CLI exits 3). */
+  partial: boolean;
+  /** Merged into the snapshot's sourceMeta. */
+  meta?: Record<string, unknown>;
+}
 
 /**
  * The sources seam (docs/design.md, "Sources").
@@ -36,6 +59,17 @@ export interface SourceHost {
     dir: string,
     as: { source: { type: string; name: string }; paths: string[]; meta?: Record<string, unknown> },
     opts: Omit<BackupOptions, 'paths'>,
+  ): Promise<BackupResult>;
+  /**
+   * Stores a snapshot whose trees the source builds itself, streaming blobs into the
+   * saver with nothing staged on disk (S3). The host does the rest exactly as for a
+   * files backup: writer lock, index refresh, parent choice (same host, type and
+   * name; `opts.mode`), index file, then the snapshot.
+   */
+  backupTrees(
+    as: { source: { type: string; name: string }; paths: string[]; meta?: Record<string, unknown> },
+    opts: Omit<BackupOptions, 'paths'>,
+    build: (ctx: TreeBuildContext) => Promise<TreeBuildResult>,
   ): Promise<BackupResult>;
   /** Restores a whole snapshot into `target` (created if missing). */
   restoreSnapshot(snapshot: SnapshotInfo, target: string, opts: { onProgress?: (p: Progress) => void; signal?: AbortSignal }): Promise<RestoreResult>;

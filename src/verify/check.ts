@@ -9,13 +9,16 @@ import { walkTree } from './tree-walk.js';
 import pLimit from 'p-limit';
 import { startPool } from '../pipeline/start-pool.js';
 import { selectSubset } from './subset.js';
+import { bestWalSegments, parseWalRecordBody, type WalRecordBody } from '../snapshot/wal-record.js';
 
 /**
  * `check`: structure always (every index file opens, every indexed pack exists with
  * its size, every snapshot opens, every tree decodes, every referenced blob is
- * indexed); with readData also content (every selected pack hashes to its name and
- * every blob authenticates and hashes to its id). Damage is reported with the
- * snapshots and paths it affects; check itself never throws for damage.
+ * indexed, every WAL record opens and every blob it names is indexed with the sizes
+ * adding up to the segment's); with readData also content (every selected pack hashes
+ * to its name and every blob authenticates and hashes to its id). Damage is reported
+ * with the snapshots and paths, and the WAL segments, it affects; check itself never
+ * throws for damage.
  */
 export async function runCheck(repo: Repository, opts: CheckOptions = {}): Promise<CheckResult> {
   const problems: CheckProblem[] = [];
@@ -130,12 +133,86 @@ export async function runCheck(repo: Repository, opts: CheckOptions = {}): Promi
     }
   }
 
+  // Structure: WAL catalog records (database sources' continuous log).
+  const walRecords = await checkWalRecords(repo, problems, !!opts.readData);
+
   await contentDone;
   problems.push(...contentProblems);
   for (const p of problems) if (p.kind === 'pack' && p.message.includes('missing from') && !damaged.includes(p.id)) damaged.push(p.id);
 
   const affected = damaged.length > 0 ? await affectedPaths(repo, new Set(damaged), snapshots) : [];
-  return { ok: problems.length === 0, packsChecked, bytesRead, problems, damagedPacks: damaged, affected };
+  const affectedWal = affectedWalSegments(repo, new Set(damaged), walRecords);
+  return { ok: problems.length === 0, packsChecked, bytesRead, problems, damagedPacks: damaged, affected, affectedWal };
+}
+
+/**
+ * Every WAL record opens (decrypts, authenticates, parses: always when reading data,
+ * else unless its body is in the local cache, as for snapshots), and every data blob
+ * its segments name is indexed, with raw sizes adding up to the segment's size. One
+ * problem per damaged segment version, not per blob. Returns the records that opened.
+ */
+async function checkWalRecords(repo: Repository, problems: CheckProblem[], reopen: boolean): Promise<{ id: string; body: WalRecordBody }[]> {
+  let ids: string[];
+  try {
+    ids = await repo.listIds('wal');
+  } catch (err) {
+    if (!(err instanceof CairnError)) throw err;
+    problems.push({ kind: 'wal', id: '', message: `cannot list WAL records: ${err.message}` });
+    return [];
+  }
+  const limit = pLimit(8);
+  const opened = await Promise.all(
+    ids.map((id) =>
+      limit(async () => {
+        const cached = reopen ? undefined : repo.index.getMeta(`wal:${id}`);
+        if (cached) return { id, body: JSON.parse(cached) as WalRecordBody };
+        try {
+          const body = parseWalRecordBody(await repo.loadSealed('wal', id), id);
+          repo.index.setMeta(`wal:${id}`, JSON.stringify(body));
+          return { id, body };
+        } catch (err) {
+          if (isNotFound(err)) return null; // removed by a concurrent forget
+          if (!(err instanceof CairnError)) throw err;
+          problems.push({ kind: 'wal', id, message: `WAL record ${id.slice(0, 8)} does not open: ${err.message}` });
+          return null;
+        }
+      }),
+    ),
+  );
+  const records = opened
+    .filter((r): r is { id: string; body: WalRecordBody } => r !== null)
+    .sort((a, b) => a.body.created.localeCompare(b.body.created) || a.id.localeCompare(b.id));
+  for (const r of records) {
+    for (const s of r.body.segments) {
+      const what = `WAL segment ${s.name}${s.partial ? ' (partial)' : ''} of source ${r.body.source.name} (record ${r.id.slice(0, 8)})`;
+      let missing = 0;
+      let raw = 0;
+      for (const id of s.content) {
+        const loc = repo.index.findForRead('data', id);
+        if (!loc) missing++;
+        else raw += loc.rawLength;
+      }
+      if (missing > 0) problems.push({ kind: 'wal', id: r.id, message: `${what}: ${missing} of its ${s.content.length} data blobs are in no pack` });
+      else if (raw !== s.size) problems.push({ kind: 'wal', id: r.id, message: `${what}: its blobs hold ${raw} bytes, the record says ${s.size}` });
+    }
+  }
+  return records;
+}
+
+/** Per source, the segments whose best stored version (the one restores use) has data in no pack or a damaged one. */
+function affectedWalSegments(repo: Repository, damaged: Set<string>, records: { id: string; body: WalRecordBody }[]): { source: string; segments: string[] }[] {
+  const bySource = new Map<string, string[]>();
+  for (const { source, segment } of bestWalSegments(records).values()) {
+    const hit = segment.content.some((id) => {
+      const loc = repo.index.findForRead('data', id);
+      return !loc || damaged.has(loc.pack);
+    });
+    if (!hit) continue;
+    let list = bySource.get(source);
+    if (!list) bySource.set(source, (list = []));
+    list.push(segment.partial ? `${segment.name} (partial)` : segment.name);
+  }
+  return [...bySource.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([source, segments]) => ({ source, segments: segments.sort() }));
 }
 
 /** For each snapshot, the paths whose data or directory listing lives in a damaged pack. */

@@ -11,6 +11,7 @@ import { RepoLock } from '../../src/repository/lock.js';
 import { ROOT, killAllCairns, runCairn, spawnCairn, type CairnRun } from '../helpers/cli.js';
 import { pseudoRandom } from '../helpers/data.js';
 import { closedPort } from '../helpers/s3rver.js';
+import { pgUnavailable, startPgCluster } from '../helpers/pg-cluster.js';
 import {
   MiB,
   NOBODY,
@@ -647,8 +648,8 @@ describe('postgres sources', () => {
   });
 
   /** A repository with a crafted postgres base backup and WAL segments 2, 3 and 5 (4 is missing). */
-  async function repoWithWalGap(): Promise<Cli> {
-    const c = await copyOfBase('pg-gap');
+  async function repoWithWalGap(segments = [2, 3, 5], dirName = 'pg-gap'): Promise<Cli> {
+    const c = await copyOfBase(dirName);
     const repo = await Repository.open(openBackend(c.repo), c.env.CAIRN_PASSWORD!, { clock: systemClock, random: systemRandom, cacheDir: ':memory:', threads: 0 });
     const { storeSegments } = await import('../../src/sources/postgres/wal-catalog.js');
     const [snap] = await repo.listSnapshots();
@@ -660,7 +661,7 @@ describe('postgres sources', () => {
       paths: ['postgres://db1/'],
       sourceMeta: { kind: 'base', systemId: '42', timeline: 1, serverVersion: '15', segmentSize: 16777216, startLsn: '0/2000028', stopLsn: '0/2000100', startSegment: seg(2), stopSegment: seg(2), startTime: '', stopTime: '2026-01-01T00:00:01.000000Z', walIncluded: true },
     });
-    for (const n of [2, 3, 5]) {
+    for (const n of segments) {
       const t = `2026-01-01T00:0${n}:00.000000Z`;
       await storeSegments(repo, { name: 'db1', systemId: '42', segmentSize: 16777216 }, [{ name: seg(n), partial: false, bytes: Buffer.alloc(1024, n), firstCommit: t, lastCommit: t }]);
     }
@@ -674,6 +675,21 @@ describe('postgres sources', () => {
     expect(plain.stdout).toContain('GAP on timeline 1: 000000010000000000000004');
     await expectCliError('WAL_GAP', ['restore', '--source', 'db1', '--at', '2026-01-01T00:04:30Z', '--target', join(c.dir, 'never')], c.env);
     expect(existsSync(join(c.dir, 'never'))).toBe(false);
+  });
+
+  it.skipIf(pgUnavailable() !== null)('a replication slot retaining more WAL than --max-slot-lag → SLOT_LAG (23) from pitr --server, after its report', async () => {
+    const c = await repoWithWalGap([2, 3], 'pg-slot'); // no gap: the slot is the only problem
+    const pg = await startPgCluster();
+    try {
+      await pg.sql("SELECT pg_create_physical_replication_slot('held', true)");
+      await pg.sql('CREATE TABLE x AS SELECT 1 AS a');
+      await pg.sql('SELECT pg_switch_wal()');
+      const [plain] = await expectCliError('SLOT_LAG', ['pitr', 'db1', '--server', pg.url, '--max-slot-lag', '1KiB'], c.env, { stdout: 'any', jsonStdout: 'result' });
+      expect(plain.stdout).toMatch(/slot held: INACTIVE, retains .* — TOO MUCH/);
+      expect(plain.stderr).toContain('replication slot held (');
+    } finally {
+      await pg.stop();
+    }
   });
 
   it('a time outside every window → TIME_OUT_OF_RANGE (14), nothing written', async () => {

@@ -14,6 +14,7 @@ import { createProgressReporter } from '../progress-reporter.js';
 import { ReportedFailure } from '../reported-failure.js';
 import { usageError } from '../usage-error.js';
 import { runPostgresBackup } from '../run-postgres-backup.js';
+import { isS3Url, runS3Backup } from '../run-s3.js';
 
 export interface BackupFlags {
   mode?: BackupMode;
@@ -101,8 +102,8 @@ export function formatBackupSummary(r: BackupResult, dryRun: boolean): string[] 
 export function backupCommand(parent: Command, deps: CliDeps): Command {
   return parent
     .command('backup')
-    .description('back up files and directories (or a PostgreSQL server: postgres://…) into a new snapshot')
-    .argument('<path...>', 'files or directories to back up, or one postgres:// URL')
+    .description('back up files and directories (or a PostgreSQL server: postgres://…, or an S3 bucket: s3://…) into a new snapshot')
+    .argument('<path...>', 'files or directories to back up, or one postgres:// or s3:// URL')
     .addOption(
       new Option('--mode <mode>', 'full, differential (against the last full) or incremental (against the last snapshot)').choices([
         'full',
@@ -118,7 +119,7 @@ export function backupCommand(parent: Command, deps: CliDeps): Command {
     .option('--parent <snapshot>', 'compare against this snapshot instead of the one the mode picks')
     .option('--dry-run', 'read the sources and report, but write nothing to the repository')
     .option('--mirror <repo>', 'also write the backup to this mirror (made with init --mirror-of; repeatable; env CAIRN_MIRRORS, comma-separated)', collect)
-    .option('--name <name>', 'postgres:// only: the source name grouping its snapshots and WAL (default: the system identifier)')
+    .option('--name <name>', 'postgres:// and s3:// only: the source name grouping its snapshots (default: the system identifier; bucket/prefix)')
     .option('--logical', 'postgres:// only: also store a pg_dump (custom format) of every database, as a second snapshot')
     .addHelpText(
       'after',
@@ -136,16 +137,26 @@ before anything is written (MIRROR_MISMATCH).
 A postgres:// URL takes a base backup (pg_basebackup, with the WAL it needs) into
 a snapshot of source type postgres; see docs/sources/postgres.md.
 
+An s3://BUCKET[/PREFIX][?endpoint=URL&region=R&path-style=true] URL backs up the
+objects under that prefix (a source, not a repository: the repository is --repo),
+with content types and user metadata, streamed without staging on disk. Objects
+whose ETag, size and LastModified match the last snapshot of the same source are
+not downloaded again. Credentials come from the AWS environment or profile; see
+docs/sources/s3.md.
+
 Examples:
   cairn backup /home/alice --tag daily --exclude '*.tmp'
   cairn backup postgres://cairn@db1:5432/ --name db1 --tag nightly
+  cairn backup s3://media-prod/photos --tag nightly
+  cairn backup 's3://assets/site?endpoint=http://minio:9000' --name assets
   cairn backup /etc /var/www --mode incremental --tag web,nightly
   cairn backup /home --mirror /mnt/usb/mirror --mirror /srv/nas/mirror`,
     )
     .action(async (paths: string[], flags: BackupFlags, cmd: Command) => {
       const ctx = CliContext.fromCommand(cmd, deps);
       if (paths.some((p) => /^postgres(ql)?:\/\//i.test(p))) return runPostgresBackup(ctx, paths, flags);
-      if (flags.name !== undefined || flags.logical) throw usageError('--name and --logical apply to postgres:// sources only');
+      if (paths.some(isS3Url)) return runS3Backup(ctx, paths, flags);
+      if (flags.name !== undefined || flags.logical) throw usageError('--name and --logical apply to postgres:// and s3:// sources only');
       const opts = toBackupOptions(paths, flags, deps.cwd);
       if (!opts.mirrors) {
         const fromEnv = mirrorsFromEnv(deps.env);

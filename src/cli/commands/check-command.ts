@@ -46,6 +46,13 @@ export function formatCheckReport(r: CheckResult): string[] {
       for (const p of a.paths) lines.push(`    ${p}`);
     }
   }
+  if (r.affectedWal?.length) {
+    lines.push('', 'affected WAL segments (point-in-time recovery through them fails):');
+    for (const a of r.affectedWal) {
+      lines.push(`  source ${a.source}:`);
+      for (const s of a.segments) lines.push(`    ${s}`);
+    }
+  }
   return lines;
 }
 
@@ -58,9 +65,10 @@ export function checkCommand(parent: Command, deps: CliDeps): Command {
     .addHelpText(
       'after',
       `
-Without --read-data, check verifies the index, snapshots and trees. With it, every
-pack is downloaded and authenticated. When damage is found cairn prints each damaged
-pack and the snapshots and files whose data it holds, and exits with CHECK_FAILED (20).
+Without --read-data, check verifies the index, snapshots, trees and WAL records. With
+it, every pack is downloaded and authenticated. When damage is found cairn prints each
+damaged pack, the snapshots and files and the WAL segments whose data it holds, and
+exits with CHECK_FAILED (20).
 
 Examples:
   cairn check

@@ -10,12 +10,24 @@ import { usageError } from '../usage-error.js';
 export function formatPitrReport(r: PitrReport): string[] {
   const lines = [`postgres source ${r.name}${r.systemId ? ` (system ${r.systemId})` : ''}: ${r.bases.length} base backup${r.bases.length === 1 ? '' : 's'}, ${r.segments} WAL segments`];
   lines.push(r.windows.length > 0 ? 'restorable windows (UTC):' : 'no restorable window');
-  for (const w of r.windows) lines.push(`  ${w.from}  ..  ${w.to}`);
+  const timelines = new Set(r.windows.map((w) => w.timeline));
+  for (const w of r.windows) lines.push(`  ${timelines.size > 1 ? `timeline ${w.timeline}: ` : ''}${w.from}  ..  ${w.to}`);
+  for (const [i, a] of r.windows.entries()) {
+    for (const b of r.windows.slice(i + 1)) {
+      if (a.timeline === b.timeline || a.to < b.from || b.to < a.from) continue;
+      const from = a.from > b.from ? a.from : b.from;
+      const to = a.to < b.to ? a.to : b.to;
+      lines.push(
+        `NOTE: timelines ${Math.min(a.timeline, b.timeline)} and ${Math.max(a.timeline, b.timeline)} overlap (${from} .. ${to}): two histories under one name; a restore to a time both hold uses the newest base backup (docs/sources/postgres.md, "Timelines")`,
+      );
+    }
+  }
   for (const g of r.gaps) {
     lines.push(`GAP on timeline ${g.timeline}: ${g.from === g.to ? g.from : `${g.from} .. ${g.to}`} ${g.reason === 'partial' ? 'stored only partially' : 'missing'} (restorable up to ${g.after})`);
   }
   for (const s of r.slots ?? []) {
-    lines.push(`slot ${s.name}: ${s.active ? 'active' : 'INACTIVE'}, retains ${formatBytes(s.retainedBytes)} of WAL${s.tooMuch ? ' — TOO MUCH (see docs/sources/postgres.md, "Slots")' : ''}`);
+    const lost = s.walStatus === 'lost' ? ', INVALIDATED (its WAL is gone: expect a gap)' : '';
+    lines.push(`slot ${s.name}: ${s.active ? 'active' : 'INACTIVE'}, retains ${formatBytes(s.retainedBytes)} of WAL${lost}${s.tooMuch ? ' — TOO MUCH (see docs/sources/postgres.md, "Slots")' : ''}`);
   }
   return lines;
 }
@@ -40,7 +52,8 @@ export function pitrCommand(parent: Command, deps: CliDeps): Command {
       `
 Continuity is verified from the repository's WAL catalog, never assumed. A gap in
 the WAL chain after the newest base backup is an error: cairn exits with WAL_GAP (22)
-after printing the report, so monitoring can alert on it.
+after printing the report, so monitoring can alert on it. With --server, a slot that
+retains more WAL than --max-slot-lag exits with SLOT_LAG (23) after the report.
 
 Examples:
   cairn pitr db1
@@ -53,13 +66,25 @@ Examples:
         s.pitr(name, { ...(flags.server ? { server: flags.server } : {}), ...(maxSlotLagBytes !== undefined ? { maxSlotLagBytes } : {}) }),
       );
       ctx.out.result(report, () => ctx.out.printLines(formatPitrReport(report)));
-      for (const s of report.slots ?? []) if (s.tooMuch) ctx.out.warn(`replication slot ${s.name} retains ${formatBytes(s.retainedBytes)} of WAL`);
       if (report.gapAfterNewestBase) {
         const g = report.gaps.at(-1)!;
         throw new ReportedFailure(
           new CairnError('WAL_GAP', `the WAL chain of ${name} has a gap at ${g.from}${g.to !== g.from ? `..${g.to}` : ''}; restores past ${g.after} are impossible`, {
             hint: 'take a new base backup now, and check that `cairn stream` runs (docs/runbooks/postgres-pitr.md)',
           }),
+        );
+      }
+      const lagging = (report.slots ?? []).filter((s) => s.tooMuch);
+      if (lagging.length > 0) {
+        throw new ReportedFailure(
+          new CairnError(
+            'SLOT_LAG',
+            `replication slot${lagging.length > 1 ? 's' : ''} ${lagging.map((s) => `${s.name} (${formatBytes(s.retainedBytes)})`).join(', ')} retain${lagging.length > 1 ? '' : 's'} more WAL than --max-slot-lag ${formatBytes(report.maxSlotLagBytes ?? 0)}`,
+            {
+              hint: 'start `cairn stream` again, or drop a slot no longer used; set max_slot_wal_keep_size (docs/sources/postgres.md, "Slots")',
+              details: { slots: lagging },
+            },
+          ),
         );
       }
     });

@@ -15,6 +15,7 @@ import { ReportedFailure } from '../reported-failure.js';
 import { addSnapshotFilterOptions, parseSnapshotFilter, type RawFilterOptions } from '../snapshot-filter-options.js';
 import { usageError } from '../usage-error.js';
 import { runPostgresRestore } from '../run-postgres-restore.js';
+import { runS3Restore } from '../run-s3.js';
 
 export interface RestoreFlags extends RawFilterOptions {
   target?: string;
@@ -24,6 +25,7 @@ export interface RestoreFlags extends RawFilterOptions {
   source?: string;
   start?: boolean;
   port?: string;
+  to?: string;
 }
 
 /**
@@ -75,13 +77,14 @@ export function formatRestoreSummary(r: RestoreResult, target: string, durationM
 export function restoreCommand(parent: Command, deps: CliDeps): Command {
   const cmd = parent
     .command('restore')
-    .description('restore a snapshot (or part of it) into a directory')
+    .description('restore a snapshot (or part of it) into a directory, or into an S3 bucket with --to')
     .argument('[snapshot]', 'snapshot id, unique prefix, or "latest" (omit with --at)')
     .option('--target <dir>', 'directory to restore into (created if missing)')
+    .option('--to <s3-url>', 'write the files as objects into s3://BUCKET[/PREFIX] (with their recorded metadata; nothing is deleted there)')
     .option('--include <path>', 'restore only this path inside the snapshot (repeatable)', collect)
     .option('--at <time>', 'restore the newest snapshot taken at or before this time')
     .option('--verify', 'read the restored files back and compare them with the snapshot')
-    .option('--source <name>', 'a PostgreSQL source: build a data directory recovering to --at (a time with offset, or latest)')
+    .option('--source <name>', 'a PostgreSQL source: build a data directory recovering to --at (a time with offset, or latest); with --to: the S3 source to choose from')
     .option('--start', 'with --source: start the restored server and wait until it is promoted')
     .option('--port <port>', 'with --start: the port to start it on (default 5432)');
   addSnapshotFilterOptions(cmd);
@@ -97,14 +100,22 @@ the newest base backup before it is restored, the WAL needed is prefetched, and
 recovery is configured to stop at that time and promote. A time outside every
 window is refused before anything is written (TIME_OUT_OF_RANGE, or WAL_GAP).
 
+With --to s3://BUCKET[/PREFIX], the snapshot's files are uploaded as objects under
+that prefix with their recorded content type and metadata (an S3 source's, see
+docs/sources/s3.md); "latest" and --at choose among S3 snapshots, narrowed with
+--source NAME. Existing objects at the same keys are overwritten; nothing in the
+target bucket is ever deleted.
+
 Examples:
   cairn restore latest --target /tmp/restore
   cairn restore --source db1 --at 2026-11-27T10:00:00+01:00 --target /srv/pg-restore --start --port 5433
   cairn restore 1a2b3c4d --target /srv/www --include /var/www/site --verify
+  cairn restore --source media-prod/photos --at 2026-03-01T12:00:00Z --to s3://media-restore/photos
   cairn restore --at 2026-03-01T12:00 --host db1 --target /tmp/yesterday`,
     )
     .action(async (snapshot: string | undefined, flags: RestoreFlags, c: Command) => {
       const ctx = CliContext.fromCommand(c, deps);
+      if (flags.to !== undefined) return runS3Restore(ctx, snapshot, flags);
       if (flags.source !== undefined) return runPostgresRestore(ctx, snapshot, flags);
       if (flags.start || flags.port !== undefined) throw usageError('--start and --port apply to --source restores only');
       const opts = toRestoreOptions(snapshot, flags, deps.cwd);

@@ -12,13 +12,15 @@ export function walPushCommand(parent: Command, deps: CliDeps): Command {
       'after',
       `
 For servers that prefer archive_command to streaming. Idempotent: the same segment
-pushed again is accepted without storing it twice. Timeline history files are
-accepted and not stored. Needs the repository and its password in the server's
-environment (docs/sources/postgres.md).
+pushed again is accepted without storing it twice; a failure exits non-zero so that
+PostgreSQL retries; other content under a stored segment name is refused (archive
+mismatch, SOURCE_CONFIG). Timeline history files are accepted and not stored. Put
+the repository, password file and cache dir in the command itself: the archiver runs
+it as postgres in the server's environment (docs/sources/postgres.md).
 
 Examples:
   cairn wal-push /var/lib/postgresql/15/main/pg_wal/000000010000000000000003 --name db1
-  (postgresql.conf) archive_command = 'CAIRN_REPO=/srv/repo CAIRN_PASSWORD_FILE=/etc/cairn/pw cairn wal-push %p --name db1'`,
+  (postgresql.conf) archive_command = 'CAIRN_REPO=/srv/repo CAIRN_PASSWORD_FILE=/etc/cairn/pw CAIRN_CACHE_DIR=/var/lib/postgresql/.cache/cairn cairn wal-push %p --name db1'`,
     )
     .action(async (file: string, flags: { name?: string }, c: Command) => {
       const ctx = CliContext.fromCommand(c, deps);

@@ -92,7 +92,20 @@ export async function prepareRecovery(
   const spool = join(target, RESTORE_SPOOL);
   await mkdir(spool, { recursive: true, mode: 0o700 });
   const limit = pLimit(opts.parallel ?? 4);
-  await Promise.all(plan.segments.map((s) => limit(async () => writeFile(join(spool, s.name), await loadSegment(repo, s), { mode: 0o600 }))));
+  const stopOffset = lsnOffset(plan.window.baseStopLsn, plan.window.segmentSize);
+  await Promise.all(
+    plan.segments.map((s) =>
+      limit(async () => {
+        const bytes = await loadSegment(repo, s);
+        // A partial version of the base backup's stop segment that the streamer read
+        // before the backup ended stops short of the backup's end LSN. Recovery prefers
+        // restore_command over pg_wal/ and cannot reach consistency on it ("WAL ends
+        // before end of online backup"): the base's own pg_wal copy reaches further then.
+        if (s.partial && s === plan.window.chain[0] && partialExtent(bytes) < stopOffset) return;
+        await writeFile(join(spool, s.name), bytes, { mode: 0o600 });
+      }),
+    ),
+  );
   await writeFile(join(target, 'recovery.signal'), '');
   for (const f of ['postmaster.pid', 'postmaster.opts', 'standby.signal']) await rm(join(target, f), { force: true });
   const lines = [
@@ -109,6 +122,20 @@ export async function prepareRecovery(
   await appendFile(join(target, 'postgresql.auto.conf'), lines.join('\n'));
   await chmod(target, 0o700);
   if (opts.owner) await chownTree(target, opts.owner.uid, opts.owner.gid);
+}
+
+/** How far a zero-padded partial segment reaches: the offset just past its last non-zero byte. */
+export function partialExtent(bytes: Uint8Array): number {
+  let i = bytes.length;
+  while (i > 0 && bytes[i - 1] === 0) i--;
+  return i;
+}
+
+/** "0/3016610" → its byte offset inside its segment. */
+export function lsnOffset(lsn: string, segmentSize: number): number {
+  const m = /^([0-9A-Fa-f]+)\/([0-9A-Fa-f]+)$/.exec(lsn);
+  if (!m) return 0;
+  return Number((BigInt(`0x${m[1]}`) * 0x1_0000_0000n + BigInt(`0x${m[2]}`)) % BigInt(segmentSize));
 }
 
 /** "2026-11-27T03:56:41.804247Z" → "2026-11-27 03:56:41.804247+00" (always an explicit offset). */

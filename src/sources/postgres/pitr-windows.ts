@@ -12,6 +12,11 @@ export interface PitrBase {
 export interface PitrWindow {
   /** The base backup this window restores from. */
   snapshot: string;
+  /** The base backup's timeline: the chain uses WAL of this timeline only. */
+  timeline: number;
+  /** The base backup's stop LSN and segment size: its own pg_wal copy reaches that far. */
+  baseStopLsn: string;
+  segmentSize: number;
   /** Earliest restorable time: the base backup's end (it is consistent only from there). */
   from: string;
   /** Latest restorable time: the last commit reachable from the base without a gap. */
@@ -85,20 +90,25 @@ export function analysePitr(bases: PitrBase[], catalog: WalCatalog): PitrAnalysi
       if (!known || known.after < gap.after) gaps.set(key, gap);
       if (i === sorted.length - 1) gapAfterNewestBase = true;
     }
-    windows.push({ snapshot: base.snapshotId, from: base.meta.stopTime, to, lastSegment: chain.at(-1)?.name ?? null, chain, gap });
+    windows.push({ snapshot: base.snapshotId, timeline: base.meta.timeline, baseStopLsn: base.meta.stopLsn, segmentSize: size, from: base.meta.stopTime, to, lastSegment: chain.at(-1)?.name ?? null, chain, gap });
   }
   return { windows, gaps: [...gaps.values()], gapAfterNewestBase };
 }
 
-/** Overlapping windows merged, for display: what an operator can restore to. */
-export function mergeWindows(windows: PitrWindow[]): { from: string; to: string }[] {
-  const sorted = [...windows].sort((a, b) => a.from.localeCompare(b.from));
-  const out: { from: string; to: string }[] = [];
+/**
+ * Overlapping windows of the same timeline merged, for display: what an operator can
+ * restore to. Windows of different timelines are never merged: after a promotion the
+ * same wall-clock time can exist in two histories (the old timeline's tail and the new
+ * one), and a merged line would hide which one a restore gets.
+ */
+export function mergeWindows(windows: PitrWindow[]): { timeline: number; from: string; to: string }[] {
+  const sorted = [...windows].sort((a, b) => a.timeline - b.timeline || a.from.localeCompare(b.from));
+  const out: { timeline: number; from: string; to: string }[] = [];
   for (const w of sorted) {
     const last = out.at(-1);
-    if (last && w.from <= last.to) {
+    if (last && last.timeline === w.timeline && w.from <= last.to) {
       if (w.to > last.to) last.to = w.to;
-    } else out.push({ from: w.from, to: w.to });
+    } else out.push({ timeline: w.timeline, from: w.from, to: w.to });
   }
   return out;
 }

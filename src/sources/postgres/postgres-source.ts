@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { CairnError } from '../../core/errors/index.js';
 import type * as T from '../../engine/types.js';
-import { syncIndex } from '../../repository/index-sync.js';
+import { indexLeftoverPacks, syncIndex } from '../../repository/index-sync.js';
 import { RepoLock } from '../../repository/lock.js';
 import { sha256Hex } from '../../crypto/sha256.js';
 import type { Source, SourceHost } from '../types.js';
@@ -60,7 +60,10 @@ export class PostgresSource implements Source<T.PgBackupOptions, T.PgBackupResul
         for (const db of dbs) {
           const u = new URL(sqlUrl(loc));
           u.pathname = `/${encodeURIComponent(db)}`;
-          await this.client.run('pg_dump', ['-Fc', '-d', u.toString(), '-f', join(dumps, `${db}.dump`)]);
+          // -Z0: an uncompressed custom-format dump, so that content-defined chunking finds
+          // the unchanged parts of a database again (a compressed dump differs throughout
+          // after any change); the repository compresses the chunks itself.
+          await this.client.run('pg_dump', ['-Fc', '-Z0', '-d', u.toString(), '-f', join(dumps, `${db}.dump`)]);
         }
         const lres = await host.backupDirectory(
           dumps,
@@ -137,12 +140,26 @@ export class PostgresSource implements Source<T.PgBackupOptions, T.PgBackupResul
     const lock = await RepoLock.acquire(host.repo, 'writer');
     try {
       await syncIndex(host.repo);
+      await lock.recordMarksSeen();
+      // A push killed after storing packs but before indexing them is retried by
+      // PostgreSQL with the same segment: never deduplicate against packs only this cache knows.
+      await indexLeftoverPacks(host.repo);
       const catalog = await WalCatalog.load(host.repo, name);
       if (catalog.systemId !== undefined && catalog.systemId !== header.systemId) {
         throw new CairnError('SOURCE_CONFIG', `source name "${name}" holds WAL of another cluster (system ${catalog.systemId})`, { hint: 'give this server its own --name' });
       }
       const have = catalog.best.get(segment);
-      if (have && !have.partial && have.sha256 === sha256Hex(bytes)) return { name, segment, stored: false, recordId: have.recordId };
+      const hash = sha256Hex(bytes);
+      if (have && !have.partial && have.sha256 === hash) return { name, segment, stored: false, recordId: have.recordId };
+      if (have && !have.partial) {
+        // Same name, other bytes: two servers with one system identifier (a restored copy
+        // with archive_command still on, two promoted standbys) archive into one name.
+        // Storing it would make the chain a mix of two histories; refusing makes
+        // archive_command fail, PostgreSQL retry and log it, and an operator look.
+        throw new CairnError('SOURCE_CONFIG', `archive mismatch: WAL segment ${segment} of "${name}" is already stored with other content (sha256 ${have.sha256.slice(0, 12)}…, this file ${hash.slice(0, 12)}…)`, {
+          hint: 'two servers archive under one --name: give the other server its own --name (docs/sources/postgres.md, "Timelines")',
+        });
+      }
       const rec = await storeSegments(host.repo, { name, systemId: header.systemId, segmentSize: header.segmentSize }, [
         { name: segment, partial: false, bytes, ...(await commitTimes(this.client, segment, bytes)) },
       ]);
@@ -164,26 +181,31 @@ export class PostgresSource implements Source<T.PgBackupOptions, T.PgBackupResul
       systemId: bases[0]?.meta.systemId ?? catalog.systemId ?? null,
       ok: !a.gapAfterNewestBase && a.windows.length > 0,
       windows: mergeWindows(a.windows),
-      bases: a.windows.map((w) => ({ snapshot: w.snapshot, time: bases.find((b) => b.snapshotId === w.snapshot)!.time, from: w.from, to: w.to, lastSegment: w.lastSegment })),
+      bases: a.windows.map((w) => ({ snapshot: w.snapshot, timeline: w.timeline, time: bases.find((b) => b.snapshotId === w.snapshot)!.time, from: w.from, to: w.to, lastSegment: w.lastSegment })),
       gaps: a.gaps.map(({ timeline, from, to, reason, after }) => ({ timeline, from, to, reason, after })),
       gapAfterNewestBase: a.gapAfterNewestBase,
       segments: catalog.best.size,
     };
-    if (opts.server) report.slots = await this.slots(parsePgLocation(opts.server), opts.maxSlotLagBytes ?? DEFAULT_MAX_SLOT_LAG);
+    if (opts.server) {
+      report.maxSlotLagBytes = opts.maxSlotLagBytes ?? DEFAULT_MAX_SLOT_LAG;
+      report.slots = await this.slots(parsePgLocation(opts.server), report.maxSlotLagBytes);
+    }
     return report;
   }
 
   private async slots(loc: PgLocation, max: number): Promise<NonNullable<T.PitrReport['slots']>> {
+    // restart_lsn is the oldest WAL the slot makes the server keep; NULL for a slot that
+    // reserves nothing yet. wal_status 'lost' means max_slot_wal_keep_size invalidated it.
     const q =
-      "SELECT slot_name, active, COALESCE(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::bigint FROM pg_replication_slots WHERE slot_type = 'physical' ORDER BY 1";
+      "SELECT slot_name, active, COALESCE(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::bigint, COALESCE(wal_status, '') FROM pg_replication_slots WHERE slot_type = 'physical' ORDER BY 1";
     const { stdout } = await this.client.run('psql', ['-X', '-A', '-t', '-F', '|', '-d', sqlUrl(loc), '-c', q], { timeoutMs: 15_000 });
     return stdout
       .split('\n')
       .filter((l) => l.includes('|'))
       .map((l) => {
-        const [slot, active, bytes] = l.split('|');
+        const [slot, active, bytes, status] = l.split('|');
         const retainedBytes = Number(bytes);
-        return { name: slot!, active: active === 't', retainedBytes, tooMuch: retainedBytes > max };
+        return { name: slot!, active: active === 't', retainedBytes, tooMuch: retainedBytes > max, walStatus: status ? status : null };
       });
   }
 
@@ -208,7 +230,7 @@ export class PostgresSource implements Source<T.PgBackupOptions, T.PgBackupResul
       snapshot,
       target: opts.target,
       targetTime: plan.targetTime,
-      window: { from: plan.window.from, to: plan.window.to },
+      window: { timeline: plan.window.timeline, from: plan.window.from, to: plan.window.to },
       segments: plan.segments.length,
       files: r.files,
       bytes: r.bytes,

@@ -35,6 +35,11 @@ export class WalCatalog {
     }
   }
 
+  /** A catalog of records already loaded (tests, tools). */
+  static fromRecords(name: string, records: { id: string; body: WalRecordBody }[]): WalCatalog {
+    return new WalCatalog(name, records);
+  }
+
   static async load(repo: Repository, name: string): Promise<WalCatalog> {
     const all = await repo.listWalRecords();
     return new WalCatalog(

@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { CairnError } from '../../core/errors/index.js';
 import { sha256Hex } from '../../crypto/sha256.js';
-import { syncIndex } from '../../repository/index-sync.js';
+import { scanPacks, syncIndex } from '../../repository/index-sync.js';
 import { RepoLock } from '../../repository/lock.js';
 import type { Repository } from '../../repository/repository.js';
 import type { PgClient } from './pg-client.js';
@@ -54,6 +54,7 @@ export interface StreamSummary {
 export class WalStreamer {
   private child: ChildProcess | null = null;
   private childError = '';
+  private lock: RepoLock | null = null;
   private stored = new Map<string, string>(); // file name → sha256 of what is stored
   private readonly summary: StreamSummary = { flushes: 0, records: 0, segmentsStored: 0, restarts: 0 };
 
@@ -71,8 +72,12 @@ export class WalStreamer {
     await this.stopOrphan();
     await this.client.run('pg_receivewal', ['-d', this.loc.url, '-S', this.opts.slot, '--create-slot', '--if-not-exists'], { timeoutMs: 60_000 });
     const lock = await RepoLock.acquire(this.repo, 'writer');
+    this.lock = lock;
     try {
       await syncIndex(this.repo);
+      await lock.recordMarksSeen();
+      // Packs of a streamer killed before it indexed them: named now, never trusted unnamed.
+      await scanPacks(this.repo);
       // What earlier runs stored: unchanged spool files are not stored again.
       const catalog = await WalCatalog.load(this.repo, this.opts.name);
       for (const s of catalog.best.values()) this.stored.set(s.partial ? `${s.name}.partial` : s.name, s.sha256);
@@ -190,12 +195,23 @@ export class WalStreamer {
       if (!partial) complete.push(f);
       const hash = sha256Hex(bytes);
       if (this.stored.get(f) === hash) continue;
+      if (!partial && this.stored.has(f)) {
+        // A complete segment is final: other bytes under its name mean another server of
+        // the same system identifier wrote this timeline too. Never mix two histories.
+        throw new CairnError('SOURCE_CONFIG', `WAL segment ${f} of "${this.opts.name}" is already stored with other content: two servers write under this name`, {
+          hint: 'give the other server its own --name (docs/sources/postgres.md, "Timelines")',
+        });
+      }
       files.push({ name, partial, bytes, ...(await commitTimes(this.client, name, bytes)) });
     }
     this.summary.flushes++;
+    // Every flush, even an idle one, syncs and publishes the gc marks it now knows (it
+    // deduplicates only after this point), so a prune can sweep while this streamer runs
+    // for weeks: a writer lock without a mark holds that mark's sweep back (LockBody.marksSeen).
+    await syncIndex(this.repo);
+    await this.lock?.recordMarksSeen();
     let recordId: string | null = null;
     if (files.length > 0) {
-      await syncIndex(this.repo);
       const rec = await storeSegments(this.repo, { name: this.opts.name, systemId: this.opts.systemId, segmentSize: this.opts.segmentSize }, files);
       recordId = rec?.id ?? null;
       for (const f of files) this.stored.set(f.partial ? `${f.name}.partial` : f.name, sha256Hex(f.bytes));

@@ -178,6 +178,14 @@ export class FakeEngine implements T.Engine {
         rec('restorePostgres', [opts]);
         throw new CairnError('INTERNAL', 'FakeEngine: restorePostgres not scripted');
       },
+      async backupS3(opts) {
+        rec('backupS3', [opts]);
+        throw new CairnError('INTERNAL', 'FakeEngine: backupS3 not scripted');
+      },
+      async restoreS3(opts) {
+        rec('restoreS3', [opts]);
+        throw new CairnError('INTERNAL', 'FakeEngine: restoreS3 not scripted');
+      },
       async close() {
         rec('close', []);
       },
