@@ -1,4 +1,4 @@
-import { scrypt as scryptCb, type ScryptOptions } from 'node:crypto';
+import { createHash, scrypt as scryptCb, type ScryptOptions } from 'node:crypto';
 import { CairnError } from '../core/errors/index.js';
 import { isId, type KeyId } from '../core/ids.js';
 import type { RandomSource } from '../core/random.js';
@@ -67,16 +67,32 @@ function slotAad(repoId: string, role: SlotRole): Buffer {
   return Buffer.from(role === 'full' ? base : `${base} role=${role}`, 'utf8');
 }
 
+/**
+ * Keys derived in this process, by (password, salt, cost). A command that opens the same
+ * repository twice (looking up a source's type, then restoring it) pays scrypt once.
+ * In memory only and never written anywhere: the process already holds the master key
+ * these unwrap. Failed derivations are not kept.
+ */
+const derived = new Map<string, Promise<Buffer>>();
+const MAX_DERIVED = 16;
+
 function deriveWrapKey(password: string, salt: Buffer, k: KdfParams): Promise<Buffer> {
-  // OpenSSL needs 128*r*(N+p+2) bytes; the doubled figure leaves headroom for tiny N.
-  const maxmem = Math.max(2 * 128 * k.N * k.r * k.p, 128 * k.r * (k.N + k.p + 2) + 2 ** 20);
-  const options: ScryptOptions = { N: k.N, r: k.r, p: k.p, maxmem };
   // NFC so that the same password typed on systems that compose accents differently
   // (macOS input vs. Linux) yields the same bytes.
   const pw = Buffer.from(password.normalize('NFC'), 'utf8');
-  return new Promise((resolve, reject) => {
-    scryptCb(pw, salt, 32, options, (err, key) => (err ? reject(err) : resolve(key)));
+  const memo = `${createHash('sha256').update(pw).digest('hex')}:${salt.toString('hex')}:${k.N}:${k.r}:${k.p}`;
+  const hit = derived.get(memo);
+  if (hit) return hit;
+  // OpenSSL needs 128*r*(N+p+2) bytes; the doubled figure leaves headroom for tiny N.
+  const maxmem = Math.max(2 * 128 * k.N * k.r * k.p, 128 * k.r * (k.N + k.p + 2) + 2 ** 20);
+  const options: ScryptOptions = { N: k.N, r: k.r, p: k.p, maxmem };
+  const key = new Promise<Buffer>((resolve, reject) => {
+    scryptCb(pw, salt, 32, options, (err, out) => (err ? reject(err) : resolve(out)));
   });
+  if (derived.size >= MAX_DERIVED) derived.delete(derived.keys().next().value!);
+  derived.set(memo, key);
+  key.catch(() => derived.delete(memo));
+  return key;
 }
 
 function requireRepoId(repoId: string): void {

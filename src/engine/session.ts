@@ -29,6 +29,12 @@ import type { SourceHost } from '../sources/types.js';
 import { PostgresSource } from '../sources/postgres/postgres-source.js';
 import { planPitrRetention } from '../sources/postgres/pg-retention.js';
 import { S3Source } from '../sources/s3/s3-source.js';
+import { SqliteSource } from '../sources/sqlite/sqlite-source.js';
+import { planSqliteRetention } from '../sources/sqlite/sqlite-retention.js';
+import { MariadbSource } from '../sources/mariadb/mariadb-source.js';
+import { planMyRetention } from '../sources/mariadb/my-retention.js';
+import { RedisSource } from '../sources/redis/redis-source.js';
+import { planRedisRetention } from '../sources/redis/redis-pitr.js';
 import type { RetryOptions } from '../backend/with-retry.js';
 
 /** RepositorySession over an opened Repository: the engine facade's implementation. */
@@ -178,7 +184,7 @@ export class Session implements T.RepositorySession {
     // A dry run deletes nothing, so an append-only host may preview a policy.
     if (!opts.dryRun) requireFullAccess(this.role, 'forget');
     const all = await this.snapshots();
-    const hasPostgres = opts.policy && all.some((s) => s.source.type === 'postgres');
+    const hasPostgres = opts.policy && all.some((s) => s.source.type === 'postgres' || s.source.type === 'redis' || s.source.type === 'mariadb' || s.source.type === 'sqlite');
     if (!hasPostgres) {
       const result = await runForget(this.repo, all, opts);
       if (opts.prune && !opts.dryRun) result.prune = await this.prune({});
@@ -187,7 +193,20 @@ export class Session implements T.RepositorySession {
     // PostgreSQL sources: decide as usual, then keep what PITR needs and drop the WAL no
     // kept base backup needs (sources/postgres/pg-retention.ts).
     const result = await runForget(this.repo, all, { ...opts, dryRun: true });
-    const plan = planPitrRetention(result, all, await this.repo.listWalRecords(), this.repo.deps.clock.now(), opts.policy?.keepWithin);
+    const walRecords = await this.repo.listWalRecords();
+    const plan = planPitrRetention(result, all, walRecords, this.repo.deps.clock.now(), opts.policy?.keepWithin);
+    // Redis sources: the same promise for their bases and command log (sources/redis/redis-pitr.ts).
+    const redisPlan = planRedisRetention(result, all, walRecords, this.repo.deps.clock.now(), opts.policy?.keepWithin);
+    plan.rescue.push(...redisPlan.rescue);
+    plan.wal.push(...redisPlan.log);
+    // SQLite sources: bases and frame records (sources/sqlite/sqlite-retention.ts).
+    const sqlitePlan = planSqliteRetention(result, all, walRecords, this.repo.deps.clock.now(), opts.policy?.keepWithin);
+    plan.rescue.push(...sqlitePlan.rescue);
+    plan.wal.push(...sqlitePlan.wal);
+    // MariaDB sources: dumps and binlog (sources/mariadb/my-retention.ts).
+    const myPlan = planMyRetention(result, all, walRecords, this.repo.deps.clock.now(), opts.policy?.keepWithin);
+    plan.rescue.push(...myPlan.rescue);
+    plan.wal.push(...myPlan.wal);
     for (const r of plan.rescue) {
       for (const g of result.groups) {
         if (!g.remove.some((s) => s.id === r.snapshot.id)) continue;
@@ -251,6 +270,51 @@ export class Session implements T.RepositorySession {
     return new PostgresSource().restore(this.sourceHost(), opts);
   }
 
+  // ---- Redis ---------------------------------------------------------------------
+
+  async backupRedis(opts: T.RedisBackupOptions): Promise<T.RedisBackupResult> {
+    return new RedisSource().backup(this.sourceHost(), opts);
+  }
+
+  async streamRedis(opts: T.RedisStreamOptions): Promise<T.RedisStreamResult> {
+    return new RedisSource().stream(this.sourceHost(), opts);
+  }
+
+  async pitrRedis(name: string, opts?: { server?: string }): Promise<T.RedisPitrReport> {
+    return new RedisSource().pitr(this.sourceHost(), name, opts);
+  }
+
+  async restoreRedis(opts: T.RedisRestoreOptions): Promise<T.RedisRestoreResult> {
+    await this.ready();
+    return new RedisSource().restore(this.sourceHost(), opts);
+  }
+
+  async sourceType(name: string): Promise<string | null> {
+    const snap = (await this.snapshots()).find((s) => s.source.name === name && s.source.type !== 'files');
+    if (snap) return snap.source.type;
+    return (await this.repo.listWalRecords()).find((r) => r.body.source.name === name)?.body.source.type ?? null;
+  }
+
+  // ---- MariaDB / MySQL -------------------------------------------------------------
+
+  async backupMariadb(opts: T.MyBackupOptions): Promise<T.MyBackupResult> {
+    return new MariadbSource().backup(this.sourceHost(), opts);
+  }
+
+  async streamMariadb(opts: T.MyStreamOptions): Promise<T.MyStreamResult> {
+    const spoolRoot = join(this.repo.deps.cacheDir === ':memory:' ? tmpdir() : this.repo.deps.cacheDir, 'mariadb', this.repo.id);
+    return new MariadbSource().stream(this.sourceHost(), { ...opts, spoolRoot });
+  }
+
+  async pitrMariadb(name: string): Promise<T.MyPitrReport | null> {
+    return new MariadbSource().pitr(this.sourceHost(), name);
+  }
+
+  async restoreMariadb(opts: T.MyRestoreOptions): Promise<T.MyRestoreResult> {
+    await this.ready();
+    return new MariadbSource().restore(this.sourceHost(), opts);
+  }
+
   // ---- S3 bucket source ---------------------------------------------------------
 
   async backupS3(opts: T.S3BackupOptions): Promise<T.S3BackupResult> {
@@ -260,6 +324,25 @@ export class Session implements T.RepositorySession {
   async restoreS3(opts: T.S3RestoreOptions): Promise<T.S3RestoreResult> {
     await this.ready();
     return new S3Source(this.retry ? { retry: this.retry } : {}).restore(this.sourceHost(), opts);
+  }
+
+  // ---- SQLite source ---------------------------------------------------------------
+
+  async backupSqlite(opts: T.SqliteBackupOptions): Promise<T.SqliteBackupResult> {
+    return new SqliteSource().backup(this.sourceHost(), opts);
+  }
+
+  async streamSqlite(opts: T.SqliteStreamOptions): Promise<T.SqliteStreamResult> {
+    return new SqliteSource().stream(this.sourceHost(), opts);
+  }
+
+  async pitrSqlite(name: string): Promise<T.SqlitePitrReport | null> {
+    return new SqliteSource().pitr(this.sourceHost(), name);
+  }
+
+  async restoreSqlite(opts: T.SqliteRestoreOptions): Promise<T.SqliteRestoreResult> {
+    await this.ready();
+    return new SqliteSource().restore(this.sourceHost(), opts);
   }
 
   async prune(opts?: T.PruneOptions): Promise<T.PruneResult> {

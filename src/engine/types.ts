@@ -1,4 +1,14 @@
 import type { SnapshotId, KeyId, BlobId } from '../core/ids.js';
+import type {
+  RedisBackupOptions,
+  RedisBackupResult,
+  RedisPitrReport,
+  RedisRestoreOptions,
+  RedisRestoreResult,
+  RedisStreamOptions,
+  RedisStreamResult,
+} from '../sources/redis/redis-source.js';
+export type { RedisBackupOptions, RedisBackupResult, RedisPitrReport, RedisRestoreOptions, RedisRestoreResult, RedisStreamOptions, RedisStreamResult };
 
 /**
  * The engine facade: the only thing cli/, agent/ and server/ call. Everything here is
@@ -478,6 +488,95 @@ export interface S3RestoreResult {
   warnings: string[];
 }
 
+// ---- SQLite source (docs/sources/sqlite.md) -------------------------------------------
+
+export interface SqliteBackupOptions {
+  /** Absolute path of the database file. */
+  path: string;
+  /** Source name (default: the file's base name). */
+  name?: string;
+  tags?: string[];
+  host?: string;
+  /** How long to wait for the database's write lock (default 30 s; SOURCE_LOCKED after). */
+  lockTimeoutMs?: number;
+  onProgress?: (p: Progress) => void;
+  signal?: AbortSignal;
+}
+
+export interface SqliteBackupResult extends BackupResult {
+  name: string;
+  journalMode: string;
+}
+
+export interface SqliteStreamOptions {
+  path: string;
+  name?: string;
+  /** Store captured frames at least this often (default 10 s). */
+  flushIntervalMs?: number;
+  /** How often to look at the WAL (default 100 ms). */
+  pollIntervalMs?: number;
+  /** Checkpoint (PASSIVE) and start a new WAL generation this often (default 60 s)… */
+  checkpointIntervalMs?: number;
+  /** …or when the WAL holds more than this many bytes (default 16 MiB). */
+  checkpointBytes?: number;
+  lockTimeoutMs?: number;
+  signal: AbortSignal;
+  onStarted?: (i: { name: string; resumed: boolean; base: string | null }) => void;
+  onFlush?: (f: { frames: number; commits: number; recordId: string | null }) => void;
+  onWarning?: (message: string) => void;
+}
+
+export interface SqliteStreamResult {
+  name: string;
+  flushes: number;
+  records: number;
+  frames: number;
+  commits: number;
+  /** Base snapshots this run took (at start, or after lost frames). */
+  bases: string[];
+  /** Times frame loss was detected (each started a new base). */
+  lostFrames: number;
+  /**
+   * Longest time between two reads of the WAL, in ms: commit times are read times, so
+   * each is late by at most this (the poll interval plus any stall of the process).
+   */
+  maxReadGapMs: number;
+}
+
+export interface SqlitePitrReport {
+  name: string;
+  /** False when the source was never captured continuously (journal_mode other than wal). */
+  continuous: boolean;
+  ok: boolean;
+  windows: { from: string; to: string }[];
+  bases: { snapshot: string; time: string; from: string; to: string; frames: number; journalMode: string }[];
+  gaps: { from: string; to: string }[];
+  gapAfterNewestBase: boolean;
+  records: number;
+  commits: number;
+}
+
+export interface SqliteRestoreOptions {
+  source: string;
+  /** 'latest' or UTC ISO 8601 with microseconds. */
+  at: string;
+  /** The database file to write (must not exist). */
+  target: string;
+  signal?: AbortSignal;
+}
+
+export interface SqliteRestoreResult {
+  snapshot: SnapshotInfo;
+  target: string;
+  targetTime: string | null;
+  /** Commit time of the last transaction applied (the base's time if none). */
+  restoredTo: string;
+  window: { from: string; to: string };
+  commits: number;
+  bytes: number;
+  integrity: string;
+}
+
 /** An opened, unlocked repository. Obtain with Engine.open(); close() when done. */
 export interface RepositorySession {
   readonly id: string;
@@ -522,6 +621,32 @@ export interface RepositorySession {
   backupS3(opts: S3BackupOptions): Promise<S3BackupResult>;
   /** Writes a snapshot's files back as objects, with their recorded metadata, into a bucket. */
   restoreS3(opts: S3RestoreOptions): Promise<S3RestoreResult>;
+  /** A MariaDB/MySQL logical dump (binlog coordinates) as a snapshot of source type `mariadb`. */
+  backupMariadb(opts: MyBackupOptions): Promise<MyBackupResult>;
+  /** Continuous binlog capture until opts.signal aborts. */
+  streamMariadb(opts: MyStreamOptions): Promise<MyStreamResult>;
+  /** Windows and gaps of a mariadb source; null when the repository has no such source. */
+  pitrMariadb(name: string): Promise<MyPitrReport | null>;
+  /** Loads a dump plus the binlog up to a time into a target server. */
+  restoreMariadb(opts: MyRestoreOptions): Promise<MyRestoreResult>;
+  /** Redis (docs/sources/redis.md): an RDB over the replication protocol as a snapshot of source type `redis`. */
+  backupRedis(opts: RedisBackupOptions): Promise<RedisBackupResult>;
+  /** Acts as a replica until opts.signal aborts: full resyncs become bases, the command stream log records. */
+  streamRedis(opts: RedisStreamOptions): Promise<RedisStreamResult>;
+  /** Restorable windows and gaps of a redis source; `server` adds replica lag. */
+  pitrRedis(name: string, opts?: { server?: string }): Promise<RedisPitrReport>;
+  /** dump.rdb for a time (--target), or the keys written into a running server (--to). */
+  restoreRedis(opts: RedisRestoreOptions): Promise<RedisRestoreResult>;
+  /** The source type of the snapshots or log records named `name` (null: none). */
+  sourceType(name: string): Promise<string | null>;
+  /** A consistent copy of a SQLite database as a snapshot of source type `sqlite`. */
+  backupSqlite(opts: SqliteBackupOptions): Promise<SqliteBackupResult>;
+  /** Continuous capture of committed WAL frames until opts.signal aborts. */
+  streamSqlite(opts: SqliteStreamOptions): Promise<SqliteStreamResult>;
+  /** Windows and gaps of a sqlite source; null when no sqlite source has that name. */
+  pitrSqlite(name: string): Promise<SqlitePitrReport | null>;
+  /** Writes the database as of a time to a new file. */
+  restoreSqlite(opts: SqliteRestoreOptions): Promise<SqliteRestoreResult>;
   close(): Promise<void>;
 }
 
@@ -580,3 +705,6 @@ export interface Engine {
   /** Copies snapshots between two repositories, moving only what the destination lacks. */
   copy(opts: CopyOptions): Promise<CopyResult>;
 }
+
+export type { MyBackupOptions, MyBackupResult, MyStreamOptions, MyStreamResult, MyPitrReport, MyRestoreOptions, MyRestoreResult } from '../sources/mariadb/mariadb-types.js';
+import type { MyBackupOptions, MyBackupResult, MyStreamOptions, MyStreamResult, MyPitrReport, MyRestoreOptions, MyRestoreResult } from '../sources/mariadb/mariadb-types.js';

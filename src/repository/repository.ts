@@ -189,7 +189,17 @@ export class Repository {
     const { bytes, id } = sealFile(kind, body, this.masterKey.currentEncKey, this.keyFor(this.masterKey.currentEncKey), this.deps.random);
     const name = `${DIR_OF[kind]}/${id}`;
     await this.backend.save(name, bytes);
-    if (!(await this.backend.load(name)).equals(bytes)) {
+    let back: Buffer;
+    try {
+      back = await this.backend.load(name);
+    } catch (err) {
+      // Gone already: someone who had read it removed it (a prune that folded this index
+      // file into a new one, a forget of this very snapshot). Saves are atomic, so it
+      // was written whole, and its content lives on where that reader put it.
+      if (isNotFound(err)) return id;
+      throw err;
+    }
+    if (!back.equals(bytes)) {
       await this.backend.remove(name).catch(() => undefined);
       throw new CairnError('REPO_CORRUPT', `${kind} file ${id.slice(0, 8)} read back from ${this.backend.location} differs from what was written`, {
         hint: 'the storage is damaging writes; the operation was not completed',

@@ -24,6 +24,8 @@ export interface WalSegmentEntry {
   /** Commit/abort timestamps of the first and last transaction end found in it (ISO 8601), if any. */
   firstCommit?: string;
   lastCommit?: string;
+  /** Source-specific positions (SQLite: WAL generation, frame range, commits); readers of other sources ignore it. */
+  meta?: Record<string, unknown>;
 }
 
 /** The body of a sealed `wal/<id>` file: the segments one flush of one source stored. */

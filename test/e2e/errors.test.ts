@@ -699,6 +699,23 @@ describe('postgres sources', () => {
   });
 });
 
+// ---- MariaDB sources (issue #6) --------------------------------------------------------------
+
+describe('mariadb sources', () => {
+  // The machine's shared MariaDB on 3306 has binary logging off (Debian's default); the
+  // check only reads @@log_bin, so using it is read-only.
+  it.skipIf(!existsSync('/usr/bin/mariadb'))('a server with binary logging off → BINLOG_DISABLED (45) naming the my.cnf lines', async () => {
+    const [plain] = await expectCliError('BINLOG_DISABLED', ['backup', 'mariadb://root@127.0.0.1:3306/'], base.env);
+    expect(plain.stderr).toContain('log_bin = mysql-bin, server_id = 1, binlog_format = ROW');
+  });
+
+  it('an unreachable mariadb server → SOURCE_UNREACHABLE (44)', async () => {
+    const port = await closedPort();
+    const [plain] = await expectCliError('SOURCE_UNREACHABLE', ['backup', `mariadb://root@127.0.0.1:${port}/`], base.env);
+    expect(plain.stderr).toMatch(/connect/i);
+  });
+});
+
 // ---- nothing slips by -------------------------------------------------------------------
 
 describe('coverage of the code table', () => {

@@ -6,6 +6,9 @@ import { CliContext } from '../cli-context.js';
 import type { CliDeps } from '../cli-deps.js';
 import { ReportedFailure } from '../reported-failure.js';
 import { usageError } from '../usage-error.js';
+import { formatRedisPitr, redisPitrOutcome } from '../run-redis.js';
+import { formatSqlitePitr } from '../run-sqlite.js';
+import { printMyPitr } from '../run-mariadb.js';
 
 export function formatPitrReport(r: PitrReport): string[] {
   const lines = [`postgres source ${r.name}${r.systemId ? ` (system ${r.systemId})` : ''}: ${r.bases.length} base backup${r.bases.length === 1 ? '' : 's'}, ${r.segments} WAL segments`];
@@ -62,9 +65,32 @@ Examples:
     .action(async (name: string, flags: { server?: string; maxSlotLag?: string }, c: Command) => {
       const ctx = CliContext.fromCommand(c, deps);
       const maxSlotLagBytes = flags.maxSlotLag === undefined ? undefined : parseSize(flags.maxSlotLag);
-      const report = await ctx.withSession((s) =>
-        s.pitr(name, { ...(flags.server ? { server: flags.server } : {}), ...(maxSlotLagBytes !== undefined ? { maxSlotLagBytes } : {}) }),
-      );
+      // One session for finding the source's type and its report: every open of the
+      // repository costs a key derivation (~0.5 s).
+      const found = await ctx.withSession(async (s) => {
+        const type = await s.sourceType(name);
+        if (type === 'redis') return { type, report: await s.pitrRedis(name, flags.server ? { server: flags.server } : {}) } as const;
+        if (type === 'mariadb' || type === 'sqlite') {
+          if (flags.server !== undefined) throw usageError(`--server applies to postgres and redis sources; ${name} is a ${type} source`);
+          if (type === 'mariadb') return { type, report: (await s.pitrMariadb(name))! } as const;
+          return { type, report: (await s.pitrSqlite(name))! } as const;
+        }
+        const report = await s.pitr(name, { ...(flags.server ? { server: flags.server } : {}), ...(maxSlotLagBytes !== undefined ? { maxSlotLagBytes } : {}) });
+        return { type: 'postgres', report } as const;
+      });
+      if (found.type === 'redis') {
+        const redis = found.report;
+        ctx.out.result(redis, () => ctx.out.printLines(formatRedisPitr(redis)));
+        return redisPitrOutcome(name, redis);
+      }
+      if (found.type === 'mariadb') return printMyPitr(ctx, found.report);
+      if (found.type === 'sqlite') {
+        const sq = found.report;
+        ctx.out.result(sq, () => ctx.out.printLines(formatSqlitePitr(sq)));
+        if (sq.gapAfterNewestBase) throw new ReportedFailure(new CairnError('WAL_GAP', `the frame log of ${name} has a gap after its newest base`, { hint: 'check that `cairn stream sqlite://…` runs (docs/runbooks/sqlite-pitr.md)' }));
+        return;
+      }
+      const report = found.report;
       ctx.out.result(report, () => ctx.out.printLines(formatPitrReport(report)));
       if (report.gapAfterNewestBase) {
         const g = report.gaps.at(-1)!;

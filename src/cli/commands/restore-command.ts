@@ -16,6 +16,9 @@ import { addSnapshotFilterOptions, parseSnapshotFilter, type RawFilterOptions } 
 import { usageError } from '../usage-error.js';
 import { runPostgresRestore } from '../run-postgres-restore.js';
 import { runS3Restore } from '../run-s3.js';
+import { isRedisUrl, runRedisRestore } from '../run-redis.js';
+import { runSqliteRestore } from '../run-sqlite.js';
+import { isMariadbUrl, runMariadbRestore } from '../run-mariadb.js';
 
 export interface RestoreFlags extends RawFilterOptions {
   target?: string;
@@ -26,6 +29,8 @@ export interface RestoreFlags extends RawFilterOptions {
   start?: boolean;
   port?: string;
   to?: string;
+  includeDb?: string[];
+  includeTable?: string[];
 }
 
 /**
@@ -86,7 +91,9 @@ export function restoreCommand(parent: Command, deps: CliDeps): Command {
     .option('--verify', 'read the restored files back and compare them with the snapshot')
     .option('--source <name>', 'a PostgreSQL source: build a data directory recovering to --at (a time with offset, or latest); with --to: the S3 source to choose from')
     .option('--start', 'with --source: start the restored server and wait until it is promoted')
-    .option('--port <port>', 'with --start: the port to start it on (default 5432)');
+    .option('--port <port>', 'with --start: the port to start it on (default 5432)')
+    .option('--include-db <db>', 'a mariadb source: restore only this database from the dump (and its binlog events; repeatable)', collect)
+    .option('--include-table <db.table>', 'a mariadb source: restore only this table from the dump (and its row events; repeatable)', collect);
   addSnapshotFilterOptions(cmd);
   return cmd
     .addHelpText(
@@ -115,7 +122,16 @@ Examples:
     )
     .action(async (snapshot: string | undefined, flags: RestoreFlags, c: Command) => {
       const ctx = CliContext.fromCommand(c, deps);
+      if (flags.to !== undefined && isMariadbUrl(flags.to)) return runMariadbRestore(ctx, snapshot, flags);
+      if (flags.to !== undefined && isRedisUrl(flags.to)) return runRedisRestore(ctx, flags);
+      // The source's type decides who restores it: one lookup (a second open of the
+      // repository in this process reuses the derived key, see crypto/key-slot.ts).
+      const type = flags.source !== undefined && snapshot === undefined && flags.to === undefined ? await ctx.withSession((s) => s.sourceType(flags.source!)) : null;
+      if (type === 'mariadb') return runMariadbRestore(ctx, snapshot, flags);
+      if (flags.includeDb?.length || flags.includeTable?.length) throw usageError('--include-db and --include-table apply to mariadb sources only (--source NAME with --to mariadb://… or --target DIR)');
       if (flags.to !== undefined) return runS3Restore(ctx, snapshot, flags);
+      if (type === 'redis') return runRedisRestore(ctx, flags);
+      if (type === 'sqlite') return runSqliteRestore(ctx, flags);
       if (flags.source !== undefined) return runPostgresRestore(ctx, snapshot, flags);
       if (flags.start || flags.port !== undefined) throw usageError('--start and --port apply to --source restores only');
       const opts = toRestoreOptions(snapshot, flags, deps.cwd);

@@ -3,6 +3,9 @@ import { CliContext } from '../cli-context.js';
 import type { CliDeps } from '../cli-deps.js';
 import { durationToMs, parseDuration } from '../parse-duration.js';
 import { usageError } from '../usage-error.js';
+import { isRedisUrl, runRedisStream } from '../run-redis.js';
+import { isSqliteUrl, runSqliteStream } from '../run-sqlite.js';
+import { isMariadbUrl, runMariadbStream } from '../run-mariadb.js';
 
 export interface StreamFlags {
   name?: string;
@@ -15,7 +18,7 @@ export function streamCommand(parent: Command, deps: CliDeps): Command {
   return parent
     .command('stream')
     .description('capture the WAL of a PostgreSQL server continuously into the repository (runs until stopped)')
-    .argument('<url>', 'postgres://user@host:port/ of the server')
+    .argument('<url>', 'postgres://user@host:port/ or redis://[user:password@]host:port of the server')
     .option('--name <name>', 'source name (default: the system identifier); must match the base backups\' --name')
     .option('--slot <slot>', 'replication slot to stream through, created if missing (default: cairn_<name>)')
     .option('--flush-interval <duration>', 'store new WAL, the partial segment too, at least this often (default 10s)')
@@ -34,9 +37,19 @@ Examples:
     )
     .action(async (url: string, flags: StreamFlags, c: Command) => {
       const ctx = CliContext.fromCommand(c, deps);
-      if (!/^postgres(ql)?:\/\//i.test(url)) throw usageError(`"${url}" is not a postgres:// URL`, 'cairn stream postgres://cairn@db1:5432/ --name db1');
+      if (isMariadbUrl(url)) {
+        const ms = flags.flushInterval === undefined ? undefined : durationToMs(parseDuration(flags.flushInterval, '--flush-interval', ['h', 'min', 's']));
+        if (ms !== undefined && ms < 1000) throw usageError('--flush-interval must be at least 1s');
+        return runMariadbStream(ctx, url, flags, ms);
+      }
+      if (isSqliteUrl(url)) {
+        const ms = flags.flushInterval === undefined ? undefined : durationToMs(parseDuration(flags.flushInterval, '--flush-interval', ['h', 'min', 's']));
+        return runSqliteStream(ctx, url, flags, ms);
+      }
+      if (!/^postgres(ql)?:\/\//i.test(url) && !isRedisUrl(url)) throw usageError(`"${url}" is not a postgres:// URL`, 'cairn stream postgres://cairn@db1:5432/ --name db1');
       const flushIntervalMs = flags.flushInterval === undefined ? undefined : durationToMs(parseDuration(flags.flushInterval, '--flush-interval', ['h', 'min', 's']));
       if (flushIntervalMs !== undefined && flushIntervalMs < 1000) throw usageError('--flush-interval must be at least 1s');
+      if (isRedisUrl(url)) return runRedisStream(ctx, url, flags, flushIntervalMs);
       const result = await ctx.withSession((s) =>
         s.streamPostgres({
           url,

@@ -39,6 +39,7 @@ export const ERROR_CODES = {
   BACKEND_UNAVAILABLE: { exitCode: 43, summary: 'the storage backend could not be reached' },
   SOURCE_UNREACHABLE: { exitCode: 44, summary: 'the database or S3 source could not be reached, or its client tool failed talking to it' },
   SOURCE_CONFIG: { exitCode: 45, summary: 'the database source refused cairn for a reason the operator must fix (pg_hba, role, wal_level, slots, missing client binaries)' },
+  BINLOG_DISABLED: { exitCode: 45, summary: 'the MariaDB/MySQL server has binary logging off: set log_bin, server_id and binlog_format=ROW in my.cnf and restart it' },
   CANCELLED: { exitCode: 130, summary: 'interrupted by the user (SIGINT/SIGTERM)' },
   INTERNAL: { exitCode: 1, summary: 'an unexpected internal error (a bug: please report it)' },
 } as const;

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CairnError } from '../../core/errors/index.js';
 import { sha256Hex } from '../../crypto/sha256.js';
@@ -12,6 +12,8 @@ import type { PgLocation } from './pg-location.js';
 import { storeSegments, WalCatalog, type SegmentFile } from './wal-catalog.js';
 import { isSegmentName, segmentHeader } from './wal-name.js';
 import { commitTimes } from './wal-scan.js';
+import { abortableSleep } from '../../util/abortable-sleep.js';
+import { recordChildPid, stopLeftoverChild } from '../supervised-child.js';
 
 const RECEIVER_PID = 'pg_receivewal.pid';
 
@@ -93,7 +95,7 @@ export class WalStreamer {
         if (err.code === 'SOURCE_CONFIG' || failures > 5) throw err;
         this.opts.onWarning?.(`${err.message}; restarting pg_receivewal`);
         this.summary.restarts++;
-        await sleep(Math.min(1000 * failures, 5000), signal);
+        await abortableSleep(Math.min(1000 * failures, 5000), signal);
       }
       await this.stopReceiver();
       await this.flush(); // what arrived last goes in before we exit
@@ -108,7 +110,7 @@ export class WalStreamer {
     this.childError = '';
     const child = this.client.spawn('pg_receivewal', ['-d', this.loc.url, '-S', this.opts.slot, '-D', this.opts.spoolDir, '--synchronous', '-n', '--no-password']);
     this.child = child;
-    if (child.pid) void writeFile(join(this.opts.spoolDir, RECEIVER_PID), `${child.pid}\n`).catch(() => undefined);
+    recordChildPid(this.opts.spoolDir, RECEIVER_PID, child.pid);
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (s: string) => {
       this.childError = (this.childError + s).slice(-4000);
@@ -127,27 +129,17 @@ export class WalStreamer {
    * child die with its parent); that orphan keeps the slot busy. Its pid is in the spool:
    * if it is still a pg_receivewal writing here, stop it (it flushes on SIGINT) first.
    */
-  private async stopOrphan(): Promise<void> {
-    const pid = Number((await readFile(join(this.opts.spoolDir, RECEIVER_PID), 'utf8').catch(() => '')).trim());
-    if (!Number.isInteger(pid) || pid <= 1) return;
-    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (!cmdline.includes('pg_receivewal') || !cmdline.includes(this.opts.spoolDir)) return;
-    this.opts.onWarning?.(`stopping pg_receivewal ${pid} left behind by a streamer that was killed`);
-    try {
-      process.kill(pid, 'SIGINT');
-    } catch {
-      return;
-    }
-    for (let i = 0; i < 100; i++) {
-      if (!(await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => ''))) return;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
+  private stopOrphan(): Promise<void> {
+    return stopLeftoverChild({
+      spoolDir: this.opts.spoolDir,
+      pidFile: RECEIVER_PID,
+      tool: 'pg_receivewal',
+      signal: 'SIGINT',
+      graceMs: 10000,
+      ...(this.opts.onWarning ? { onWarning: this.opts.onWarning } : {}),
+    });
   }
+
 
   private async stopReceiver(): Promise<void> {
     const child = this.child;
@@ -165,7 +157,7 @@ export class WalStreamer {
     let done = false;
     void exited.then(() => (done = true));
     while (!done && !this.opts.signal.aborted) {
-      await Promise.race([sleep(this.opts.flushIntervalMs, this.opts.signal), exited]);
+      await Promise.race([abortableSleep(this.opts.flushIntervalMs, this.opts.signal), exited]);
       await this.flush();
     }
   }
@@ -223,19 +215,6 @@ export class WalStreamer {
     for (const f of complete.slice(0, -1)) await rm(join(this.opts.spoolDir, f), { force: true });
     this.opts.onFlush?.({ segments: files.map((f) => f.name), partial: files.find((f) => f.partial)?.name ?? null, recordId });
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 export async function spoolSize(dir: string): Promise<number> {

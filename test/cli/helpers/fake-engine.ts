@@ -158,6 +158,22 @@ export class FakeEngine implements T.Engine {
         return { removed: 0, live: [] };
       },
       // PostgreSQL (issue #5): driven against real clusters in test/integration/postgres-*.test.ts.
+      async backupMariadb(opts) {
+        rec('backupMariadb', [opts]);
+        throw new CairnError('INTERNAL', 'FakeEngine: backupMariadb not scripted');
+      },
+      async streamMariadb(opts) {
+        rec('streamMariadb', [opts]);
+        throw new CairnError('INTERNAL', 'FakeEngine: streamMariadb not scripted');
+      },
+      async pitrMariadb(name) {
+        rec('pitrMariadb', [name]);
+        return null;
+      },
+      async restoreMariadb(opts) {
+        rec('restoreMariadb', [opts]);
+        throw new CairnError('INTERNAL', 'FakeEngine: restoreMariadb not scripted');
+      },
       async backupPostgres(opts) {
         rec('backupPostgres', [opts]);
         throw new CairnError('INTERNAL', 'FakeEngine: backupPostgres not scripted');
@@ -169,6 +185,22 @@ export class FakeEngine implements T.Engine {
       async walPush(opts) {
         rec('walPush', [opts]);
         throw new CairnError('INTERNAL', 'FakeEngine: walPush not scripted');
+      },
+      async backupSqlite(opts) {
+        rec('backupSqlite', [opts]);
+        throw new CairnError('INTERNAL', 'FakeEngine: backupSqlite not scripted');
+      },
+      async streamSqlite(opts) {
+        rec('streamSqlite', [opts]);
+        throw new CairnError('INTERNAL', 'FakeEngine: streamSqlite not scripted');
+      },
+      async pitrSqlite(name) {
+        rec('pitrSqlite', [name]);
+        return null;
+      },
+      async restoreSqlite(opts) {
+        rec('restoreSqlite', [opts]);
+        throw new CairnError('INTERNAL', 'FakeEngine: restoreSqlite not scripted');
       },
       async pitr(name, opts) {
         rec('pitr', [name, opts]);
@@ -185,6 +217,27 @@ export class FakeEngine implements T.Engine {
       async restoreS3(opts) {
         rec('restoreS3', [opts]);
         throw new CairnError('INTERNAL', 'FakeEngine: restoreS3 not scripted');
+      },
+      // Redis: driven against private redis-servers in test/integration/redis-pitr.test.ts.
+      async backupRedis(opts) {
+        rec('backupRedis', [opts]);
+        throw new CairnError('INTERNAL', 'FakeEngine: backupRedis not scripted');
+      },
+      async streamRedis(opts) {
+        rec('streamRedis', [opts]);
+        throw new CairnError('INTERNAL', 'FakeEngine: streamRedis not scripted');
+      },
+      async pitrRedis(name, opts) {
+        rec('pitrRedis', [name, opts]);
+        throw new CairnError('INTERNAL', 'FakeEngine: pitrRedis not scripted');
+      },
+      async restoreRedis(opts) {
+        rec('restoreRedis', [opts]);
+        throw new CairnError('INTERNAL', 'FakeEngine: restoreRedis not scripted');
+      },
+      async sourceType(name) {
+        rec('sourceType', [name]);
+        return null;
       },
       async close() {
         rec('close', []);

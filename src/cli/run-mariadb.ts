@@ -1,0 +1,118 @@
+import { CairnError } from '../core/errors/index.js';
+import type { BackupMode, MyPitrReport, MyRestoreResult } from '../engine/types.js';
+import { formatBytes } from '../util/format-bytes.js';
+import { formatDuration } from '../util/format-duration.js';
+import type { CliContext } from './cli-context.js';
+import { formatKeyValues } from './format-key-values.js';
+import { parsePitrTime } from './parse-pitr-time.js';
+import { parseTags } from './parse-tags.js';
+import { createProgressReporter } from './progress-reporter.js';
+import { ReportedFailure } from './reported-failure.js';
+import { usageError } from './usage-error.js';
+
+export function isMariadbUrl(s: string): boolean {
+  return /^(mariadb|mysql):\/\//i.test(s);
+}
+
+/** `cairn backup mariadb://…`: a logical dump with binlog coordinates. */
+export async function runMariadbBackup(ctx: CliContext, paths: string[], flags: { name?: string; tag?: string[]; host?: string; mode?: BackupMode; logical?: boolean; exclude?: string[]; dryRun?: boolean }): Promise<void> {
+  if (paths.length !== 1) throw usageError('back up one mariadb:// URL at a time, without other paths', 'cairn backup mariadb://cairn@db1:3306/ --name db1');
+  if (flags.exclude?.length || flags.dryRun || flags.logical) throw usageError('--exclude, --dry-run and --logical do not apply to a mariadb:// source (its backups are logical dumps)');
+  if (flags.name !== undefined && !/^[A-Za-z0-9_.-]{1,100}$/.test(flags.name)) throw usageError(`--name "${flags.name}": use letters, digits, ".", "_" and "-"`);
+  const tags = parseTags(flags.tag);
+  const result = await ctx.withSession(async (s) => {
+    const progress = createProgressReporter(ctx, { perFile: true });
+    try {
+      return await s.backupMariadb({
+        url: paths[0]!,
+        ...(flags.name !== undefined ? { name: flags.name } : {}),
+        ...(tags.length ? { tags } : {}),
+        ...(flags.host !== undefined ? { host: flags.host } : {}),
+        ...(flags.mode ? { mode: flags.mode } : {}),
+        onProgress: (p) => progress.onProgress(p),
+        onWarning: (w) => ctx.out.warn(w.message),
+        signal: ctx.signal,
+      });
+    } finally {
+      progress.done();
+    }
+  });
+  ctx.out.result(result, () => {
+    const s = result.snapshot;
+    const m = (s.sourceMeta ?? {}) as Record<string, unknown>;
+    const pairs: [string, string][] = [
+      ['source', `mariadb ${result.name} (${s.paths.join(', ')})`],
+      ['server', `${String(m.serverVersion ?? '?')}, server_id ${String(m.serverId ?? '?')}`],
+      ['binlog', `${String(m.binlogFile)}:${String(m.binlogPos)}${m.gtid ? ` (GTID ${String(m.gtid)})` : ''}`],
+    ];
+    if (s.summary) pairs.push(['read', formatBytes(s.summary.bytesRead)], ['added', formatBytes(s.summary.bytesAdded)], ['duration', formatDuration(s.summary.durationMs)]);
+    ctx.out.printLines([`snapshot ${s.shortId} saved (logical dump)`, ...formatKeyValues(pairs)]);
+  });
+}
+
+export async function runMariadbStream(ctx: CliContext, url: string, flags: { name?: string; spoolDir?: string }, flushIntervalMs: number | undefined): Promise<void> {
+  const result = await ctx.withSession((s) =>
+    s.streamMariadb({
+      url,
+      ...(flags.name !== undefined ? { name: flags.name } : {}),
+      ...(flushIntervalMs !== undefined ? { flushIntervalMs } : {}),
+      ...(flags.spoolDir !== undefined ? { spoolDir: ctx.resolvePath(flags.spoolDir) } : {}),
+      signal: ctx.signal,
+      onStarted: (i) => ctx.out.note(`streaming the binlog of ${i.name} from ${i.file}; spool ${i.spoolDir}`),
+      onFlush: (f) => {
+        if (f.length > 0) ctx.out.verbose(`stored ${f.join(', ')}`);
+      },
+      onWarning: (m) => ctx.out.warn(m),
+    }),
+  );
+  ctx.out.result(result, () => ctx.out.info(`stopped: ${result.filesStored} binlog file versions stored in ${result.records} records over ${result.flushes} flushes`));
+}
+
+export function formatMyPitrReport(r: MyPitrReport): string[] {
+  const lines = [`mariadb source ${r.name}${r.serverId ? ` (server_id ${r.serverId})` : ''}: ${r.bases.length} dump${r.bases.length === 1 ? '' : 's'}, ${r.files} binlog files`];
+  lines.push(r.windows.length > 0 ? 'restorable windows (UTC, binlog times have one-second resolution):' : 'no restorable window');
+  for (const w of r.windows) lines.push(`  ${w.from}  ..  ${w.to}`);
+  for (const g of r.gaps) lines.push(`GAP: ${g.from === g.to ? g.from : `${g.from} .. ${g.to}`} ${g.reason === 'partial' ? 'stored only partially' : 'missing'} (restorable up to ${g.after})`);
+  return lines;
+}
+
+/** Prints the report; exits WAL_GAP after it when the newest dump's chain has a gap. */
+export function printMyPitr(ctx: CliContext, r: MyPitrReport): void {
+  ctx.out.result(r, () => ctx.out.printLines(formatMyPitrReport(r)));
+  if (r.gapAfterNewestBase) {
+    const g = r.gaps.at(-1)!;
+    throw new ReportedFailure(
+      new CairnError('WAL_GAP', `the binlog chain of ${r.name} has a gap at ${g.from}${g.to !== g.from ? `..${g.to}` : ''}; restores past ${g.after} are impossible`, {
+        hint: 'take a new dump now, and check that `cairn stream` runs (docs/runbooks/mariadb-pitr.md)',
+      }),
+    );
+  }
+}
+
+/** `cairn restore --source NAME --at TIME --to mariadb://…` [--include-db DB]. */
+export async function runMariadbRestore(ctx: CliContext, snapshot: string | undefined, flags: { source?: string; at?: string; to?: string; target?: string; includeDb?: string[]; includeTable?: string[]; include?: string[]; verify?: boolean; start?: boolean; port?: string }): Promise<void> {
+  if (snapshot !== undefined) throw usageError('give either a snapshot or --source, not both');
+  if (!flags.source) throw usageError('--to mariadb://… needs --source NAME', 'cairn restore --source db1 --at 2026-11-27T10:00:00Z --to mariadb://root@127.0.0.1:3307/');
+  if (flags.at === undefined) throw usageError('--source needs --at TIME or --at latest');
+  if ((flags.target === undefined) === (flags.to === undefined)) throw usageError('a mariadb source restores into a server (--to mariadb://…) or a new data directory (--target DIR): give one');
+  if (flags.include?.length || flags.verify || flags.start || flags.port !== undefined) throw usageError('--include, --verify, --start and --port do not apply to a mariadb source (use --include-db)');
+  const at = parsePitrTime(flags.at);
+  const dest = flags.target !== undefined ? { target: ctx.resolvePath(flags.target) } : { to: flags.to! };
+  const result = await ctx.withSession((s) =>
+    s.restoreMariadb({ source: flags.source!, at, ...dest, ...(flags.includeDb?.length ? { includeDb: flags.includeDb } : {}), ...(flags.includeTable?.length ? { includeTable: flags.includeTable } : {}), signal: ctx.signal }),
+  );
+  ctx.out.result(result, () => ctx.out.printLines(formatMyRestore(result)));
+}
+
+function formatMyRestore(r: MyRestoreResult): string[] {
+  return [
+    r.target ? `restored mariadb source into a new data directory ${r.target} (start it with mariadbd --datadir=${r.target})` : `restored mariadb source into ${r.to}`,
+    ...formatKeyValues([
+      ['dump', `${r.snapshot.shortId} (${r.snapshot.time})`],
+      ['replayed to', r.targetTime ? `${r.targetTime} (binlog event times, one-second resolution)` : 'the end of the stored binlog'],
+      ['stopped at', r.stop ? `${r.stop.file}:${r.stop.position}` : 'the dump (no binlog needed)'],
+      ['binlog files', String(r.binlogFiles)],
+      ['databases', r.databases.join(', ') || '(none)'],
+    ]),
+  ];
+}

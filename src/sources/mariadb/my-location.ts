@@ -1,0 +1,44 @@
+import { CairnError } from '../../core/errors/index.js';
+
+/** A MariaDB/MySQL server, from a `mariadb://user[:password]@host[:port][/][?socket=PATH]` (or `mysql://`) URL. */
+export interface MyLocation {
+  url: string;
+  host: string;
+  port: number;
+  user: string;
+  password: string | undefined;
+  socket: string | undefined;
+  /** The URL without a password, for snapshots, logs and messages. */
+  display: string;
+}
+
+export function isMariadbUrl(s: string): boolean {
+  return /^(mariadb|mysql):\/\//i.test(s);
+}
+
+export function parseMyLocation(url: string): MyLocation {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new CairnError('USAGE', `"${redact(url)}" is not a valid mariadb:// URL`, { hint: 'e.g. mariadb://cairn@db1:3306/' });
+  }
+  if (u.protocol !== 'mariadb:' && u.protocol !== 'mysql:') {
+    throw new CairnError('USAGE', `"${redact(url)}" is not a mariadb:// or mysql:// URL`, { hint: 'e.g. mariadb://cairn@db1:3306/' });
+  }
+  const shown = new URL(url);
+  shown.password = '';
+  return {
+    url,
+    host: u.hostname || 'localhost',
+    port: u.port ? Number(u.port) : 3306,
+    user: decodeURIComponent(u.username || 'root'),
+    password: u.password ? decodeURIComponent(u.password) : undefined,
+    socket: u.searchParams.get('socket') ?? undefined,
+    display: shown.toString(),
+  };
+}
+
+function redact(s: string): string {
+  return s.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@');
+}
