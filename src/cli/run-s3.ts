@@ -139,7 +139,8 @@ export function toS3RestoreOptions(snapshot: string | undefined, flags: S3Restor
   if (snapshot !== undefined && flags.at !== undefined) throw usageError('give either a snapshot or --at, not both');
   if (snapshot === undefined && flags.at === undefined) throw usageError('missing snapshot', 'give a snapshot id, "latest", or --at TIME');
   const opts: S3RestoreOptions = { snapshot: snapshot ?? 'latest', to: flags.to };
-  if (flags.at !== undefined) {
+  // `--at latest` as for every other source (restore --help): the newest snapshot.
+  if (flags.at !== undefined && flags.at.trim() !== 'latest') {
     if (Number.isNaN(Date.parse(flags.at))) throw usageError(`invalid --at time "${flags.at}"`, 'use an ISO 8601 time such as 2026-03-01T12:00:00Z');
     opts.at = flags.at;
   }

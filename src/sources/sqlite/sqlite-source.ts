@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
-import { mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import BetterSqlite from 'better-sqlite3';
 import { CairnError } from '../../core/errors/index.js';
 import type * as T from '../../engine/types.js';
@@ -130,6 +130,8 @@ export class SqliteSource implements Source<T.SqliteBackupOptions, T.SqliteBacku
       }
       if (db.length > dbPages * ps) db = db.subarray(0, dbPages * ps);
       const tmp = `${opts.target}.cairn-tmp`;
+      // The target's directory is created if missing, as for every other restore.
+      await mkdir(dirname(opts.target), { recursive: true });
       await writeFile(tmp, db, { mode: 0o600 });
       let integrity = '';
       const check = new BetterSqlite(tmp);
