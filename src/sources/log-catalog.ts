@@ -52,6 +52,8 @@ export interface LogEntryFile {
   firstCommit?: string;
   lastCommit?: string;
   meta?: WalSegmentEntry['meta'];
+  /** When it arrived; default now (ms precision). SQLite stamps its own, in µs. */
+  received?: string;
 }
 
 /**
@@ -79,7 +81,7 @@ export async function storeLogEntries(
         size: f.bytes.length,
         sha256: sha256Hex(f.bytes),
         content,
-        received: repo.deps.clock.now().toISOString(),
+        received: f.received ?? repo.deps.clock.now().toISOString(),
         ...(f.firstCommit ? { firstCommit: f.firstCommit } : {}),
         ...(f.lastCommit ? { lastCommit: f.lastCommit } : {}),
         ...(f.meta ? { meta: f.meta } : {}),

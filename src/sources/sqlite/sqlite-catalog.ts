@@ -1,12 +1,7 @@
-import { chunkStream } from '../../chunker/chunk-stream.js';
-import { createCutFinder } from '../../chunker/create-cut-finder.js';
-import { CairnError } from '../../core/errors/index.js';
-import type { BlobId } from '../../core/ids.js';
-import { sha256Hex } from '../../crypto/sha256.js';
 import type { SnapshotInfo } from '../../engine/types.js';
-import { BlobSaver } from '../../repository/blob-saver.js';
-import { defaultHost, type Repository } from '../../repository/repository.js';
-import type { WalRecordBody, WalSegmentEntry } from '../../snapshot/wal-record.js';
+import type { Repository } from '../../repository/repository.js';
+import type { WalSegmentEntry } from '../../snapshot/wal-record.js';
+import { loadLogEntry, storeLogEntries } from '../log-catalog.js';
 
 export const SQLITE = 'sqlite';
 
@@ -80,55 +75,23 @@ export interface PendingBatch {
 
 /** Stores frame batches as data blobs and then one WAL record naming them (after the index file). */
 export async function storeBatches(repo: Repository, source: { name: string; path: string; pageSize: number }, batches: PendingBatch[]): Promise<string | null> {
-  if (batches.length === 0) return null;
-  const saver = new BlobSaver(repo);
-  const segments: WalSegmentEntry[] = [];
-  try {
-    for (const b of batches) {
-      const content: BlobId[] = [];
-      const finder = createCutFinder(repo.config.chunker, repo.gear);
-      for await (const chunk of chunkStream(once(b.bytes), finder)) content.push((await saver.save('data', chunk)).id);
-      segments.push({
-        name: `${genKey(b.sq.gen)}-${String(b.sq.first).padStart(10, '0')}`,
-        timeline: 0,
-        partial: false,
-        size: b.bytes.length,
-        sha256: sha256Hex(b.bytes),
-        content,
-        received: isoMicros(repo.deps.clock.now()),
-        ...(b.sq.commits.length > 0 ? { firstCommit: b.sq.commits[0]![1], lastCommit: b.sq.commits.at(-1)![1] } : {}),
-        meta: { sqlite: b.sq },
-      });
-    }
-    await saver.finish();
-  } catch (err) {
-    await saver.abandon();
-    throw err;
-  }
-  const body: WalRecordBody = {
-    version: 1,
-    source: { type: SQLITE, name: source.name },
-    systemId: source.path,
-    segmentSize: source.pageSize,
-    created: repo.deps.clock.now().toISOString(),
-    host: defaultHost(),
-    segments,
-  };
-  return repo.saveWalRecord(body);
+  const rec = await storeLogEntries(
+    repo,
+    { type: SQLITE, name: source.name, systemId: source.path, segmentSize: source.pageSize },
+    batches.map((b) => ({
+      name: `${genKey(b.sq.gen)}-${String(b.sq.first).padStart(10, '0')}`,
+      partial: false,
+      bytes: b.bytes,
+      received: isoMicros(repo.deps.clock.now()),
+      ...(b.sq.commits.length > 0 ? { firstCommit: b.sq.commits[0]![1], lastCommit: b.sq.commits.at(-1)![1] } : {}),
+      meta: { sqlite: b.sq },
+    })),
+  );
+  return rec?.id ?? null;
 }
 
-export async function loadBatchBytes(repo: Repository, b: Batch): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for (const id of b.content) parts.push(await repo.loadBlob('data', id));
-  const bytes = Buffer.concat(parts);
-  if (bytes.length !== b.size || sha256Hex(bytes) !== b.sha256) {
-    throw new CairnError('REPO_CORRUPT', `SQLite frame batch ${b.name} does not match its recorded size and hash`, { hint: 'run `cairn check --read-data`' });
-  }
-  return bytes;
-}
-
-async function* once(b: Buffer): AsyncIterable<Uint8Array> {
-  yield b;
+export function loadBatchBytes(repo: Repository, b: Batch): Promise<Buffer> {
+  return loadLogEntry(repo, b, 'SQLite frame batch');
 }
 
 // ---- windows -----------------------------------------------------------------------
