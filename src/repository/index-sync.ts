@@ -130,7 +130,7 @@ export async function scanPacks(repo: Repository): Promise<ScanResult> {
       }),
     ),
   );
-  await indexLeftoverPacks(repo, (id) => listed.has(id));
+  await indexLeftoverPacks(repo);
   return { adopted: adopted.map((p) => p.pack.id), missing, damaged };
 }
 
@@ -140,21 +140,21 @@ export async function scanPacks(repo: Repository): Promise<ScanResult> {
  * deduplicate against blobs that only this cache can find, and commit a snapshot or WAL
  * record that no other host (and no rebuilt cache) can restore. Those still in the store
  * get an index file now; the others leave the cache. Cheap when there are none: no
- * listing, one stat per leftover pack (`exists` answers from a listing already made).
+ * listing, one stat per leftover pack.
  */
-export async function indexLeftoverPacks(repo: Repository, exists?: (id: PackId) => boolean): Promise<void> {
+export async function indexLeftoverPacks(repo: Repository): Promise<void> {
   const leftovers = repo.index.unindexedPacks();
   if (leftovers.length === 0) return;
   const present: PackId[] = [];
   for (const id of leftovers) {
-    let there = exists?.(id);
-    if (there === undefined) {
-      try {
-        there = (await repo.backend.stat(packName(id))).size === repo.index.getPack(id)?.size;
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-        there = false;
-      }
+    // Always asked of the store, never of an earlier listing: a process sharing this
+    // cache (a prune repacking) records its packs right after uploading them.
+    let there: boolean;
+    try {
+      there = (await repo.backend.stat(packName(id))).size === repo.index.getPack(id)?.size;
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      there = false;
     }
     if (there) present.push(id);
     else repo.index.removePack(id);
