@@ -41,7 +41,7 @@ export class MariadbSource {
       // Uncompressed, so content-defined chunking finds the unchanged parts of the next dump.
       await this.client.run(
         'mariadb-dump',
-        [...this.client.connArgs(loc), '--single-transaction', '--master-data=2', '--gtid', '--routines', '--events', '--triggers', '--all-databases', `--result-file=${join(dir, DUMP_FILE)}`],
+        [...this.client.connArgs(loc), '--single-transaction', '--master-data=2', '--gtid', '--skip-dump-date', '--routines', '--events', '--triggers', '--all-databases', `--result-file=${join(dir, DUMP_FILE)}`],
         loc,
       );
       const stopTime = host.clock.now().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
