@@ -207,6 +207,9 @@ d('redis source: PITR through the replication protocol', () => {
     await pre.call(['SET', 'before-stream', 'x']);
     pre.close();
     streamer = spawnCairn(['stream', src.url, '--name', NAME, '--flush-interval', '1s'], cli.env);
+    // The window opens when the streamer's base is stored; on a loaded machine that can be
+    // later than the first write, and T = t0 + 400 ms would then fall before it.
+    await waitStored(Date.now());
     const w = startWriter(src.url, 'a');
     await sleep(2500);
     const writes = await w.stop();
