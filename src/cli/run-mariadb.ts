@@ -17,7 +17,7 @@ export function isMariadbUrl(s: string): boolean {
 /** `cairn backup mariadb://…`: a logical dump with binlog coordinates. */
 export async function runMariadbBackup(ctx: CliContext, paths: string[], flags: { name?: string; tag?: string[]; host?: string; mode?: BackupMode; logical?: boolean; exclude?: string[]; dryRun?: boolean }): Promise<void> {
   if (paths.length !== 1) throw usageError('back up one mariadb:// URL at a time, without other paths', 'cairn backup mariadb://cairn@db1:3306/ --name db1');
-  if (flags.exclude?.length || flags.dryRun || flags.logical) throw usageError('--exclude, --dry-run and --logical do not apply to a mariadb:// source (its backups are logical dumps)');
+  if (flags.exclude?.length || flags.dryRun || flags.logical) throw usageError('--exclude, --dry-run and --logical do not apply to a mariadb:// source (choose the kind of base in the URL: ?method=logical, the default, or ?method=physical)');
   if (flags.name !== undefined && !/^[A-Za-z0-9_.-]{1,100}$/.test(flags.name)) throw usageError(`--name "${flags.name}": use letters, digits, ".", "_" and "-"`);
   const tags = parseTags(flags.tag);
   const result = await ctx.withSession(async (s) => {
@@ -46,7 +46,8 @@ export async function runMariadbBackup(ctx: CliContext, paths: string[], flags: 
       ['binlog', `${String(m.binlogFile)}:${String(m.binlogPos)}${m.gtid ? ` (GTID ${String(m.gtid)})` : ''}`],
     ];
     if (s.summary) pairs.push(['read', formatBytes(s.summary.bytesRead)], ['added', formatBytes(s.summary.bytesAdded)], ['duration', formatDuration(s.summary.durationMs)]);
-    ctx.out.printLines([`snapshot ${s.shortId} saved (logical dump)`, ...formatKeyValues(pairs)]);
+    if (m.kind === 'physical') pairs.push(['copy', `${String(m.tool ?? 'mariadb-backup')}, prepared, of ${String(m.datadir)}`]);
+    ctx.out.printLines([`snapshot ${s.shortId} saved (${m.kind === 'physical' ? 'physical copy, mariadb-backup' : 'logical dump'})`, ...formatKeyValues(pairs)]);
   });
 }
 
@@ -72,6 +73,8 @@ export function formatMyPitrReport(r: MyPitrReport): string[] {
   const lines = [`mariadb source ${r.name}${r.serverId ? ` (server_id ${r.serverId})` : ''}: ${r.bases.length} dump${r.bases.length === 1 ? '' : 's'}, ${r.files} binlog files`];
   lines.push(r.windows.length > 0 ? 'restorable windows (UTC, binlog times have one-second resolution):' : 'no restorable window');
   for (const w of r.windows) lines.push(`  ${w.from}  ..  ${w.to}`);
+  if (r.bases.length > 0) lines.push('bases (binlog coordinates and GTID position replay starts from; stored binlog up to):');
+  for (const b of r.bases) lines.push(`  ${b.snapshot.slice(0, 8)} ${b.kind}  ${b.binlogFile}:${b.binlogPos}  GTID ${b.gtid ?? '?'}  ..  ${b.end ?? `${b.binlogFile}:${b.binlogPos}`}`);
   for (const g of r.gaps) lines.push(`GAP: ${g.from === g.to ? g.from : `${g.from} .. ${g.to}`} ${g.reason === 'partial' ? 'stored only partially' : 'missing'} (restorable up to ${g.after})`);
   return lines;
 }
@@ -89,17 +92,18 @@ export function printMyPitr(ctx: CliContext, r: MyPitrReport): void {
   }
 }
 
-/** `cairn restore --source NAME --at TIME --to mariadb://…` [--include-db DB]. */
-export async function runMariadbRestore(ctx: CliContext, snapshot: string | undefined, flags: { source?: string; at?: string; to?: string; target?: string; includeDb?: string[]; includeTable?: string[]; include?: string[]; verify?: boolean; start?: boolean; port?: string }): Promise<void> {
+/** `cairn restore --source NAME --at TIME | --at-position FILE:POS | --at-gtid D-S-N --to mariadb://… | --target DIR` [--include-db DB]. */
+export async function runMariadbRestore(ctx: CliContext, snapshot: string | undefined, flags: { source?: string; at?: string; atPosition?: string; atGtid?: string; to?: string; target?: string; includeDb?: string[]; includeTable?: string[]; include?: string[]; verify?: boolean; start?: boolean; port?: string }): Promise<void> {
   if (snapshot !== undefined) throw usageError('give either a snapshot or --source, not both');
   if (!flags.source) throw usageError('--to mariadb://… needs --source NAME', 'cairn restore --source db1 --at 2026-11-27T10:00:00Z --to mariadb://root@127.0.0.1:3307/');
-  if (flags.at === undefined) throw usageError('--source needs --at TIME or --at latest');
+  const stops = [flags.at, flags.atPosition, flags.atGtid].filter((x) => x !== undefined).length;
+  if (stops !== 1) throw usageError(stops === 0 ? '--source needs --at TIME (or latest), --at-position FILE:POS or --at-gtid D-S-N' : 'give only one of --at, --at-position and --at-gtid');
   if ((flags.target === undefined) === (flags.to === undefined)) throw usageError('a mariadb source restores into a server (--to mariadb://…) or a new data directory (--target DIR): give one');
   if (flags.include?.length || flags.verify || flags.start || flags.port !== undefined) throw usageError('--include, --verify, --start and --port do not apply to a mariadb source (use --include-db)');
-  const at = parsePitrTime(flags.at);
+  const stop = flags.at !== undefined ? { at: parsePitrTime(flags.at) } : flags.atPosition !== undefined ? { atPosition: flags.atPosition } : { atGtid: flags.atGtid! };
   const dest = flags.target !== undefined ? { target: ctx.resolvePath(flags.target) } : { to: flags.to! };
   const result = await ctx.withSession((s) =>
-    s.restoreMariadb({ source: flags.source!, at, ...dest, ...(flags.includeDb?.length ? { includeDb: flags.includeDb } : {}), ...(flags.includeTable?.length ? { includeTable: flags.includeTable } : {}), signal: ctx.signal }),
+    s.restoreMariadb({ source: flags.source!, ...stop, ...dest, ...(flags.includeDb?.length ? { includeDb: flags.includeDb } : {}), ...(flags.includeTable?.length ? { includeTable: flags.includeTable } : {}), signal: ctx.signal }),
   );
   ctx.out.result(result, () => ctx.out.printLines(formatMyRestore(result)));
 }
@@ -108,9 +112,19 @@ function formatMyRestore(r: MyRestoreResult): string[] {
   return [
     r.target ? `restored mariadb source into a new data directory ${r.target} (start it with mariadbd --datadir=${r.target})` : `restored mariadb source into ${r.to}`,
     ...formatKeyValues([
-      ['dump', `${r.snapshot.shortId} (${r.snapshot.time})`],
-      ['replayed to', r.targetTime ? `${r.targetTime} (binlog event times, one-second resolution)` : 'the end of the stored binlog'],
+      [r.kind === 'physical' ? 'base' : 'dump', `${r.snapshot.shortId} (${r.snapshot.time}${r.kind === 'physical' ? ', physical' : ''})`],
+      [
+        'replayed to',
+        r.targetTime
+          ? `${r.targetTime} (binlog event times, one-second resolution)`
+          : r.targetPosition
+            ? `before ${r.targetPosition.file}:${r.targetPosition.position}`
+            : r.targetGtid
+              ? `GTID ${r.targetGtid} (included)`
+              : 'the end of the stored binlog',
+      ],
       ['stopped at', r.stop ? `${r.stop.file}:${r.stop.position}` : 'the dump (no binlog needed)'],
+      ['GTID', r.gtid ?? '?'],
       ['binlog files', String(r.binlogFiles)],
       ['databases', r.databases.join(', ') || '(none)'],
     ]),

@@ -24,6 +24,8 @@ export interface RestoreFlags extends RawFilterOptions {
   target?: string;
   include?: string[];
   at?: string;
+  atPosition?: string;
+  atGtid?: string;
   verify?: boolean;
   source?: string;
   start?: boolean;
@@ -93,7 +95,9 @@ export function restoreCommand(parent: Command, deps: CliDeps): Command {
     .option('--start', 'with --source: start the restored server and wait until it is promoted')
     .option('--port <port>', 'with --start: the port to start it on (default 5432)')
     .option('--include-db <db>', 'a mariadb source: restore only this database from the dump (and its binlog events; repeatable)', collect)
-    .option('--include-table <db.table>', 'a mariadb source: restore only this table from the dump (and its row events; repeatable)', collect);
+    .option('--include-table <db.table>', 'a mariadb source: restore only this table from the dump (and its row events; repeatable)', collect)
+    .option('--at-position <file:pos>', 'a mariadb source: replay the binlog up to this position (exclusive; a transaction boundary), instead of --at')
+    .option('--at-gtid <d-s-n>', 'a mariadb source: replay the binlog up to and including the transaction with this GTID, instead of --at');
   addSnapshotFilterOptions(cmd);
   return cmd
     .addHelpText(
@@ -116,6 +120,7 @@ target bucket is ever deleted.
 Examples:
   cairn restore latest --target /tmp/restore
   cairn restore --source db1 --at 2026-11-27T10:00:00+01:00 --target /srv/pg-restore --start --port 5433
+  cairn restore --source shop-db --at-gtid 0-1-4242 --to mariadb://root@127.0.0.1:3307/
   cairn restore 1a2b3c4d --target /srv/www --include /var/www/site --verify
   cairn restore --source media-prod/photos --at 2026-03-01T12:00:00Z --to s3://media-restore/photos
   cairn restore --at 2026-03-01T12:00 --host db1 --target /tmp/yesterday`,
@@ -128,7 +133,7 @@ Examples:
       // repository in this process reuses the derived key, see crypto/key-slot.ts).
       const type = flags.source !== undefined && snapshot === undefined && flags.to === undefined ? await ctx.withSession((s) => s.sourceType(flags.source!)) : null;
       if (type === 'mariadb') return runMariadbRestore(ctx, snapshot, flags);
-      if (flags.includeDb?.length || flags.includeTable?.length) throw usageError('--include-db and --include-table apply to mariadb sources only (--source NAME with --to mariadb://… or --target DIR)');
+      if (flags.includeDb?.length || flags.includeTable?.length || flags.atPosition !== undefined || flags.atGtid !== undefined) throw usageError('--include-db, --include-table, --at-position and --at-gtid apply to mariadb sources only (--source NAME with --to mariadb://… or --target DIR)');
       if (flags.to !== undefined) return runS3Restore(ctx, snapshot, flags);
       if (type === 'redis') return runRedisRestore(ctx, flags);
       if (type === 'sqlite') return runSqliteRestore(ctx, flags);

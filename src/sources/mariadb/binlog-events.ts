@@ -11,11 +11,12 @@ const ROTATE_EVENT = 4;
 const XID_EVENT = 16;
 const GTID_EVENT = 162; // MariaDB GTID event: starts an event group
 
-/** One transaction (event group): [start, end) in the file, and its last event's time (unix seconds). */
+/** One transaction (event group): [start, end) in the file, its last event's time (unix seconds) and its GTID (D-S-N). */
 export interface BinlogGroup {
   start: number;
   end: number;
   time: number;
+  gtid: string;
 }
 
 export interface BinlogScan {
@@ -38,9 +39,9 @@ export function scanBinlog(buf: Buffer): BinlogScan {
   let pos = 4;
   let safeEnd = 4;
   let closed = false;
-  let open: { start: number; time: number; last: number; standalone: boolean } | null = null;
+  let open: { start: number; time: number; last: number; standalone: boolean; gtid: string } | null = null;
   const closeGroup = (end: number): void => {
-    if (open) groups.push({ start: open.start, end, time: open.time });
+    if (open) groups.push({ start: open.start, end, time: open.time, gtid: open.gtid });
     open = null;
     safeEnd = end;
   };
@@ -55,7 +56,9 @@ export function scanBinlog(buf: Buffer): BinlogScan {
       // single-statement group (DDL); otherwise the group is BEGIN … COMMIT (XID or a COMMIT query).
       if (open) closeGroup(pos);
       const standalone = size >= 19 + 13 && (buf.readUInt8(pos + 19 + 12) & 1) === 1;
-      open = { start: pos, time, last: end, standalone };
+      // Body: seq_no (8), domain_id (4); the server id is the event header's.
+      const gtid = size >= 19 + 12 ? `${buf.readUInt32LE(pos + 19 + 8)}-${buf.readUInt32LE(pos + 5)}-${buf.readBigUInt64LE(pos + 19)}` : '';
+      open = { start: pos, time, last: end, standalone, gtid };
     } else if (open) {
       open.time = Math.max(open.time, time);
       open.last = end;
@@ -70,6 +73,31 @@ export function scanBinlog(buf: Buffer): BinlogScan {
     pos = end;
   }
   return { groups, validEnd: pos, safeEnd, closed };
+}
+
+/** Where a replay of this file may stop at `pos` (exclusive), or why it may not. */
+export type BinlogCut =
+  | { ok: true }
+  | { ok: false; reason: 'past-end'; safeEnd: number }
+  | { ok: false; reason: 'not-event'; before: number; after: number }
+  | { ok: false; reason: 'inside-transaction'; group: BinlogGroup };
+
+/**
+ * A cut must fall on an event boundary outside every transaction, and not after the
+ * last complete transaction stored (a growing file's tail is not replayable yet).
+ */
+export function checkCut(buf: Buffer, scan: BinlogScan, pos: number): BinlogCut {
+  if (pos > scan.safeEnd) return { ok: false, reason: 'past-end', safeEnd: scan.safeEnd };
+  const inside = scan.groups.find((g) => g.start < pos && pos < g.end);
+  if (inside) return { ok: false, reason: 'inside-transaction', group: inside };
+  let at = 4;
+  while (at < pos && at + 19 <= buf.length) {
+    const size = buf.readUInt32LE(at + 9);
+    if (size < 19) break;
+    if (at + size > pos) return { ok: false, reason: 'not-event', before: at, after: at + size };
+    at += size;
+  }
+  return at === pos ? { ok: true } : { ok: false, reason: 'not-event', before: at, after: at };
 }
 
 /** A Query event that ends a transactional group: COMMIT, ROLLBACK or XA END/PREPARE/COMMIT. */

@@ -1,10 +1,15 @@
 import { CairnError } from '../../core/errors/index.js';
 import type { BinlogCatalog, CatalogBinlog } from './binlog-catalog.js';
-import { binlogNumber, nextBinlog } from './binlog-events.js';
+import { binlogBase, binlogNumber, nextBinlog } from './binlog-events.js';
+import { comparePosition } from './binlog-target.js';
 
-/** What a mariadb snapshot records in `sourceMeta` (docs/sources/mariadb.md). */
+/**
+ * What a mariadb snapshot records in `sourceMeta` (docs/sources/mariadb.md): a logical
+ * dump (`dumpFile`) or a physical, already prepared mariadb-backup copy of the data
+ * directory (`datadir` is where it came from).
+ */
 export interface MyDumpMeta {
-  kind: 'logical';
+  kind: 'logical' | 'physical';
   serverId: string;
   serverVersion: string;
   /** Binlog coordinates of the dump's consistent point (its CHANGE MASTER TO comment). */
@@ -16,7 +21,17 @@ export interface MyDumpMeta {
   stopTime: string;
   /** Databases in the dump (without the system schemas). */
   databases: string[];
-  dumpFile: string;
+  /** Logical: the dump file in the snapshot. */
+  dumpFile?: string;
+  /** Physical: the server's data directory, and the mariadb-backup that copied and prepared it. */
+  datadir?: string;
+  tool?: string;
+}
+
+/** The snapshots a mariadb source's restores start from. */
+export function isMyBase(meta: unknown): meta is MyDumpMeta {
+  const k = (meta as MyDumpMeta | undefined)?.kind;
+  return k === 'logical' || k === 'physical';
 }
 
 export interface MyBase {
@@ -118,7 +133,37 @@ export function chooseWindow(name: string, a: ReturnType<typeof analyseMyPitr>, 
   });
 }
 
-function gapError(name: string, g: MyGap): CairnError {
+/**
+ * The window a restore to a binlog position uses: the newest base whose coordinates are
+ * at or before it (a base after it already holds later transactions), provided its chain
+ * reaches the position's file. Before every base, or after the stored binlog:
+ * TIME_OUT_OF_RANGE with the restorable ranges; a hole in the chain first: WAL_GAP.
+ */
+export function chooseWindowAtPosition(name: string, a: ReturnType<typeof analyseMyPitr>, bases: MyBase[], target: { file: string; pos: number }, shown: string): MyWindow {
+  if (a.windows.length === 0) throw new CairnError('SNAPSHOT_NOT_FOUND', `no mariadb dump of source "${name}" in this repository`, { hint: 'take one with `cairn backup mariadb://…`' });
+  const coords = (w: MyWindow) => {
+    const m = bases.find((b) => b.snapshotId === w.snapshot)!.meta;
+    return { file: m.binlogFile, pos: m.binlogPos };
+  };
+  const eligible = a.windows.filter((w) => binlogBase(coords(w).file) === binlogBase(target.file) && comparePosition(coords(w), target) <= 0).sort((x, y) => comparePosition(coords(x), coords(y)));
+  const w = eligible.at(-1);
+  if (!w) throw outOfRange(name, a, bases, `${shown} is before the binlog coordinates of every base of "${name}"`);
+  if (w.chain.some((f) => f.name === target.file)) return w;
+  if (w.gap) throw gapError(name, w.gap);
+  throw outOfRange(name, a, bases, `${shown} is past the binlog stored for "${name}"`);
+}
+
+/** TIME_OUT_OF_RANGE naming what can be restored, as binlog coordinates (each base's up to the end of its chain). */
+export function outOfRange(name: string, a: ReturnType<typeof analyseMyPitr>, bases: MyBase[], what: string): CairnError {
+  const ranges = a.windows.map((w) => {
+    const m = bases.find((b) => b.snapshotId === w.snapshot)!.meta;
+    const last = w.chain.at(-1);
+    return `${m.binlogFile}:${m.binlogPos}${m.gtid ? ` (GTID ${m.gtid})` : ''} .. ${last ? `${last.name}:${last.size}` : `${m.binlogFile}:${m.binlogPos}`}`;
+  });
+  return new CairnError('TIME_OUT_OF_RANGE', `${what}; restorable: ${ranges.join(', ') || 'nothing'}`, { hint: 'see `cairn pitr ' + name + '`' });
+}
+
+export function gapError(name: string, g: MyGap): CairnError {
   return new CairnError('WAL_GAP', `the binlog chain of ${name} has a gap at ${g.from}${g.to !== g.from ? `..${g.to}` : ''}; restores past ${g.after} are impossible`, {
     hint: 'take a new dump now, and check that `cairn stream` runs (docs/runbooks/mariadb-pitr.md)',
   });

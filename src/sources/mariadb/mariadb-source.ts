@@ -1,19 +1,24 @@
 import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Transform, type TransformCallback } from 'node:stream';
+import { dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { CairnError } from '../../core/errors/index.js';
+import type { Progress, SnapshotInfo } from '../../engine/types.js';
 import type { SourceHost } from '../types.js';
 import { BinlogCatalog, loadBinlog, MARIADB } from './binlog-catalog.js';
 import { isoSeconds, scanBinlog } from './binlog-events.js';
 import { BinlogStreamer } from './binlog-streamer.js';
-import { analyseMyPitr, chooseWindow, mergeMyWindows, type MyBase, type MyDumpMeta, type MyWindow } from './mariadb-pitr.js';
+import { parseMyTarget, type MyTarget } from './binlog-target.js';
+import { analyseMyPitr, isMyBase, mergeMyWindows, type MyBase, type MyDumpMeta } from './mariadb-pitr.js';
+import { filterDatabases } from './filter-databases.js';
 import { assertEmptyDir, startTempServer, type TempServer } from './my-datadir.js';
 import type * as T from './mariadb-types.js';
-import { MyClient, myToolError, serverInfo } from './my-client.js';
+import { MyClient, myToolError, serverInfo, type ServerInfo } from './my-client.js';
+import { placePhysicalBase } from './physical-restore.js';
+import { takePhysicalCopy } from './physical-backup.js';
+import { planRestore, type RestorePlan } from './restore-plan.js';
 import { parseMyLocation, type MyLocation } from './my-location.js';
 
 export const DUMP_FILE = 'all-databases.sql';
@@ -21,9 +26,9 @@ const SYSTEM_DBS = new Set(['mysql', 'information_schema', 'performance_schema',
 
 /**
  * MariaDB/MySQL as a Cairn source (docs/sources/mariadb.md): logical dumps
- * (mariadb-dump --single-transaction with binlog coordinates) as snapshots of type
- * `mariadb`; the binlog (mariadb-binlog --raw --stop-never) as WAL catalog records of
- * type `mariadb`; windows, gaps and restore to a time into a target server.
+ * (mariadb-dump --single-transaction with binlog coordinates) or physical copies
+ * (mariadb-backup, `?method=physical`) as snapshots of type `mariadb`; the binlog (mariadb-binlog --raw --stop-never) as WAL catalog records of
+ * type `mariadb`; windows, gaps and restore to a time, a binlog position or a GTID.
  */
 export class MariadbSource {
   readonly type = MARIADB;
@@ -36,6 +41,7 @@ export class MariadbSource {
     const staging = await mkdtemp(join(tmpdir(), 'cairn-mariadb-'));
     try {
       const dir = join(staging, 'dump');
+      if (loc.method === 'physical') return await this.backupPhysical(host, opts, loc, info, name, dir);
       await import('node:fs/promises').then((f) => f.mkdir(dir, { mode: 0o700 }));
       const startTime = host.clock.now().toISOString();
       // Uncompressed, so content-defined chunking finds the unchanged parts of the next dump.
@@ -51,7 +57,7 @@ export class MariadbSource {
       // The GTID position of exactly these coordinates (the dump prints it only at its end).
       const gtidRow = await this.client.query(loc, `SELECT BINLOG_GTID_POS('${cm[1]!.replace(/'/g, "''")}', ${Number(cm[2])})`).catch(() => []);
       const gtid = gtidRow[0]?.[0] && gtidRow[0][0] !== 'NULL' ? gtidRow[0][0] : null;
-      const dbs = (await this.client.query(loc, 'SHOW DATABASES')).map((r) => r[0]!).filter((d) => !SYSTEM_DBS.has(d));
+      const dbs = await this.databases(loc);
       const meta: MyDumpMeta = {
         kind: 'logical',
         serverId: String(info.serverId),
@@ -64,23 +70,52 @@ export class MariadbSource {
         databases: dbs,
         dumpFile: DUMP_FILE,
       };
-      if (info.binlogFormat !== 'ROW') opts.onWarning?.({ path: '', code: 'SKIPPED', message: `binlog_format is ${info.binlogFormat}; ROW is recommended for exact point-in-time replay` });
-      const res = await host.backupDirectory(
-        dir,
-        { source: { type: MARIADB, name }, paths: [loc.display], meta: { ...meta } },
-        {
-          ...(opts.mode ? { mode: opts.mode } : {}),
-          ...(opts.tags ? { tags: opts.tags } : {}),
-          ...(opts.host ? { host: opts.host } : {}),
-          ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
-          ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
-          ...(opts.signal ? { signal: opts.signal } : {}),
-        },
-      );
-      return { ...res, name };
+      return await this.store(host, opts, loc, info, name, dir, meta);
     } finally {
       await rm(staging, { recursive: true, force: true });
     }
+  }
+
+  /** `?method=physical`: a prepared mariadb-backup copy of the local data directory (physical-backup.ts). */
+  private async backupPhysical(host: SourceHost, opts: T.MyBackupOptions, loc: MyLocation, info: ServerInfo, name: string, dir: string): Promise<T.MyBackupResult> {
+    const startTime = stamp(host.clock.now());
+    const copy = await takePhysicalCopy(this.client, loc, dir, info);
+    const meta: MyDumpMeta = {
+      kind: 'physical',
+      serverId: String(info.serverId),
+      serverVersion: info.version,
+      binlogFile: copy.binlogFile,
+      binlogPos: copy.binlogPos,
+      gtid: copy.gtid,
+      startTime,
+      stopTime: stamp(host.clock.now()),
+      databases: await this.databases(loc),
+      datadir: copy.datadir,
+      tool: copy.tool,
+    };
+    return this.store(host, opts, loc, info, name, dir, meta);
+  }
+
+  private async databases(loc: MyLocation): Promise<string[]> {
+    return (await this.client.query(loc, 'SHOW DATABASES')).map((r) => r[0]!).filter((d) => !SYSTEM_DBS.has(d));
+  }
+
+  /** The staged dump or copy as a snapshot of type `mariadb`, its metadata in sourceMeta. */
+  private async store(host: SourceHost, opts: T.MyBackupOptions, loc: MyLocation, info: ServerInfo, name: string, dir: string, meta: MyDumpMeta): Promise<T.MyBackupResult> {
+    if (info.binlogFormat !== 'ROW') opts.onWarning?.({ path: '', code: 'SKIPPED', message: `binlog_format is ${info.binlogFormat}; ROW is recommended for exact point-in-time replay` });
+    const res = await host.backupDirectory(
+      dir,
+      { source: { type: MARIADB, name }, paths: [loc.display], meta: { ...meta } },
+      {
+        ...(opts.mode ? { mode: opts.mode } : {}),
+        ...(opts.tags ? { tags: opts.tags } : {}),
+        ...(opts.host ? { host: opts.host } : {}),
+        ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+        ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      },
+    );
+    return { ...res, name };
   }
 
   async stream(host: SourceHost, opts: T.MyStreamOptions & { spoolRoot: string }): Promise<T.MyStreamResult> {
@@ -114,7 +149,7 @@ export class MariadbSource {
 
   async bases(host: SourceHost, name: string): Promise<MyBase[]> {
     return (await host.snapshots())
-      .filter((s) => s.source.type === MARIADB && s.source.name === name && (s.sourceMeta as MyDumpMeta | undefined)?.kind === 'logical')
+      .filter((s) => s.source.type === MARIADB && s.source.name === name && isMyBase(s.sourceMeta))
       .map((s) => ({ snapshotId: s.id, time: s.time, meta: s.sourceMeta as unknown as MyDumpMeta }));
   }
 
@@ -131,7 +166,8 @@ export class MariadbSource {
       windows: mergeMyWindows(a.windows),
       bases: a.windows.map((w) => {
         const b = bases.find((x) => x.snapshotId === w.snapshot)!;
-        return { snapshot: w.snapshot, time: b.time, binlogFile: b.meta.binlogFile, binlogPos: b.meta.binlogPos, from: w.from, to: w.to };
+        const last = w.chain.at(-1);
+        return { snapshot: w.snapshot, time: b.time, kind: b.meta.kind, binlogFile: b.meta.binlogFile, binlogPos: b.meta.binlogPos, gtid: b.meta.gtid, from: w.from, to: w.to, end: last ? `${last.name}:${last.size}` : null };
       }),
       gaps: a.gaps,
       gapAfterNewestBase: a.gapAfterNewestBase,
@@ -140,33 +176,75 @@ export class MariadbSource {
   }
 
   async restore(host: SourceHost, opts: T.MyRestoreOptions): Promise<T.MyRestoreResult> {
-    const bases = await this.bases(host, opts.source);
-    const catalog = await BinlogCatalog.load(host.repo, opts.source);
-    const w = chooseWindow(opts.source, analyseMyPitr(bases, catalog), opts.at);
-    const base = bases.find((b) => b.snapshotId === w.snapshot)!;
+    const target = parseMyTarget(opts);
     if ((opts.to === undefined) === (opts.target === undefined)) throw new CairnError('USAGE', 'give either --to mariadb://… or --target DIR');
     const sel = selection(opts);
+    const all = await this.bases(host, opts.source);
+    const catalog = await BinlogCatalog.load(host.repo, opts.source);
+    // --to and --include-* load a dump; a physical base only ever becomes a whole new data directory.
+    const plan = opts.to === undefined && !sel ? await planRestore(host.repo, opts.source, all, catalog, target) : await this.logicalPlan(host, opts, all, catalog, target);
+    const base = plan.base;
+    const w = plan.window;
     for (const db of sel?.keys() ?? []) {
       if (!base.meta.databases.includes(db)) throw new CairnError('PATH_NOT_FOUND', `database ${db} is not in dump ${w.snapshot.slice(0, 8)} (it has ${base.meta.databases.join(', ') || 'none'})`);
     }
     const wanted = sel ? [...sel.keys()] : base.meta.databases;
+    const snapshot = (await host.snapshots()).find((s) => s.id === w.snapshot)!;
+    const io = { ...(opts.onProgress ? { onProgress: opts.onProgress } : {}), ...(opts.signal ? { signal: opts.signal } : {}) };
     let temp: TempServer | null = null;
-    let target: MyLocation;
-    if (opts.target !== undefined) {
-      await assertEmptyDir(opts.target);
-      temp = await startTempServer(opts.target);
-      target = temp.loc;
-    } else target = parseMyLocation(opts.to!);
+    let dest: MyLocation;
+    const work = await mkdtemp(join(tmpdir(), 'cairn-mariadb-restore-'));
+    // A physical base is staged next to the target: moving it into place is then a rename.
+    const stage = base.meta.kind === 'physical' ? await mkdir(dirname(resolve(opts.target!)), { recursive: true }).then(() => mkdtemp(join(dirname(resolve(opts.target!)), '.cairn-mariadb-'))) : null;
     try {
-      const r = await this.load(host, opts, w, base, target, wanted);
-      return temp ? { ...r, to: opts.target!, target: opts.target! } : r;
+      if (opts.target !== undefined) {
+        await assertEmptyDir(opts.target);
+        if (stage) {
+          const defaultsFile = await placePhysicalBase(host, snapshot, opts.target, stage, io);
+          temp = await startTempServer(opts.target, { defaultsFile });
+        } else temp = await startTempServer(opts.target);
+        dest = temp.loc;
+      } else dest = parseMyLocation(opts.to!);
+      if (base.meta.kind === 'logical') await this.loadDump(host, snapshot, base, dest, wanted, sel, work, io);
+      const r = await this.replayBinlog(host, plan, dest, sel, work);
+      return {
+        snapshot,
+        to: temp ? opts.target! : dest.display,
+        ...(temp ? { target: opts.target! } : {}),
+        targetTime: target.kind === 'time' && target.at !== 'latest' ? target.at : null,
+        targetPosition: target.kind === 'position' ? { file: target.file, position: target.pos } : null,
+        targetGtid: target.kind === 'gtid' ? target.gtid : null,
+        window: { from: w.from, to: w.to },
+        binlogFiles: r.used,
+        stop: r.stop,
+        gtid: r.gtid ?? base.meta.gtid,
+        kind: base.meta.kind,
+        databases: wanted,
+      };
     } finally {
       await temp?.stop();
+      await rm(work, { recursive: true, force: true });
+      if (stage) await rm(stage, { recursive: true, force: true });
     }
   }
 
-  private async load(host: SourceHost, opts: T.MyRestoreOptions, w: MyWindow, base: MyBase, target: MyLocation, wanted: string[]): Promise<T.MyRestoreResult> {
-    const sel = selection(opts);
+  /** The plan among logical dumps only; when only a physical base could serve, say what to do instead. */
+  private async logicalPlan(host: SourceHost, opts: T.MyRestoreOptions, all: MyBase[], catalog: BinlogCatalog, target: MyTarget): Promise<RestorePlan> {
+    try {
+      return await planRestore(host.repo, opts.source, all.filter((b) => b.meta.kind === 'logical'), catalog, target);
+    } catch (err) {
+      const physical = await planRestore(host.repo, opts.source, all, catalog, target).catch(() => null);
+      if (physical?.base.meta.kind === 'physical') {
+        throw new CairnError('USAGE', `the base for this restore is physical (mariadb-backup ${physical.window.snapshot.slice(0, 8)}): it restores only as a whole new data directory, not ${opts.to !== undefined ? '--to a running server' : 'with --include-db/--include-table'}`, {
+          hint: 'use --target DIR (then start a server on it, or dump from it what you need), or take a logical dump (cairn backup mariadb://… without ?method=physical)',
+        });
+      }
+      throw err;
+    }
+  }
+
+  /** Loads the dump (or the selected part of it) into a server that has none of the databases. */
+  private async loadDump(host: SourceHost, snapshot: SnapshotInfo, base: MyBase, target: MyLocation, wanted: string[], sel: Map<string, Set<string> | null> | null, work: string, io: { onProgress?: (p: Progress) => void; signal?: AbortSignal }): Promise<void> {
     // Refuse before writing anything: the databases to restore must not exist on the target.
     const existing = (await this.client.query(target, 'SHOW DATABASES')).map((r) => r[0]!);
     const clash = wanted.filter((d) => existing.includes(d));
@@ -175,47 +253,46 @@ export class MariadbSource {
         hint: 'restore into an empty server (or drop them first); cairn never overwrites data',
       });
     }
-    const snapshot = (await host.snapshots()).find((s) => s.id === w.snapshot)!;
-    const work = await mkdtemp(join(tmpdir(), 'cairn-mariadb-restore-'));
-    try {
-      await host.restoreSnapshot(snapshot, join(work, 'dump'), { ...(opts.onProgress ? { onProgress: opts.onProgress } : {}), ...(opts.signal ? { signal: opts.signal } : {}) });
-      const dump = join(work, 'dump', base.meta.dumpFile);
-      const load = sel ? join(work, 'filtered.sql') : dump;
-      if (sel) await pipeline(createReadStream(dump), filterDatabases(sel), createWriteStream(load));
-      // One replay per database (mariadb-binlog takes one --database), per table for a table selection.
-      const filters: string[][] = sel ? [...sel.entries()].flatMap(([db, tables]) => (tables ? [...tables].map((t) => [`--database=${db}`, `--table=${t}`]) : [[`--database=${db}`]])) : [[]];
-      await this.client.run('mariadb', [...this.client.connArgs(target)], target, { stdinFile: load });
-      // Replay the binlog from the dump's coordinates up to the cut.
-      const cutSec = opts.at === 'latest' ? null : Math.floor(Date.parse(opts.at) / 1000);
-      let stop: T.MyRestoreResult['stop'] = null;
-      let used = 0;
-      for (const [i, f] of w.chain.entries()) {
-        const bytes = await loadBinlog(host.repo, f);
-        const scan = scanBinlog(bytes);
-        const start = i === 0 ? base.meta.binlogPos : 4;
-        const excluded = cutSec === null ? undefined : scan.groups.find((g) => g.start >= start && g.time > cutSec);
-        const end = excluded ? excluded.start : scan.safeEnd;
-        if (end > start) {
-          const file = join(work, f.name);
-          await writeFile(file, bytes);
-          for (const filter of filters) await this.replay(target, [`--start-position=${start}`, `--stop-position=${end}`, ...filter, file]);
-          used++;
-        }
-        stop = { file: f.name, position: end };
-        if (excluded) break;
+    await host.restoreSnapshot(snapshot, join(work, 'dump'), io);
+    const dump = join(work, 'dump', base.meta.dumpFile ?? DUMP_FILE);
+    const load = sel ? join(work, 'filtered.sql') : dump;
+    if (sel) await pipeline(createReadStream(dump), filterDatabases(sel), createWriteStream(load));
+    await this.client.run('mariadb', [...this.client.connArgs(target)], target, { stdinFile: load });
+  }
+
+  /** Replays the binlog chain from the base's coordinates up to the plan's cut. */
+  private async replayBinlog(host: SourceHost, plan: RestorePlan, target: MyLocation, sel: Map<string, Set<string> | null> | null, work: string): Promise<{ used: number; stop: T.MyRestoreResult['stop']; gtid: string | null }> {
+    // One replay per database (mariadb-binlog takes one --database), per table for a table selection.
+    const filters: string[][] = sel ? [...sel.entries()].flatMap(([db, tables]) => (tables ? [...tables].map((t) => [`--database=${db}`, `--table=${t}`]) : [[`--database=${db}`]])) : [[]];
+    let stop: T.MyRestoreResult['stop'] = null;
+    let gtid: string | null = null;
+    let used = 0;
+    for (const [i, f] of plan.window.chain.entries()) {
+      const bytes = await loadBinlog(host.repo, f);
+      const scan = scanBinlog(bytes);
+      const start = i === 0 ? plan.base.meta.binlogPos : 4;
+      let end: number;
+      let last: boolean;
+      if (plan.stopAt) {
+        last = f.name === plan.stopAt.file;
+        end = last ? plan.stopAt.pos : scan.safeEnd;
+      } else {
+        const excluded = plan.cutSec === null ? undefined : scan.groups.find((g) => g.start >= start && g.time > plan.cutSec!);
+        end = excluded ? excluded.start : scan.safeEnd;
+        last = excluded !== undefined;
       }
-      return {
-        snapshot,
-        to: target.display,
-        targetTime: opts.at === 'latest' ? null : opts.at,
-        window: { from: w.from, to: w.to },
-        binlogFiles: used,
-        stop,
-        databases: wanted,
-      };
-    } finally {
-      await rm(work, { recursive: true, force: true });
+      if (end > start) {
+        const file = join(work, f.name);
+        await writeFile(file, bytes);
+        for (const filter of filters) await this.replay(target, [`--start-position=${start}`, `--stop-position=${end}`, ...filter, file]);
+        await rm(file, { force: true });
+        used++;
+        gtid = scan.groups.filter((g) => g.start >= start && g.end <= end).at(-1)?.gtid ?? gtid;
+      }
+      stop = { file: f.name, position: Math.max(end, start) };
+      if (last) break;
     }
+    return { used, stop, gtid };
   }
 
   /** `mariadb-binlog ARGS | mariadb` with TZ=UTC; fails on either side's error. */
@@ -242,6 +319,11 @@ export class MariadbSource {
   }
 }
 
+/** UTC with microseconds, as every mariadb time in sourceMeta is written. */
+function stamp(d: Date): string {
+  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
 export function defaultName(hostname: string, port: number): string {
   return `${hostname}-${port}`.replace(/[^A-Za-z0-9_.-]/g, '_');
 }
@@ -265,45 +347,9 @@ async function readHead(file: string, n: number): Promise<string> {
   }
 }
 
-/**
- * Keeps the header and footer of an --all-databases dump and the sections of the given
- * databases (each starts with a `-- Current Database: \`db\`` comment).
- */
-export function filterDatabases(keep: Set<string> | Map<string, Set<string> | null>): Transform {
-  const sel: Map<string, Set<string> | null> = keep instanceof Map ? keep : new Map([...keep].map((d) => [d, null]));
-  let rest = '';
-  let on = true;
-  let tables: Set<string> | null = null;
-  let tableOn = true;
-  const take = (line: string): string => {
-    const m = /^-- Current Database: `((?:[^`]|``)+)`/.exec(line);
-    const t = /^-- (?:Table structure for table|Dumping data for table|Temporary table structure for view|Final view structure for view) `((?:[^`]|``)+)`/.exec(line);
-    if (m) {
-      const db = m[1]!.replace(/``/g, '`');
-      on = sel.has(db);
-      tables = sel.get(db) ?? null;
-      tableOn = true;
-    } else if (t) tableOn = tables === null || tables.has(t[1]!.replace(/``/g, '`'));
-    else if (/^-- Dumping (events|routines) for database/.test(line)) tableOn = tables === null;
-    else if (/^\/\*!40103 SET TIME_ZONE=@OLD_TIME_ZONE \*\/;/.test(line)) {
-      on = true; // footer
-      tableOn = true;
-    }
-    return on && tableOn ? line + '\n' : '';
-  };
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb: TransformCallback) {
-      const lines = (rest + chunk.toString('utf8')).split('\n');
-      rest = lines.pop() ?? '';
-      cb(null, lines.map(take).join(''));
-    },
-    flush(cb: TransformCallback) {
-      cb(null, rest ? take(rest).replace(/\n$/, '') : '');
-    },
-  });
-}
-
 export { isoSeconds };
+// Re-exported: tests and tools import it from here.
+export { filterDatabases };
 
 /** --include-db and --include-table as database → tables (null: the whole database); null when neither is given. */
 function selection(opts: T.MyRestoreOptions): Map<string, Set<string> | null> | null {

@@ -39,7 +39,8 @@ export interface MyPitrReport {
   name: string;
   serverId: string | null;
   windows: { from: string; to: string }[];
-  bases: { snapshot: string; time: string; binlogFile: string; binlogPos: number; from: string; to: string }[];
+  /** Per base: its kind, its binlog coordinates and GTID position, its window, and the end of its chain (FILE:SIZE as stored). */
+  bases: { snapshot: string; time: string; kind: 'logical' | 'physical'; binlogFile: string; binlogPos: number; gtid: string | null; from: string; to: string; end: string | null }[];
   gaps: { from: string; to: string; reason: 'missing' | 'partial'; after: string }[];
   gapAfterNewestBase: boolean;
   files: number;
@@ -47,8 +48,12 @@ export interface MyPitrReport {
 
 export interface MyRestoreOptions {
   source: string;
-  /** 'latest' or UTC ISO time. */
-  at: string;
+  /** 'latest' or UTC ISO time; or */
+  at?: string;
+  /** `FILE:POS`: replay up to this binlog position (exclusive; it must be a transaction boundary); or */
+  atPosition?: string;
+  /** `D-S-N`: replay up to and including the transaction with this GTID. */
+  atGtid?: string;
   /** mariadb:// URL of the server to load into; or */
   to?: string;
   /** a new data directory to build (mariadb-install-db, then loaded through a private mariadbd). */
@@ -71,5 +76,12 @@ export interface MyRestoreResult {
   binlogFiles: number;
   /** Where the replay stopped: file and position (exclusive). */
   stop: { file: string; position: number } | null;
+  /** The --at-position / --at-gtid asked for (null for --at). */
+  targetPosition: { file: string; position: number } | null;
+  targetGtid: string | null;
+  /** The GTID of the last transaction replayed; the base's GTID position when none was. */
+  gtid: string | null;
+  /** The base restored: a logical dump loaded, or a physical copy of the data directory. */
+  kind: 'logical' | 'physical';
   databases: string[];
 }

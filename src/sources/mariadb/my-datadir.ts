@@ -33,17 +33,20 @@ export interface TempServer {
  * A fresh data directory (mariadb-install-db) and a private mariadbd on it for loading:
  * no networking (a socket inside the directory), no grant checks, no binlog. Stopped
  * cleanly afterwards; the directory is then handed to user `mysql` when run as root.
+ * With `existing`, the directory already holds a data directory (a physical base moved
+ * into place): no install, and the server reads only `defaultsFile` (the InnoDB
+ * settings mariadb-backup recorded in backup-my.cnf, which the files must be opened with).
  */
-export async function startTempServer(dir: string): Promise<TempServer> {
+export async function startTempServer(dir: string, existing?: { defaultsFile: string }): Promise<TempServer> {
   const mariadbd = findServerBinary();
   await mkdir(dir, { recursive: true, mode: 0o750 });
   const asRoot = process.getuid?.() === 0;
   const user = asRoot ? ['--user=root'] : [];
-  await run('mariadb-install-db', ['--no-defaults', `--datadir=${dir}`, ...user, '--auth-root-authentication-method=normal', '--skip-test-db']);
+  if (!existing) await run('mariadb-install-db', ['--no-defaults', `--datadir=${dir}`, ...user, '--auth-root-authentication-method=normal', '--skip-test-db']);
   const socket = join(dir, 'cairn-restore.sock');
   const child: ChildProcess = spawn(
     mariadbd,
-    ['--no-defaults', `--datadir=${dir}`, '--skip-networking', `--socket=${socket}`, `--pid-file=${join(dir, 'cairn-restore.pid')}`, '--skip-grant-tables', '--skip-log-bin', ...user],
+    [existing ? `--defaults-file=${existing.defaultsFile}` : '--no-defaults', `--datadir=${dir}`, '--skip-networking', `--socket=${socket}`, `--pid-file=${join(dir, 'cairn-restore.pid')}`, '--skip-grant-tables', '--skip-log-bin', ...user],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let log = '';
@@ -78,7 +81,7 @@ async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
   }
 }
 
-function run(tool: string, args: string[]): Promise<void> {
+export function run(tool: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) =>
     execFile(tool, args, { encoding: 'utf8' }, (err, _out, stderr) => {
       if (!err) return resolve();

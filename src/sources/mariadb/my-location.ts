@@ -1,6 +1,10 @@
 import { CairnError } from '../../core/errors/index.js';
 
-/** A MariaDB/MySQL server, from a `mariadb://user[:password]@host[:port][/][?socket=PATH]` (or `mysql://`) URL. */
+/**
+ * A MariaDB/MySQL server, from a `mariadb://user[:password]@host[:port][/][?socket=PATH][&method=physical]`
+ * (or `mysql://`) URL. `method` says how `cairn backup` takes the base: `logical`
+ * (mariadb-dump, the default) or `physical` (mariadb-backup of the local data directory).
+ */
 export interface MyLocation {
   url: string;
   host: string;
@@ -8,6 +12,7 @@ export interface MyLocation {
   user: string;
   password: string | undefined;
   socket: string | undefined;
+  method: 'logical' | 'physical';
   /** The URL without a password, for snapshots, logs and messages. */
   display: string;
 }
@@ -26,6 +31,10 @@ export function parseMyLocation(url: string): MyLocation {
   if (u.protocol !== 'mariadb:' && u.protocol !== 'mysql:') {
     throw new CairnError('USAGE', `"${redact(url)}" is not a mariadb:// or mysql:// URL`, { hint: 'e.g. mariadb://cairn@db1:3306/' });
   }
+  const method = u.searchParams.get('method') ?? 'logical';
+  if (method !== 'logical' && method !== 'physical') {
+    throw new CairnError('USAGE', `"${redact(url)}": method=${method} is not logical or physical`, { hint: 'mariadb://cairn@db1:3306/?method=physical takes a mariadb-backup copy of the data directory; omit it for a logical dump' });
+  }
   const shown = new URL(url);
   shown.password = '';
   return {
@@ -35,6 +44,7 @@ export function parseMyLocation(url: string): MyLocation {
     user: decodeURIComponent(u.username || 'root'),
     password: u.password ? decodeURIComponent(u.password) : undefined,
     socket: u.searchParams.get('socket') ?? undefined,
+    method,
     display: shown.toString(),
   };
 }

@@ -4,17 +4,17 @@ import { parseDuration, subtractDuration } from '../../snapshot/duration.js';
 import type { PitrRetention } from '../postgres/pg-retention.js';
 import { MARIADB } from './binlog-catalog.js';
 import { binlogNumber } from './binlog-events.js';
-import type { MyDumpMeta } from './mariadb-pitr.js';
+import { isMyBase, type MyDumpMeta } from './mariadb-pitr.js';
 
 /**
- * PITR retention for mariadb sources, the same rule as PostgreSQL's (pg-retention.ts):
+ * PITR retention for mariadb sources (logical and physical bases alike), the same rule as PostgreSQL's (pg-retention.ts):
  * with `--keep-within D` the newest dump that ends at or before now − D is kept even if
  * the policy drops it (restoring to now − D starts from it), and a binlog record is
  * removed only when every file it names is older than the oldest kept dump's binlog file.
  */
 export function planMyRetention(decision: ForgetResult, all: SnapshotInfo[], records: { id: string; body: WalRecordBody }[], now: Date, keepWithin: string | undefined): PitrRetention {
   const removed = new Set(decision.groups.flatMap((g) => g.remove.map((s) => s.id as string)).concat(decision.removed));
-  const dumps = all.filter((s) => s.source.type === MARIADB && (s.sourceMeta as MyDumpMeta | undefined)?.kind === 'logical');
+  const dumps = all.filter((s) => s.source.type === MARIADB && isMyBase(s.sourceMeta));
   const rescue: PitrRetention['rescue'] = [];
   const wal: PitrRetention['wal'] = [];
   const windowStart = keepWithin ? subtractDuration(now, parseDuration(keepWithin)).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') : null;
