@@ -1,4 +1,4 @@
-import type { EntryMeta } from '../fs/types.js';
+import type { EntryMeta, Xattr } from '../fs/types.js';
 import { encodeName, type TreeNode } from '../snapshot/tree.js';
 
 /** Builds the tree node for an entry; content/subtree are filled in by the caller. */
@@ -25,12 +25,23 @@ export function nodeFromMeta(name: Buffer, meta: EntryMeta): TreeNode {
     if (t.name !== undefined) node.target = t.name;
     else node.targetRaw = t.nameRaw!;
   }
-  if (meta.xattrs && meta.xattrs.length > 0) {
-    node.xattrs = [...meta.xattrs]
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-      .map((x) => ({ name: x.name, value: x.value.toString('base64') }));
-  }
+  if (meta.xattrs && meta.xattrs.length > 0) node.xattrs = xattrNodes(meta.xattrs);
   return node;
+}
+
+/** xattrs as the tree stores them: sorted by name, values in base64. */
+export function xattrNodes(xattrs: Xattr[]): NonNullable<TreeNode['xattrs']> {
+  return [...xattrs]
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .map((x) => ({ name: x.name, value: x.value.toString('base64') }));
+}
+
+/**
+ * The entry is the same inode as the parent snapshot's node and its ctime has not moved:
+ * its xattrs, mode and owner are unchanged too (changing any of them updates ctime).
+ */
+export function sameInodeAndCtime(parent: TreeNode | undefined, node: TreeNode): boolean {
+  return parent !== undefined && parent.type === node.type && parent.inode === node.inode && parent.ctime === node.ctime && parent.dev === node.dev;
 }
 
 /** Same file as in the parent snapshot, judged by metadata alone (restic's rule plus inode). */
