@@ -3,21 +3,32 @@ import { lstat, readdir } from 'node:fs/promises';
 /** Directories listed at once; lstat calls go to libuv's thread pool in parallel. */
 const CONCURRENCY = 12;
 
+export interface PrewarmOptions {
+  /** Entries the real walk has passed so far; with `maxLead`, keeps the warming near it. */
+  walked?: () => number;
+  /** How many entries the warming may be ahead of `walked()` (default 20,000). */
+  maxLead?: number;
+}
+
 /**
  * Reads the directories and inodes under `roots` into the kernel's caches, many at a
- * time, and stops when `signal` fires. Returns how many directories it listed; every
- * error is ignored:
- * this only warms the caches for the real walk, which is sequential (it needs sorted
- * order) and so pays one disk round trip per cold directory block or inode block.
+ * time, until done or `signal` fires. Returns how many directories it listed; every
+ * error is ignored: this only warms the caches for the real walk, which is sequential
+ * (it needs sorted order) and so pays one disk round trip per cold directory or inode
+ * block, keeping the file workers waiting for work on a cold cache.
  *
- * Run while the key slot is being unlocked (scrypt, ~0.5 s on the thread pool, the main
- * thread idle): on a cold cache the walk then finds most metadata in memory. Roughly in
- * the walk's order (depth first, names sorted), so what is warmed first is needed first.
+ * Started before the key slot is unlocked (scrypt, ~0.5 s on the thread pool with the
+ * main thread idle) and kept running during the backup, at most `maxLead` entries ahead
+ * of the walk so that a huge tree does not push out of the caches what the walk needs
+ * next. Depth first, names sorted: the walk's order.
  */
-export function prewarmMetadata(roots: string[], signal: AbortSignal): Promise<number> {
+export function prewarmMetadata(roots: string[], signal: AbortSignal, opts: PrewarmOptions = {}): Promise<number> {
   const stack: Buffer[] = roots.map((r) => Buffer.from(r)).reverse();
+  const maxLead = opts.maxLead ?? 20_000;
   let active = 0;
   let listed = 0;
+  let seen = 0;
+  const ahead = (): boolean => opts.walked !== undefined && seen - opts.walked() > maxLead;
   return new Promise<number>((resolve) => {
     const pump = (): void => {
       while (!signal.aborted && active < CONCURRENCY && stack.length > 0) {
@@ -32,6 +43,8 @@ export function prewarmMetadata(roots: string[], signal: AbortSignal): Promise<n
     };
     // Raw names (Buffers): a name that is not UTF-8 must still be found.
     const visit = async (dir: Buffer): Promise<void> => {
+      while (ahead() && !signal.aborted) await new Promise((r) => setTimeout(r, 25));
+      if (signal.aborted) return;
       let entries;
       try {
         entries = await readdir(dir, { withFileTypes: true, encoding: 'buffer' });
@@ -39,6 +52,7 @@ export function prewarmMetadata(roots: string[], signal: AbortSignal): Promise<n
         return;
       }
       listed++;
+      seen += entries.length;
       entries.sort((a, b) => Buffer.compare(a.name, b.name));
       const slash = Buffer.from('/');
       const files: Buffer[] = [];

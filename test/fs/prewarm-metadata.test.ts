@@ -31,4 +31,25 @@ describe('prewarmMetadata', () => {
     // Aborted at once, it finishes the listings already in flight and starts no more.
     expect(await done).toBeLessThanOrEqual(12);
   });
+
+  it('stays at most maxLead entries ahead of the walk, and goes on as the walk advances', async () => {
+    const root = await tree(50, 20); // 101 directories, 1,000 files
+    let walked = 0;
+    const ac = new AbortController();
+    const done = prewarmMetadata([root], ac.signal, { walked: () => walked, maxLead: 100 });
+    await new Promise((r) => setTimeout(r, 300));
+    walked = 10_000;
+    expect(await done).toBe(101);
+  });
+
+  it('does not finish while held back by a walk that does not advance', async () => {
+    const root = await tree(50, 20);
+    const ac = new AbortController();
+    let finished = false;
+    const done = prewarmMetadata([root], ac.signal, { walked: () => 0, maxLead: 100 }).then((n) => ((finished = true), n));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(finished).toBe(false);
+    ac.abort();
+    expect(await done).toBeLessThan(101);
+  });
 });

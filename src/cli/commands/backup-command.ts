@@ -169,17 +169,21 @@ Examples:
         const fromEnv = mirrorsFromEnv(deps.env);
         if (fromEnv.length > 0) opts.mirrors = [...new Set(fromEnv)];
       }
-      // Unlocking the key (scrypt) leaves the disk idle for ~0.5 s: warm the metadata caches meanwhile.
+      // The walk reads metadata one entry at a time; on a cold cache that keeps the workers
+      // waiting. Warm it from the thread pool, starting while scrypt unlocks the key.
       const warm = new AbortController();
-      void prewarmMetadata(opts.paths, warm.signal);
+      let walked = 0;
+      void prewarmMetadata(opts.paths, warm.signal, { walked: () => walked });
       const result = await ctx.withSession(async (session) => {
-        warm.abort();
         const progress = createProgressReporter(ctx, { perFile: true });
         const printed = new Set<string>();
         try {
           const r = await session.backup({
             ...opts,
-            onProgress: (p) => progress.onProgress(p),
+            onProgress: (p) => {
+              walked = p.files;
+              progress.onProgress(p);
+            },
             estimateTotals: progress.wantsTotals,
             onWarning: (w) => {
               printed.add(warningText(w));
