@@ -3,21 +3,24 @@ import { encodeName, type TreeNode } from '../snapshot/tree.js';
 
 /** Builds the tree node for an entry; content/subtree are filled in by the caller. */
 export function nodeFromMeta(name: Buffer, meta: EntryMeta): TreeNode {
-  const node: TreeNode = {
-    ...encodeName(name),
-    type: meta.type,
-    mode: meta.mode,
-    uid: meta.uid,
-    gid: meta.gid,
-    ...(meta.user !== undefined ? { user: meta.user } : {}),
-    ...(meta.group !== undefined ? { group: meta.group } : {}),
-    mtime: meta.mtimeNs.toString(),
-    atime: meta.atimeNs.toString(),
-    ctime: meta.ctimeNs.toString(),
-    dev: meta.dev.toString(),
-    inode: meta.inode.toString(),
-    nlink: meta.nlink,
-  };
+  // Built by assignment, not object spread: spreading optional parts made V8 give every
+  // node a dictionary shape, ~60 µs a node (seconds per 40k entries).
+  const n = encodeName(name);
+  const node = {} as TreeNode;
+  if (n.name !== undefined) node.name = n.name;
+  else node.nameRaw = n.nameRaw!;
+  node.type = meta.type;
+  node.mode = meta.mode;
+  node.uid = meta.uid;
+  node.gid = meta.gid;
+  if (meta.user !== undefined) node.user = meta.user;
+  if (meta.group !== undefined) node.group = meta.group;
+  node.mtime = meta.mtimeNs.toString();
+  node.atime = meta.atimeNs.toString();
+  node.ctime = meta.ctimeNs.toString();
+  node.dev = meta.dev.toString();
+  node.inode = meta.inode.toString();
+  node.nlink = meta.nlink;
   if (meta.type === 'file') node.size = meta.size;
   if (meta.rdev !== undefined && (meta.type === 'chardev' || meta.type === 'blockdev')) node.rdev = meta.rdev.toString();
   if (meta.linkTarget) {
