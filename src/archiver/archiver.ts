@@ -6,12 +6,12 @@ import { createCutFinder } from '../chunker/create-cut-finder.js';
 import { chunkStream } from '../chunker/chunk-stream.js';
 import type { EntryMeta } from '../fs/types.js';
 import { walk, type WalkEntry } from '../fs/walker.js';
-import { readEntryMeta } from '../fs/read-entry-meta.js';
+import { readEntryMeta, readXattrs } from '../fs/read-entry-meta.js';
 import type { BlobSaver } from '../repository/blob-saver.js';
 import type { Repository } from '../repository/repository.js';
 import { compareNodes, encodeTree, nodeNameBytes, type Tree, type TreeNode } from '../snapshot/tree.js';
 import type { Progress, SnapshotSummary, SourceWarning } from '../engine/types.js';
-import { nodeFromMeta, unchangedSince } from './node-from-meta.js';
+import { nodeFromMeta, sameInodeAndCtime, unchangedSince, xattrNodes } from './node-from-meta.js';
 import { openForBackup, readPieces } from './file-reader.js';
 import type { Totals } from './scan-totals.js';
 import type { LazyPool } from '../pipeline/lazy-pool.js';
@@ -47,6 +47,7 @@ export interface ArchiveResult {
 }
 
 interface Frame {
+  path: Buffer;
   name: Buffer;
   meta: EntryMeta;
   /** Children in walk order; files and subdirectories are finished concurrently. */
@@ -169,6 +170,8 @@ export class Archiver {
     const walkOpts = {
       ...(this.opts.exclude ? { exclude: this.opts.exclude } : {}),
       ...(this.opts.oneFileSystem ? { oneFileSystem: true } : {}),
+      // Read below, and only for entries whose inode or ctime moved: see withXattrs.
+      xattrs: false,
       onError: (path: Buffer, err: unknown) => this.onWalkError(path, err),
     };
     for await (const ev of walk(Buffer.from(absPath), walkOpts) as AsyncIterable<WalkEntry>) {
@@ -177,7 +180,7 @@ export class Archiver {
       if (ev.kind === 'enter') {
         const name = stack.length === 0 ? Buffer.from(basename(absPath) || '/') : lastComponent(ev.path);
         const parentNode = top ? top.parent?.get(key(name)) : rootParent;
-        stack.push({ name, meta: ev.meta, nodes: [], parent: await this.childMap(parentNode), parentNode });
+        stack.push({ path: ev.path, name, meta: ev.meta, nodes: [], parent: await this.childMap(parentNode), parentNode });
       } else if (ev.kind === 'leave') {
         const frame = stack.pop()!;
         const node = this.track(this.finishDir(frame));
@@ -234,7 +237,7 @@ export class Archiver {
     const id = this.repo.hasher.id(bytes);
     // Same tree as in the parent snapshot: stored already (unless prune condemned its pack).
     if (!(frame.parentNode?.subtree === id && !this.repo.index.hasCondemned)) await this.saver.save('tree', bytes, id);
-    const node = nodeFromMeta(frame.name, frame.meta);
+    const node = this.withXattrs(nodeFromMeta(frame.name, frame.meta), frame.path, frame.parentNode);
     node.subtree = id;
     if (!frame.parentNode) this.stats.dirsNew++;
     else if (frame.parentNode.subtree === id) this.stats.dirsUnchanged++;
@@ -242,8 +245,24 @@ export class Archiver {
     return node;
   }
 
+  /**
+   * Fills in the entry's xattrs. The walk does not read them: an entry that is the
+   * parent snapshot's inode with the same ctime has the parent's xattrs (setting or
+   * removing one updates ctime), so only new and changed entries pay the listxattr and
+   * getxattr calls — a third of an unchanged backup's walk otherwise.
+   */
+  private withXattrs(node: TreeNode, path: Buffer, parentNode: TreeNode | undefined): TreeNode {
+    if (sameInodeAndCtime(parentNode, node)) {
+      if (parentNode!.xattrs) node.xattrs = parentNode!.xattrs;
+      return node;
+    }
+    const { xattrs } = readXattrs(path);
+    if (xattrs.length > 0) node.xattrs = xattrNodes(xattrs);
+    return node;
+  }
+
   private async entryNode(path: Buffer, name: Buffer, meta: EntryMeta, parentNode: TreeNode | undefined): Promise<TreeNode | null> {
-    const node = nodeFromMeta(name, meta);
+    const node = this.withXattrs(nodeFromMeta(name, meta), path, parentNode);
     if (meta.type !== 'file') return node;
     this.files++;
     const content = await this.fileContent(path, meta, parentNode);

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { BlobId } from '../core/ids.js';
 import { CairnError } from '../core/errors/index.js';
 import type { NodeType } from '../fs/types.js';
@@ -35,12 +36,9 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Encodes raw bytes as a JSON-safe name: UTF-8 when it round-trips exactly, else base64. */
 export function encodeName(raw: Buffer): { name?: string; nameRaw?: string } {
-  try {
-    const s = utf8.decode(raw);
-    if (Buffer.from(s, 'utf8').equals(raw)) return { name: s };
-  } catch {
-    // not UTF-8: fall through
-  }
+  // A leading byte-order mark is stored raw: earlier versions decoded names with a
+  // BOM-stripping TextDecoder, and the same name must keep giving the same tree.
+  if (isUtf8(raw) && !(raw.length >= 3 && raw[0] === 0xef && raw[1] === 0xbb && raw[2] === 0xbf)) return { name: raw.toString('utf8') };
   return { nameRaw: raw.toString('base64') };
 }
 

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { CairnError } from '../../core/errors/index.js';
+import { prewarmMetadata } from '../../fs/prewarm-metadata.js';
 import type { BackupMode, BackupOptions, BackupResult, SourceWarning } from '../../engine/types.js';
 import { formatBytes } from '../../util/format-bytes.js';
 import { CliContext } from '../cli-context.js';
@@ -168,13 +169,21 @@ Examples:
         const fromEnv = mirrorsFromEnv(deps.env);
         if (fromEnv.length > 0) opts.mirrors = [...new Set(fromEnv)];
       }
+      // The walk reads metadata one entry at a time; on a cold cache that keeps the workers
+      // waiting. Warm it from the thread pool, starting while scrypt unlocks the key.
+      const warm = new AbortController();
+      let walked = 0;
+      void prewarmMetadata(opts.paths, warm.signal, { walked: () => walked });
       const result = await ctx.withSession(async (session) => {
         const progress = createProgressReporter(ctx, { perFile: true });
         const printed = new Set<string>();
         try {
           const r = await session.backup({
             ...opts,
-            onProgress: (p) => progress.onProgress(p),
+            onProgress: (p) => {
+              walked = p.files;
+              progress.onProgress(p);
+            },
             estimateTotals: progress.wantsTotals,
             onWarning: (w) => {
               printed.add(warningText(w));
@@ -188,7 +197,7 @@ Examples:
         } finally {
           progress.done();
         }
-      });
+      }).finally(() => warm.abort());
       ctx.out.result(result, () => {
         for (const line of formatBackupSummary(result, opts.dryRun === true)) ctx.out.info(line);
         // A failed mirror is printed even under --quiet: it is the news of this run.
