@@ -1,5 +1,6 @@
 import type { PackId } from '../core/ids.js';
 import type { PackEntry } from '../format/pack-writer.js';
+import type { RestoreBatch, RestoreBatchResult } from './restore-task.js';
 
 /** Keys and parameters a worker needs; sent once. Never logged. */
 export interface InitMessage {
@@ -58,31 +59,18 @@ export interface VerifyPackMessage {
   bytes: Uint8Array;
 }
 
-/** A run of contiguous blobs of one pack, as read from it (transferred). */
-export interface SealedRun {
-  encKeyId: number;
-  salt: Uint8Array;
-  entries: PackEntry[];
-  bytes: Uint8Array;
-  base: number;
-}
-
 /**
- * Main → worker: create the file at `path` from these blobs (in file order), truncate
- * it to `size` and apply its metadata, all with blocking calls on the worker: per-file
- * syscalls are what a restore of many small files spends its time on.
+ * Main → worker: create, write and finish these files from the pack ranges read for
+ * them (see restore-task.ts), with blocking calls on the worker. Many files per message:
+ * a message costs tens of microseconds, as much as writing a small file. The ranges'
+ * bytes are transferred.
  */
-export interface RestoreFileMessage {
-  kind: 'restoreFile';
+export interface RestoreFilesMessage extends RestoreBatch {
+  kind: 'restoreFiles';
   seq: number;
-  path: Uint8Array;
-  size: number;
-  runs: SealedRun[];
-  meta: { type: string; mode: number; uid: number; gid: number; mtimeNs: string; atimeNs: string; xattrs?: { name: string; value: Uint8Array }[] };
-  owner: boolean;
 }
 
-export type ToWorker = InitMessage | FileMessage | FlushMessage | OpenBlobsMessage | VerifyPackMessage | RestoreFileMessage;
+export type ToWorker = InitMessage | FileMessage | FlushMessage | OpenBlobsMessage | VerifyPackMessage | RestoreFilesMessage;
 
 /** Worker → main: a finished pack, transferred. */
 export interface PackMessage {
@@ -115,12 +103,9 @@ export interface FileDoneMessage {
   results: { seq: number; result: import('./file-task.js').FileResult }[];
 }
 
-export interface RestoredMessage {
-  kind: 'restored';
+export interface RestoredFilesMessage extends RestoreBatchResult {
+  kind: 'restoredFiles';
   seq: number;
-  warnings: string[];
-  /** An errno-style or Cairn error code; the file may be partly written. */
-  error?: { code: string; message: string };
 }
 
 export interface ErrorMessage {
@@ -135,5 +120,5 @@ export type FromWorker =
   | OpenedMessage
   | VerifiedMessage
   | FileDoneMessage
-  | RestoredMessage
+  | RestoredFilesMessage
   | ErrorMessage;

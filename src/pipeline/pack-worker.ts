@@ -1,14 +1,11 @@
 import { parentPort } from 'node:worker_threads';
 import type { BlobId } from '../core/ids.js';
 import { BlobHasher } from '../crypto/blob-hasher.js';
-import { PackWriter } from '../format/pack-writer.js';
+import { PackWriter, type PackEntry } from '../format/pack-writer.js';
 import { openBlob, packKey, verifyPack } from '../format/pack-reader.js';
 import { systemRandom } from '../core/random.js';
-import type { FromWorker, InitMessage, RestoreFileMessage, ToWorker } from './messages.js';
-import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
-import { applyEntryMetaSync } from '../fs/apply-entry-meta.js';
-import { isAllZero } from '../fs/sparse.js';
-import type { NodeType } from '../fs/types.js';
+import type { FromWorker, InitMessage, ToWorker } from './messages.js';
+import { restoreFiles, type SealedRange } from './restore-task.js';
 import { CairnError } from '../core/errors/index.js';
 import Database from 'better-sqlite3';
 import { createCutFinder } from '../chunker/create-cut-finder.js';
@@ -82,56 +79,13 @@ function packKeyForSalt(encKeyId: number, salt: Uint8Array): Buffer {
   return key;
 }
 
-function restoreFile(msg: RestoreFileMessage): { warnings: string[]; error?: { code: string; message: string } } {
-  const path = Buffer.from(msg.path.buffer, msg.path.byteOffset, msg.path.byteLength);
-  let fd: number;
-  try {
-    fd = openSync(path, 'w', 0o600);
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    return { warnings: [], error: { code: e.code ?? 'EIO', message: e.message } };
-  }
-  try {
-    let pos = 0;
-    let holes = false;
-    for (const run of msg.runs) {
-      const key = packKeyForSalt(run.encKeyId, run.salt);
-      const range = Buffer.from(run.bytes.buffer, run.bytes.byteOffset, run.bytes.byteLength);
-      for (const e of run.entries) {
-        const plain = openBlob(key, e, range.subarray(e.offset - run.base, e.offset - run.base + e.length));
-        if (hasher!.id(plain) !== e.id) throw new CairnError('PACK_CORRUPT', `blob ${e.id.slice(0, 8)} does not match its id`);
-        if (isAllZero(plain)) holes = true;
-        else for (let off = 0; off < plain.length; ) off += writeSync(fd, plain, off, plain.length - off, pos + off);
-        pos += plain.length;
-      }
-    }
-    if (holes || pos !== msg.size) ftruncateSync(fd, msg.size);
-  } catch (err) {
-    const e = err as CairnError & NodeJS.ErrnoException;
-    return { warnings: [], error: { code: e.code ?? 'INTERNAL', message: e.message } };
-  } finally {
-    closeSync(fd);
-  }
-  const m = msg.meta;
-  try {
-    const warnings = applyEntryMetaSync(
-      path,
-      {
-        type: m.type as NodeType,
-        mode: m.mode,
-        uid: m.uid,
-        gid: m.gid,
-        mtimeNs: BigInt(m.mtimeNs),
-        atimeNs: BigInt(m.atimeNs),
-        ...(m.xattrs ? { xattrs: m.xattrs.map((x) => ({ name: x.name, value: Buffer.from(x.value) })) } : {}),
-      },
-      { owner: msg.owner },
-    );
-    return { warnings };
-  } catch (err) {
-    const e = err as CairnError;
-    return { warnings: [], error: { code: e.code ?? 'INTERNAL', message: e.message } };
-  }
+/** Opens one blob of a range read from a pack, checked against its id. */
+function openInRange(range: SealedRange, e: PackEntry): Buffer {
+  const key = packKeyForSalt(range.encKeyId, range.salt);
+  const bytes = Buffer.from(range.bytes.buffer, range.bytes.byteOffset + e.offset - range.base, e.length);
+  const plain = openBlob(key, e, bytes);
+  if (hasher!.id(plain) !== e.id) throw new CairnError('PACK_CORRUPT', `blob ${e.id.slice(0, 8)} does not match its id`);
+  return plain;
 }
 
 function finishPack(): void {
@@ -195,8 +149,8 @@ function handle(msg: ToWorker): void {
       post({ kind: 'opened', seq: msg.seq, plain }, transfer);
       return;
     }
-    case 'restoreFile': {
-      post({ kind: 'restored', seq: msg.seq, ...restoreFile(msg) });
+    case 'restoreFiles': {
+      post({ kind: 'restoredFiles', seq: msg.seq, ...restoreFiles(msg, { open: openInRange }) });
       return;
     }
     case 'verify': {

@@ -6,7 +6,8 @@ import { CairnError, ERROR_CODES, type ErrorCode } from '../core/errors/index.js
 import type { PackId } from '../core/ids.js';
 import type { PackEntry } from '../format/pack-writer.js';
 import type { MasterKey } from '../crypto/master-key.js';
-import type { FileItem, FromWorker, RestoreFileMessage, ToWorker } from './messages.js';
+import type { FileItem, FromWorker, ToWorker } from './messages.js';
+import type { RestoreBatch, RestoreBatchResult } from './restore-task.js';
 import type { ClaimTable } from './claim-table.js';
 import type { FileResult } from './file-task.js';
 import { transferable } from './transferable.js';
@@ -245,17 +246,17 @@ export class WorkerPool {
   }
 
   /**
-   * Creates, writes and finishes one file on a worker (see RestoreFileMessage).
-   * Transfers the runs' bytes.
+   * Creates, writes and finishes a batch of files on a worker (see restore-task.ts).
+   * Transfers the ranges' bytes.
    */
-  async restoreFile(msg: Omit<RestoreFileMessage, 'kind' | 'seq'>): Promise<{ warnings: string[]; error?: { code: string; message: string } }> {
-    const runs = msg.runs.map((r) => ({ ...r, bytes: transferable(r.bytes) }));
-    const m = await this.request<Extract<FromWorker, { kind: 'restored' }>>(
+  async restoreFiles(batch: RestoreBatch): Promise<RestoreBatchResult> {
+    const ranges = batch.ranges.map((r) => ({ ...r, bytes: transferable(r.bytes) }));
+    const m = await this.request<Extract<FromWorker, { kind: 'restoredFiles' }>>(
       this.pick(),
-      { ...msg, runs, kind: 'restoreFile', seq: ++this.seq },
-      runs.map((r) => r.bytes.buffer as ArrayBuffer),
+      { ...batch, ranges, kind: 'restoreFiles', seq: ++this.seq },
+      ranges.map((r) => r.bytes.buffer as ArrayBuffer),
     );
-    return { warnings: m.warnings, ...(m.error ? { error: m.error } : {}) };
+    return { files: m.files, opened: m.opened };
   }
 
   /** Full verification of a pack (hash, structure, every blob) on a worker. Transfers `bytes`. */

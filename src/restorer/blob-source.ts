@@ -1,9 +1,8 @@
 import { CairnError } from '../core/errors/index.js';
-import type { BlobId } from '../core/ids.js';
+import type { BlobId, PackId } from '../core/ids.js';
 import { isNotFound } from '../backend/types.js';
 import type { BlobLocation, PackRecord } from '../index/blob-index.js';
 import type { WorkerPool } from '../pipeline/worker-pool.js';
-import type { SealedRun } from '../pipeline/messages.js';
 import { packName, type Repository } from '../repository/repository.js';
 import { LruCache } from '../util/lru-cache.js';
 
@@ -21,7 +20,7 @@ const MAX_RANGE = 32 * 2 ** 20;
  */
 export class BlobSource {
   // Bounded in bytes: chunks are up to 4 MiB each.
-  private readonly cache = new LruCache<string, Buffer>(1024, 32 * 2 ** 20, (b) => b.length);
+  private readonly cache = new LruCache<string, Buffer>(1024, 16 * 2 ** 20, (b) => b.length);
   private readonly packs = new LruCache<string, PackRecord>(1024);
 
   constructor(
@@ -68,30 +67,7 @@ export class BlobSource {
     return out as Buffer[];
   }
 
-  /**
-   * The sealed bytes of the blobs at `locs`, one read per run of neighbours, for a
-   * worker to open itself (restoreFile).
-   */
-  async readRuns(locs: BlobLocation[]): Promise<SealedRun[]> {
-    const runs: BlobLocation[][] = [];
-    for (const loc of locs) {
-      const run = runs[runs.length - 1];
-      const last = run?.[run.length - 1];
-      if (run && last && last.pack === loc.pack && last.offset + last.length === loc.offset) run.push(loc);
-      else runs.push([loc]);
-    }
-    return Promise.all(
-      runs.map(async (run) => {
-        const first = run[0]!;
-        const last = run[run.length - 1]!;
-        const pack = this.packRecord(first.pack);
-        const bytes = await this.readRange(first, last.offset + last.length - first.offset);
-        return { encKeyId: pack.encKeyId, salt: pack.salt, entries: run, bytes, base: first.offset };
-      }),
-    );
-  }
-
-  private packRecord(id: string): PackRecord {
+  packRecord(id: string): PackRecord {
     let pack = this.packs.get(id);
     if (!pack) {
       pack = this.repo.index.getPack(id as PackRecord['id']);
@@ -101,14 +77,19 @@ export class BlobSource {
     return pack;
   }
 
-  private async readRange(first: BlobLocation, length: number): Promise<Buffer> {
+  private readRange(first: BlobLocation, length: number): Promise<Buffer> {
+    return this.readPackRange(first.pack, first.offset, length);
+  }
+
+  /** `length` bytes of a pack from `offset`; BLOB_MISSING when the pack is gone. */
+  async readPackRange(pack: PackId, offset: number, length: number): Promise<Buffer> {
     try {
-      return await this.repo.backend.load(packName(first.pack), { offset: first.offset, length });
+      return await this.repo.backend.load(packName(pack), { offset, length });
     } catch (err) {
       if (isNotFound(err)) {
-        throw new CairnError('BLOB_MISSING', `pack ${first.pack.slice(0, 8)} is missing`, {
+        throw new CairnError('BLOB_MISSING', `pack ${pack.slice(0, 8)} is missing`, {
           hint: 'run `cairn check` to see which snapshots are affected',
-          details: { pack: first.pack },
+          details: { pack },
         });
       }
       throw err;

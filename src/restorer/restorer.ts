@@ -1,4 +1,4 @@
-import { mkdir, open, link, symlink, unlink, lstat, rm } from 'node:fs/promises';
+import { mkdir, open, link, symlink, unlink, rm } from 'node:fs/promises';
 import { CairnError, ERROR_CODES, fromSystemError, type ErrorCode } from '../core/errors/index.js';
 import type { BlobId } from '../core/ids.js';
 import { applyEntryMeta } from '../fs/apply-entry-meta.js';
@@ -9,15 +9,16 @@ import type { TreeNode } from '../snapshot/tree.js';
 import { normaliseIncludes, selectedTree } from './selected-tree.js';
 import type { Progress, SnapshotInfo } from '../engine/types.js';
 import { BlobSource } from './blob-source.js';
+import { SmallFileBatcher } from './small-files.js';
 import pLimit from 'p-limit';
-import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { lstatSync, mkdirSync, rmSync } from 'node:fs';
 import type { BlobLocation } from '../index/blob-index.js';
 import type { WorkerPool } from '../pipeline/worker-pool.js';
 import { nodeMeta } from './node-meta.js';
 
 /** Files restored at once. */
 const MAX_OUTSTANDING_FILES = 16;
-/** Blobs fetched per request within one file (about 1 MiB each on average, 4 MiB at most). */
+/** Blobs fetched per request within a big file (about 1 MiB each on average, 4 MiB at most). */
 const BLOBS_PER_BATCH = 4;
 
 export interface RestoreRunOptions {
@@ -52,11 +53,14 @@ export class Restorer {
   readonly stats: RestoreStats = { files: 0, dirs: 0, bytes: 0, warnings: [] };
   private readonly includes: string[] | undefined;
 
+  private readonly small: SmallFileBatcher;
+
   constructor(
     private readonly repo: Repository,
     private readonly opts: RestoreRunOptions,
   ) {
     this.blobs = new BlobSource(repo, opts.pool ?? null);
+    this.small = new SmallFileBatcher(repo, this.blobs, opts.pool ?? null, this.owner);
     this.includes = normaliseIncludes(opts.include);
   }
 
@@ -117,6 +121,12 @@ export class Restorer {
           });
           done.catch(() => undefined); // awaited below, with the rest
           pending[pending.length - 1]!.push(done);
+        } else if (ev.node.type === 'file' && (ev.node.size ?? 0) <= SMALL_FILE && (ev.node.nlink ?? 1) <= 1) {
+          // Batched (small-files.ts): bounded by the batches in flight, not by files.
+          await this.small.ready();
+          const p = this.guard(ev.path, () => this.restoreEntry(ev.node, ev.snapPath, ev.path));
+          p.catch(() => undefined); // awaited below, with the rest
+          pending[pending.length - 1]!.push(p);
         } else {
           while (outstanding.size >= MAX_OUTSTANDING_FILES) await Promise.race(outstanding);
           const p = this.guard(ev.path, () => this.restoreEntry(ev.node, ev.snapPath, ev.path));
@@ -129,8 +139,10 @@ export class Restorer {
           pending[pending.length - 1]!.push(p);
         }
       }
+      this.small.flush();
       await Promise.all(pending.flat());
     } catch (err) {
+      this.small.cancel(err);
       await Promise.allSettled(pending.flat());
       throw err;
     }
@@ -171,15 +183,16 @@ export class Restorer {
 
   /** Creates the directory; true when it did not exist before (so it is empty). */
   private async ensureDir(path: Buffer): Promise<boolean> {
+    // Blocking calls: a mkdir takes microseconds, a round trip through the thread pool
+    // more, and the walk waits for it either way.
     try {
-      await mkdir(path, { mode: 0o700 });
+      mkdirSync(path, { mode: 0o700 });
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const st = await lstat(path);
-      if (st.isDirectory()) return false;
-      await rm(path, { force: true });
-      await mkdir(path, { mode: 0o700 });
+      if (lstatSync(path).isDirectory()) return false;
+      rmSync(path, { force: true });
+      mkdirSync(path, { mode: 0o700 });
       return true;
     }
   }
@@ -188,7 +201,9 @@ export class Restorer {
     const linkKey = (node.nlink ?? 1) > 1 && node.inode ? `${node.dev}:${node.inode}` : null;
     const first = linkKey ? this.links.get(linkKey) : undefined;
     if (first) {
-      // The first name may still be being written: link once it exists.
+      // The first name may still be being written, or waiting in the batch being
+      // gathered: send that batch now, and link once the first name exists.
+      this.small.flush();
       await link(await first, path);
       this.stats.files++;
       return;
@@ -202,27 +217,23 @@ export class Restorer {
     }
     const locs = this.blobs.locate(node.content ?? []);
     const total = locs.reduce((n, l) => n + l.rawLength, 0);
-    if (total <= SMALL_FILE && locs.length <= BLOBS_PER_BATCH && this.opts.pool) {
-      // Most files: a worker creates, writes and finishes the file with blocking calls,
-      // so the per-file system calls are spread over all cores.
-      const pool = this.opts.pool;
-      const done = await this.batchLimit(async () =>
-        pool.restoreFile({
-          path: new Uint8Array(path),
-          size: node.size ?? total,
-          runs: await this.blobs.readRuns(locs),
-          meta: {
-            type: node.type,
-            mode: node.mode,
-            uid: node.uid,
-            gid: node.gid,
-            mtimeNs: node.mtime,
-            atimeNs: node.atime,
-            ...(node.xattrs ? { xattrs: node.xattrs.map((x) => ({ name: x.name, value: new Uint8Array(Buffer.from(x.value, 'base64')) })) } : {}),
-          },
-          owner: this.owner,
-        }),
-      );
+    if (total <= SMALL_FILE) {
+      // Most files: restored in batches, each pack range read once for the whole batch,
+      // the files created, written and finished by a worker with blocking calls.
+      const done = await this.small.add({
+        path,
+        size: node.size ?? total,
+        locs,
+        meta: {
+          type: node.type,
+          mode: node.mode,
+          uid: node.uid,
+          gid: node.gid,
+          mtimeNs: String(node.mtime),
+          atimeNs: String(node.atime),
+          ...(node.xattrs ? { xattrs: node.xattrs.map((x) => ({ name: x.name, value: new Uint8Array(Buffer.from(x.value, 'base64')) })) } : {}),
+        },
+      });
       if (done.error) {
         const err = workerError(done.error);
         failed?.(err);
@@ -232,21 +243,6 @@ export class Restorer {
       for (const w of done.warnings) this.stats.warnings.push(w);
       this.stats.bytes += total;
       this.fileCounted(node, snapPath, total);
-      return;
-    }
-    if (total <= SMALL_FILE && locs.length <= BLOBS_PER_BATCH) {
-      // Most files: fetch, then create and write with blocking calls (microseconds each,
-      // where the thread pool costs tens of them per call).
-      const parts = await this.batchLimit(() => this.blobs.getMany(locs));
-      try {
-        writeSmallFile(path, parts, node.size ?? total);
-      } catch (err) {
-        failed?.(err);
-        throw err;
-      }
-      created?.(path);
-      this.stats.bytes += total;
-      await this.fileDone(node, snapPath, path, total);
       return;
     }
     let fh;
@@ -307,8 +303,8 @@ export class Restorer {
     });
   }
 
-  /** Batches of blobs being fetched or written, across all files (~4 MiB each). */
-  private readonly batchLimit = pLimit(16);
+  /** Batches of blobs of big files being fetched or written, across all files (~4 MiB each): bounds memory. */
+  private readonly batchLimit = pLimit(8);
 
   private async applyMeta(path: Buffer, node: TreeNode): Promise<void> {
     const warnings = await applyEntryMeta(path, nodeMeta(node), { owner: this.owner });
@@ -324,23 +320,6 @@ function workerError(e: { code: string; message: string }): unknown {
 
 /** Files up to this size are written with blocking calls in one go. */
 const SMALL_FILE = 1024 * 1024;
-
-function writeSmallFile(path: Buffer, parts: Buffer[], size: number): void {
-  const fd = openSync(path, 'w', 0o600);
-  try {
-    let pos = 0;
-    for (const data of parts) {
-      if (!isAllZero(data)) {
-        let off = 0;
-        while (off < data.length) off += writeSync(fd, data, off, data.length - off, pos + off);
-      }
-      pos += data.length;
-    }
-    if (pos !== size || parts.some(isAllZero)) ftruncateSync(fd, size);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 async function writeAll(fh: import('node:fs/promises').FileHandle, data: Buffer, position: number): Promise<void> {
   let off = 0;

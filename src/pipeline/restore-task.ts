@@ -1,0 +1,145 @@
+import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { CairnError } from '../core/errors/index.js';
+import { applyEntryMetaSync } from '../fs/apply-entry-meta.js';
+import { isAllZero } from '../fs/sparse.js';
+import type { NodeType } from '../fs/types.js';
+import type { PackEntry } from '../format/pack-writer.js';
+
+/** A range of one pack as read from it, holding the sealed blobs `entries` (pack offsets). */
+export interface SealedRange {
+  encKeyId: number;
+  salt: Uint8Array;
+  /** The blobs wanted from this range, in pack order; bytes between them are skipped. */
+  entries: PackEntry[];
+  bytes: Uint8Array;
+  /** Pack offset of bytes[0]. */
+  base: number;
+}
+
+export interface RestoreFileItem {
+  path: Uint8Array;
+  size: number;
+  /** The file's content in order, as indexes into the batch's blob table (see restoreFiles). */
+  blobs: number[];
+  meta: { type: string; mode: number; uid: number; gid: number; mtimeNs: string; atimeNs: string; xattrs?: { name: string; value: Uint8Array }[] };
+}
+
+/**
+ * Many small files and the pack ranges that hold their blobs: each range was read once
+ * for all of them, and the blob table numbers the entries of all ranges in order
+ * (range 0's entries first), each blob once however many files use it.
+ */
+export interface RestoreBatch {
+  ranges: SealedRange[];
+  files: RestoreFileItem[];
+  owner: boolean;
+}
+
+export interface RestoreFileResult {
+  warnings: string[];
+  /** An errno-style or Cairn error code; the file may be partly written. */
+  error?: { code: string; message: string };
+}
+
+export interface RestoreBatchResult {
+  files: RestoreFileResult[];
+  /** Blobs decrypted and decompressed: each at most once per batch. */
+  opened: number;
+}
+
+export interface RestoreTaskDeps {
+  /** Decrypts, decompresses and checks one blob against its id (PACK_CORRUPT otherwise). */
+  open(range: SealedRange, entry: PackEntry): Buffer;
+}
+
+/** Marks a plaintext dropped after its last use. */
+const DONE = Buffer.alloc(0);
+
+/**
+ * Creates, writes and finishes every file of the batch with blocking calls (on a
+ * worker: per-file system calls are what a restore of many small files spends its time
+ * on). A blob is opened the first time a file needs it and kept for the rest of the
+ * batch. All-zero blobs are left as holes. A file that fails (a corrupt blob, an errno)
+ * gets its error in its result; the other files go on.
+ */
+export function restoreFiles(batch: RestoreBatch, deps: RestoreTaskDeps): RestoreBatchResult {
+  const table: { range: SealedRange; entry: PackEntry }[] = [];
+  for (const range of batch.ranges) for (const entry of range.entries) table.push({ range, entry });
+  const plain: (Buffer | CairnError | undefined)[] = new Array(table.length);
+  let opened = 0;
+  const blob = (i: number): Buffer => {
+    let p = plain[i];
+    if (p === undefined) {
+      const t = table[i];
+      if (!t) throw new CairnError('INTERNAL', `restore batch names blob ${i} of ${table.length}`);
+      opened++;
+      try {
+        p = deps.open(t.range, t.entry);
+      } catch (err) {
+        p = err instanceof CairnError ? err : new CairnError('PACK_CORRUPT', (err as Error).message);
+      }
+      plain[i] = p;
+    }
+    if (p instanceof CairnError) throw p;
+    if (p === DONE) throw new CairnError('INTERNAL', `restore batch used blob ${i} after its last use`);
+    return p;
+  };
+  // A plaintext is dropped after the last file that needs it: a batch holds few at once.
+  const lastUse = new Array<number>(table.length).fill(-1);
+  batch.files.forEach((f, k) => f.blobs.forEach((i) => (lastUse[i] = k)));
+  const files = batch.files.map((f, k) => {
+    const r = restoreOne(f, blob, batch.owner);
+    for (const i of f.blobs) if (lastUse[i] === k && !(plain[i] instanceof CairnError)) plain[i] = DONE;
+    return r;
+  });
+  return { files, opened };
+}
+
+function restoreOne(f: RestoreFileItem, blob: (i: number) => Buffer, owner: boolean): RestoreFileResult {
+  const path = Buffer.from(f.path.buffer, f.path.byteOffset, f.path.byteLength);
+  let fd: number;
+  try {
+    fd = openSync(path, 'w', 0o600);
+  } catch (err) {
+    return { warnings: [], error: errorOf(err) };
+  }
+  try {
+    let pos = 0;
+    let holes = false;
+    for (const i of f.blobs) {
+      const data = blob(i);
+      if (isAllZero(data)) holes = true;
+      else for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off, pos + off);
+      pos += data.length;
+    }
+    if (holes || pos !== f.size) ftruncateSync(fd, f.size);
+  } catch (err) {
+    return { warnings: [], error: errorOf(err) };
+  } finally {
+    closeSync(fd);
+  }
+  const m = f.meta;
+  try {
+    const warnings = applyEntryMetaSync(
+      path,
+      {
+        type: m.type as NodeType,
+        mode: m.mode,
+        uid: m.uid,
+        gid: m.gid,
+        mtimeNs: BigInt(m.mtimeNs),
+        atimeNs: BigInt(m.atimeNs),
+        ...(m.xattrs ? { xattrs: m.xattrs.map((x) => ({ name: x.name, value: Buffer.from(x.value) })) } : {}),
+      },
+      { owner },
+    );
+    return { warnings };
+  } catch (err) {
+    return { warnings: [], error: errorOf(err) };
+  }
+}
+
+function errorOf(err: unknown): { code: string; message: string } {
+  const e = err as CairnError & NodeJS.ErrnoException;
+  return { code: e.code ?? 'INTERNAL', message: e.message };
+}
