@@ -6,6 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { CairnError } from '../../core/errors/index.js';
 import type { Progress, SnapshotInfo } from '../../engine/types.js';
+import { isoMicros } from '../../util/iso-micros.js';
 import type { SourceHost } from '../types.js';
 import { BinlogCatalog, loadBinlog, MARIADB } from './binlog-catalog.js';
 import { isoSeconds, scanBinlog } from './binlog-events.js';
@@ -50,7 +51,7 @@ export class MariadbSource {
         [...this.client.connArgs(loc), '--single-transaction', '--master-data=2', '--gtid', '--skip-dump-date', '--routines', '--events', '--triggers', '--all-databases', `--result-file=${join(dir, DUMP_FILE)}`],
         loc,
       );
-      const stopTime = host.clock.now().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+      const stopTime = isoMicros(host.clock.now());
       const head = await readHead(join(dir, DUMP_FILE), 64 * 1024);
       const cm = /CHANGE MASTER TO MASTER_LOG_FILE='([^']+)', MASTER_LOG_POS=(\d+)/.exec(head);
       if (!cm) throw new CairnError('SOURCE_UNREACHABLE', 'mariadb-dump wrote no binlog coordinates (CHANGE MASTER TO comment)', { hint: 'check that binary logging is on and the user has RELOAD and REPLICATION CLIENT' });
@@ -78,7 +79,7 @@ export class MariadbSource {
 
   /** `?method=physical`: a prepared mariadb-backup copy of the local data directory (physical-backup.ts). */
   private async backupPhysical(host: SourceHost, opts: T.MyBackupOptions, loc: MyLocation, info: ServerInfo, name: string, dir: string): Promise<T.MyBackupResult> {
-    const startTime = stamp(host.clock.now());
+    const startTime = isoMicros(host.clock.now());
     const copy = await takePhysicalCopy(this.client, loc, dir, info);
     const meta: MyDumpMeta = {
       kind: 'physical',
@@ -88,7 +89,7 @@ export class MariadbSource {
       binlogPos: copy.binlogPos,
       gtid: copy.gtid,
       startTime,
-      stopTime: stamp(host.clock.now()),
+      stopTime: isoMicros(host.clock.now()),
       databases: await this.databases(loc),
       datadir: copy.datadir,
       tool: copy.tool,
@@ -317,11 +318,6 @@ export class MariadbSource {
       });
     });
   }
-}
-
-/** UTC with microseconds, as every mariadb time in sourceMeta is written. */
-function stamp(d: Date): string {
-  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
 export function defaultName(hostname: string, port: number): string {

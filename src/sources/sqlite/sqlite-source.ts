@@ -11,7 +11,6 @@ import type { Source, SourceHost } from '../types.js';
 import {
   analyseSqlite,
   genKey,
-  isoMicros,
   loadBatchBytes,
   loadBatches,
   SQLITE,
@@ -24,6 +23,7 @@ import {
 import { assertSqliteFile, copyUnderWriteLock, DEFAULT_LOCK_TIMEOUT_MS, openDb, readAt, readFramesAfter, sqliteError, walHeaderOf } from './sqlite-db.js';
 import { FRAME_HEADER, frameOffset, type WalHeader } from './sqlite-wal.js';
 import { abortableSleep } from '../../util/abortable-sleep.js';
+import { isoMicros } from '../../util/iso-micros.js';
 
 export const DEFAULT_FLUSH_INTERVAL_MS = 10_000;
 const SEQ_TABLE = '_cairn_seq';
