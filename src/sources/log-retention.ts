@@ -9,7 +9,7 @@ export interface PitrRetention {
   wal: { source: string; remove: string[]; kept: number; keepFrom: string | null }[];
 }
 
-/** What one store tells planLogRetention about its bases and its log. */
+/** What one store tells retentionPlanner about its bases and its log. */
 export interface LogRetentionRules {
   /** The store's source type. */
   type: string;
@@ -25,6 +25,8 @@ export interface LogRetentionRules {
   unneeded(kept: SnapshotInfo[], records: LogRecord[]): { remove: string[]; keepFrom: string | null };
 }
 
+export type RetentionPlanner = (decision: ForgetResult, all: SnapshotInfo[], records: LogRecord[], now: Date, keepWithin: string | undefined) => PitrRetention;
+
 /**
  * PITR retention on top of the generic forget decision, the same promise for every store
  * with a continuous log (docs/sources/postgres.md, "Retention"): with `--keep-within D`,
@@ -35,7 +37,11 @@ export interface LogRetentionRules {
  * restore either, so it is kept to be safe. The window is measured from now (the
  * injected clock), not from the newest snapshot as plain keep-within is.
  */
-export function planLogRetention(
+export function retentionPlanner(rules: LogRetentionRules): RetentionPlanner {
+  return (decision, all, records, now, keepWithin) => planLogRetention(rules, decision, all, records, now, keepWithin);
+}
+
+function planLogRetention(
   rules: LogRetentionRules,
   decision: ForgetResult,
   all: SnapshotInfo[],

@@ -7,12 +7,13 @@ import { pipeline } from 'node:stream/promises';
 import { CairnError } from '../../core/errors/index.js';
 import type { Progress, SnapshotInfo } from '../../engine/types.js';
 import { isoMicros } from '../../util/iso-micros.js';
+import { mergeWindows } from '../merge-windows.js';
 import type { SourceHost } from '../types.js';
 import { BinlogCatalog, loadBinlog, MARIADB } from './binlog-catalog.js';
 import { isoSeconds, scanBinlog } from './binlog-events.js';
 import { BinlogStreamer } from './binlog-streamer.js';
 import { parseMyTarget, type MyTarget } from './binlog-target.js';
-import { analyseMyPitr, isMyBase, mergeMyWindows, type MyBase, type MyDumpMeta } from './mariadb-pitr.js';
+import { analyseMyPitr, isMyBase, type MyBase, type MyDumpMeta } from './mariadb-pitr.js';
 import { filterDatabases } from './filter-databases.js';
 import { assertEmptyDir, startTempServer, type TempServer } from './my-datadir.js';
 import type * as T from './mariadb-types.js';
@@ -164,7 +165,7 @@ export class MariadbSource {
       type: 'mariadb',
       name,
       serverId: bases[0]?.meta.serverId ?? catalog.serverId ?? null,
-      windows: mergeMyWindows(a.windows),
+      windows: mergeWindows(a.windows),
       bases: a.windows.map((w) => {
         const b = bases.find((x) => x.snapshotId === w.snapshot)!;
         const last = w.chain.at(-1);

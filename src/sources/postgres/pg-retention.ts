@@ -1,7 +1,6 @@
-import type { ForgetResult, SnapshotInfo } from '../../engine/types.js';
+import type { SnapshotInfo } from '../../engine/types.js';
 import { isoMicros } from '../../util/iso-micros.js';
-import { planLogRetention, type PitrRetention } from '../log-retention.js';
-import type { LogRecord } from '../log-catalog.js';
+import { retentionPlanner, type RetentionPlanner } from '../log-retention.js';
 import type { PgBaseMeta } from './base-backup.js';
 import { POSTGRES } from './wal-catalog.js';
 
@@ -10,25 +9,16 @@ import { POSTGRES } from './wal-catalog.js';
  * log-retention.ts): WAL is needed from the smallest start segment of any kept base
  * on, so a record is removed only when every segment it names is older than that.
  */
-export function planPitrRetention(decision: ForgetResult, all: SnapshotInfo[], records: LogRecord[], now: Date, keepWithin: string | undefined): PitrRetention {
-  return planLogRetention(
-    {
-      type: POSTGRES,
-      isBase: (s) => (s.sourceMeta as PgBaseMeta | undefined)?.kind === 'base',
-      endedAt: (s) => meta(s).stopTime,
-      windowStart: isoMicros,
-      unneeded: (kept, mine) => {
-        const keepFrom = kept.map((b) => meta(b).startSegment).sort()[0]!;
-        return { remove: mine.filter((r) => r.body.segments.every((s) => s.name < keepFrom)).map((r) => r.id), keepFrom };
-      },
-    },
-    decision,
-    all,
-    records,
-    now,
-    keepWithin,
-  );
-}
+export const planPitrRetention: RetentionPlanner = retentionPlanner({
+  type: POSTGRES,
+  isBase: (s) => (s.sourceMeta as PgBaseMeta | undefined)?.kind === 'base',
+  endedAt: (s) => meta(s).stopTime,
+  windowStart: isoMicros,
+  unneeded: (kept, mine) => {
+    const keepFrom = kept.map((b) => meta(b).startSegment).sort()[0]!;
+    return { remove: mine.filter((r) => r.body.segments.every((s) => s.name < keepFrom)).map((r) => r.id), keepFrom };
+  },
+});
 
 function meta(s: SnapshotInfo): PgBaseMeta {
   return s.sourceMeta as unknown as PgBaseMeta;

@@ -1,7 +1,8 @@
 import { CairnError } from '../../core/errors/index.js';
 import type { ForgetResult, SnapshotInfo } from '../../engine/types.js';
 import type { LogRecord } from '../log-catalog.js';
-import { planLogRetention, type PitrRetention } from '../log-retention.js';
+import { mergeWindows } from '../merge-windows.js';
+import { retentionPlanner, type PitrRetention } from '../log-retention.js';
 import { commandName, parseResp } from './resp.js';
 import { REDIS, type LogCommand, type RedisBaseMeta, type RedisLogEntry } from './redis-log.js';
 
@@ -74,13 +75,7 @@ export function analyseRedis(bases: RedisBase[], entries: RedisLogEntry[]): Redi
     if (gap && i === sorted.length - 1) gapAfterNewestBase = true;
     windows.push({ snapshot: base.snapshotId, replid: base.meta.replid, from: base.meta.time, to, endOffset: pos, chain, gap });
   }
-  const merged: { from: string; to: string }[] = [];
-  for (const w of [...windows].sort((a, b) => a.from.localeCompare(b.from))) {
-    const last = merged.at(-1);
-    if (last && w.from <= last.to) {
-      if (w.to > last.to) last.to = w.to;
-    } else merged.push({ from: w.from, to: w.to });
-  }
+  const merged = mergeWindows(windows);
   const gaps: RedisGap[] = [];
   for (let i = 1; i < merged.length; i++) gaps.push({ from: merged[i - 1]!.to, to: merged[i]!.from, reason: 'new-base' });
   for (const w of windows) if (w.gap) gaps.push({ from: w.to, to: w.to, reason: 'missing', ...w.gap });
@@ -151,34 +146,29 @@ export interface RedisRetention {
   log: PitrRetention['wal'];
 }
 
+const redisRetention = retentionPlanner({
+  type: REDIS,
+  isBase: (s) => (s.sourceMeta as RedisBaseMeta | undefined)?.kind === 'base',
+  endedAt: (s) => meta(s).time,
+  windowStart: (d) => d.toISOString(),
+  unneeded: (kept, mine) => {
+    const entries = mine.flatMap((r) => (r.body.segments as RedisLogEntry[]).map((e) => ({ ...e, recordId: r.id })));
+    const a = analyseRedis(kept.map((b) => ({ snapshotId: b.id, meta: meta(b) })), entries);
+    const used = new Set(a.windows.flatMap((w) => w.chain.map((e) => e.name)));
+    // Entries after the newest chain's end (a gap) are kept: a later base may need them; never guess.
+    const newestEnd = a.windows.at(-1)?.endOffset ?? Infinity;
+    const remove = mine.filter((r) => (r.body.segments as RedisLogEntry[]).every((e) => !used.has(e.name) && !(e.replid === a.resume?.replid && e.startOffset >= newestEnd))).map((r) => r.id);
+    return { remove, keepFrom: meta(kept[0]!).time };
+  },
+});
+
 /**
  * PITR retention for redis sources, like PostgreSQL's (docs/sources/redis.md,
  * "Retention"; log-retention.ts): a log record is removed only when no kept base's chain
  * uses it.
  */
 export function planRedisRetention(decision: ForgetResult, all: SnapshotInfo[], records: LogRecord[], now: Date, keepWithin: string | undefined): RedisRetention {
-  const { rescue, wal } = planLogRetention(
-    {
-      type: REDIS,
-      isBase: (s) => (s.sourceMeta as RedisBaseMeta | undefined)?.kind === 'base',
-      endedAt: (s) => meta(s).time,
-      windowStart: (d) => d.toISOString(),
-      unneeded: (kept, mine) => {
-        const entries = mine.flatMap((r) => (r.body.segments as RedisLogEntry[]).map((e) => ({ ...e, recordId: r.id })));
-        const a = analyseRedis(kept.map((b) => ({ snapshotId: b.id, meta: meta(b) })), entries);
-        const used = new Set(a.windows.flatMap((w) => w.chain.map((e) => e.name)));
-        // Entries after the newest chain's end (a gap) are kept: a later base may need them; never guess.
-        const newestEnd = a.windows.at(-1)?.endOffset ?? Infinity;
-        const remove = mine.filter((r) => (r.body.segments as RedisLogEntry[]).every((e) => !used.has(e.name) && !(e.replid === a.resume?.replid && e.startOffset >= newestEnd))).map((r) => r.id);
-        return { remove, keepFrom: meta(kept[0]!).time };
-      },
-    },
-    decision,
-    all,
-    records,
-    now,
-    keepWithin,
-  );
+  const { rescue, wal } = redisRetention(decision, all, records, now, keepWithin);
   return { rescue, log: wal };
 }
 

@@ -3,6 +3,7 @@ import type { Repository } from '../../repository/repository.js';
 import type { WalSegmentEntry } from '../../snapshot/wal-record.js';
 import { isoMicros } from '../../util/iso-micros.js';
 import { loadLogEntry, storeLogEntries, type LogRecord } from '../log-catalog.js';
+import { mergeWindows } from '../merge-windows.js';
 
 export const SQLITE = 'sqlite';
 
@@ -165,13 +166,7 @@ export interface SqliteAnalysis {
 
 export function analyseSqlite(bases: SqliteBase[], batches: Batch[]): SqliteAnalysis {
   const windows = bases.map((b) => chainOf(b, batches));
-  const merged: { from: string; to: string }[] = [];
-  for (const w of [...windows].sort((a, b) => a.from.localeCompare(b.from))) {
-    const last = merged.at(-1);
-    if (last && w.from <= last.to) {
-      if (w.to > last.to) last.to = w.to;
-    } else merged.push({ from: w.from, to: w.to });
-  }
+  const merged = mergeWindows(windows);
   const continuous = bases.some((b) => b.meta.gen !== null) || batches.length > 0;
   const gaps: { from: string; to: string }[] = [];
   if (continuous) for (let i = 1; i < merged.length; i++) gaps.push({ from: merged[i - 1]!.to, to: merged[i]!.from });
