@@ -8,6 +8,7 @@ import { CairnError } from '../../core/errors/index.js';
 import type { Progress, SnapshotInfo } from '../../engine/types.js';
 import { isoMicros } from '../../util/iso-micros.js';
 import { mergeWindows } from '../merge-windows.js';
+import { snapshotOptions } from '../snapshot-options.js';
 import type { SourceHost } from '../types.js';
 import { BinlogCatalog, loadBinlog, MARIADB } from './binlog-catalog.js';
 import { isoSeconds, scanBinlog } from './binlog-events.js';
@@ -108,14 +109,7 @@ export class MariadbSource {
     const res = await host.backupDirectory(
       dir,
       { source: { type: MARIADB, name }, paths: [loc.display], meta: { ...meta } },
-      {
-        ...(opts.mode ? { mode: opts.mode } : {}),
-        ...(opts.tags ? { tags: opts.tags } : {}),
-        ...(opts.host ? { host: opts.host } : {}),
-        ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
-        ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
-        ...(opts.signal ? { signal: opts.signal } : {}),
-      },
+      snapshotOptions(opts),
     );
     return { ...res, name };
   }

@@ -7,6 +7,7 @@ import { CairnError } from '../../core/errors/index.js';
 import type * as T from '../../engine/types.js';
 import { scanPacks, syncIndex } from '../../repository/index-sync.js';
 import { RepoLock } from '../../repository/lock.js';
+import { snapshotOptions } from '../snapshot-options.js';
 import type { Source, SourceHost } from '../types.js';
 import {
   analyseSqlite,
@@ -187,12 +188,7 @@ async function storeCopy(host: SourceHost, copy: TakenCopy, name: string, opts: 
   const staging = await mkdtemp(join(tmpdir(), 'cairn-sqlite-base-'));
   try {
     await writeFile(join(staging, 'db.sqlite'), copy.bytes, { mode: 0o600 });
-    return await host.backupDirectory(staging, { source: { type: SQLITE, name }, paths: [copy.meta.path], meta: { ...copy.meta } }, {
-      ...(opts.tags ? { tags: opts.tags } : {}),
-      ...(opts.host ? { host: opts.host } : {}),
-      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
-      ...(opts.signal ? { signal: opts.signal } : {}),
-    });
+    return await host.backupDirectory(staging, { source: { type: SQLITE, name }, paths: [copy.meta.path], meta: { ...copy.meta } }, snapshotOptions(opts));
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
