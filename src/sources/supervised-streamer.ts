@@ -7,25 +7,30 @@ import type { Repository } from '../repository/repository.js';
 import { abortableSleep } from '../util/abortable-sleep.js';
 import { recordChildPid, stopLeftoverChild } from './supervised-child.js';
 
-export interface SupervisedStreamerOptions {
-  /** The client tool run (pg_receivewal, mariadb-binlog): messages, and the check of a leftover pid. */
-  tool: string;
+/** The client tool a streamer supervises, and how it is treated. */
+export interface SupervisedTool {
+  /** Its name (pg_receivewal, mariadb-binlog): messages, and the check of a leftover pid. */
+  name: string;
   /** Its pid file in the spool (supervised-child.ts). */
   pidFile: string;
-  /** Where the tool writes; reused across restarts. */
-  spoolDir: string;
-  /** The tool's clean stop, for our own child and a leftover one; SIGKILL after `stopGraceMs`. */
+  /** Its clean stop, for our own child and a leftover one; SIGKILL after `stopGraceMs`. */
   stopSignal: NodeJS.Signals;
   stopGraceMs: number;
   /** Quick exits in a row tolerated before the last one's error is thrown (a run of 30 s resets the count). */
   maxFailures: number;
   /** The pause before restart n of a row is n × this, at most 5 s. */
   backoffStepMs: number;
+  /** Its exit as an error, from the end of its stderr; SOURCE_CONFIG stops at once. */
+  error: (stderr: string) => CairnError;
+}
+
+/** What one run is given (a streamer passes its own options). */
+export interface SupervisedRunOptions {
+  /** Where the tool writes; reused across restarts. */
+  spoolDir: string;
   flushIntervalMs: number;
   signal: AbortSignal;
   onWarning?: (message: string) => void;
-  /** The tool's exit as an error, from the end of its stderr; SOURCE_CONFIG stops at once. */
-  toolError: (stderr: string) => CairnError;
 }
 
 /** What a store adds to the loop: what it runs and how it stores what the tool wrote. */
@@ -60,7 +65,8 @@ export class SupervisedStreamer {
 
   constructor(
     private readonly repo: Repository,
-    private readonly opts: SupervisedStreamerOptions,
+    private readonly tool: SupervisedTool,
+    private readonly opts: SupervisedRunOptions,
     private readonly hooks: SupervisedStreamerHooks,
   ) {}
 
@@ -87,11 +93,11 @@ export class SupervisedStreamer {
         await this.loopUntil(exited);
         if (signal.aborted) break;
         failures = Date.now() - startedAt > 30_000 ? 1 : failures + 1;
-        const err = this.opts.toolError(this.childError || 'exited');
-        if (err.code === 'SOURCE_CONFIG' || failures > this.opts.maxFailures) throw err;
-        this.opts.onWarning?.(`${err.message}; restarting ${this.opts.tool}`);
+        const err = this.tool.error(this.childError || 'exited');
+        if (err.code === 'SOURCE_CONFIG' || failures > this.tool.maxFailures) throw err;
+        this.opts.onWarning?.(`${err.message}; restarting ${this.tool.name}`);
         restarts++;
-        await abortableSleep(Math.min(this.opts.backoffStepMs * failures, 5000), signal);
+        await abortableSleep(Math.min(this.tool.backoffStepMs * failures, 5000), signal);
       }
       await this.stopChild();
       await this.hooks.flush(); // what arrived last goes in before we exit
@@ -116,7 +122,7 @@ export class SupervisedStreamer {
     this.childError = '';
     const child = this.hooks.start(restarts);
     this.child = child;
-    recordChildPid(this.opts.spoolDir, this.opts.pidFile, child.pid);
+    recordChildPid(this.opts.spoolDir, this.tool.pidFile, child.pid);
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (s: string) => (this.childError = (this.childError + s).slice(-4000)));
     return new Promise((resolve) => {
@@ -132,10 +138,10 @@ export class SupervisedStreamer {
   private stopOrphan(): Promise<void> {
     return stopLeftoverChild({
       spoolDir: this.opts.spoolDir,
-      pidFile: this.opts.pidFile,
-      tool: this.opts.tool,
-      signal: this.opts.stopSignal,
-      graceMs: this.opts.stopGraceMs,
+      pidFile: this.tool.pidFile,
+      tool: this.tool.name,
+      signal: this.tool.stopSignal,
+      graceMs: this.tool.stopGraceMs,
       ...(this.opts.onWarning ? { onWarning: this.opts.onWarning } : {}),
     });
   }
@@ -145,8 +151,8 @@ export class SupervisedStreamer {
     this.child = null;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    child.kill(this.opts.stopSignal);
-    const timer = setTimeout(() => child.kill('SIGKILL'), this.opts.stopGraceMs);
+    child.kill(this.tool.stopSignal);
+    const timer = setTimeout(() => child.kill('SIGKILL'), this.tool.stopGraceMs);
     await exited;
     clearTimeout(timer);
   }

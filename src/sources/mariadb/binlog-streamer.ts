@@ -7,9 +7,18 @@ import { BinlogCatalog, storeBinlogs, type BinlogFile } from './binlog-catalog.j
 import { binlogNumber, isBinlog, isoSeconds, scanBinlog } from './binlog-events.js';
 import { myToolError, type MyClient } from './my-client.js';
 import type { MyLocation } from './my-location.js';
-import { SupervisedStreamer } from '../supervised-streamer.js';
+import { SupervisedStreamer, type SupervisedTool } from '../supervised-streamer.js';
 
-const PID_FILE = 'mariadb-binlog.pid';
+/** mariadb-binlog exits when the server restarts and stops cleanly on SIGTERM. */
+const MARIADB_BINLOG: SupervisedTool = {
+  name: 'mariadb-binlog',
+  pidFile: 'mariadb-binlog.pid',
+  stopSignal: 'SIGTERM',
+  stopGraceMs: 5000,
+  maxFailures: 30,
+  backoffStepMs: 500,
+  error: (stderr) => myToolError('mariadb-binlog', stderr),
+};
 
 export interface BinlogStreamerOptions {
   name: string;
@@ -54,30 +63,14 @@ export class BinlogStreamer {
     private readonly loc: MyLocation,
     private readonly opts: BinlogStreamerOptions,
   ) {
-    this.supervisor = new SupervisedStreamer(
-      repo,
-      {
-        tool: 'mariadb-binlog',
-        pidFile: PID_FILE,
-        spoolDir: opts.spoolDir,
-        stopSignal: 'SIGTERM',
-        stopGraceMs: 5000,
-        maxFailures: 30,
-        backoffStepMs: 500,
-        flushIntervalMs: opts.flushIntervalMs,
-        signal: opts.signal,
-        toolError: (stderr) => myToolError('mariadb-binlog', stderr),
-        ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
+    this.supervisor = new SupervisedStreamer(repo, MARIADB_BINLOG, opts, {
+      resume: () => this.resume(),
+      beforeStart: async () => {
+        this.from = await this.resumeFile();
       },
-      {
-        resume: () => this.resume(),
-        beforeStart: async () => {
-          this.from = await this.resumeFile();
-        },
-        start: (restarts) => this.startReader(restarts),
-        flush: () => this.flush(),
-      },
-    );
+      start: (restarts) => this.startReader(restarts),
+      flush: () => this.flush(),
+    });
   }
 
   async run(): Promise<BinlogStreamSummary> {

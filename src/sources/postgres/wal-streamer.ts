@@ -9,9 +9,18 @@ import type { PgLocation } from './pg-location.js';
 import { storeSegments, WalCatalog, type SegmentFile } from './wal-catalog.js';
 import { isSegmentName, segmentHeader } from './wal-name.js';
 import { commitTimes } from './wal-scan.js';
-import { SupervisedStreamer } from '../supervised-streamer.js';
+import { SupervisedStreamer, type SupervisedTool } from '../supervised-streamer.js';
 
-const RECEIVER_PID = 'pg_receivewal.pid';
+/** pg_receivewal exits when the server restarts; on SIGINT it flushes and exits cleanly. */
+const PG_RECEIVEWAL: SupervisedTool = {
+  name: 'pg_receivewal',
+  pidFile: 'pg_receivewal.pid',
+  stopSignal: 'SIGINT',
+  stopGraceMs: 10_000,
+  maxFailures: 5,
+  backoffStepMs: 1000,
+  error: (stderr) => pgToolError('pg_receivewal', stderr),
+};
 
 export interface StreamerOptions {
   name: string;
@@ -60,28 +69,12 @@ export class WalStreamer {
     private readonly loc: PgLocation,
     private readonly opts: StreamerOptions,
   ) {
-    this.supervisor = new SupervisedStreamer(
-      repo,
-      {
-        tool: 'pg_receivewal',
-        pidFile: RECEIVER_PID,
-        spoolDir: opts.spoolDir,
-        stopSignal: 'SIGINT', // pg_receivewal flushes and exits cleanly on SIGINT
-        stopGraceMs: 10_000,
-        maxFailures: 5,
-        backoffStepMs: 1000,
-        flushIntervalMs: opts.flushIntervalMs,
-        signal: opts.signal,
-        toolError: (stderr) => pgToolError('pg_receivewal', stderr),
-        ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
-      },
-      {
-        prepare: () => this.client.run('pg_receivewal', ['-d', this.loc.url, '-S', this.opts.slot, '--create-slot', '--if-not-exists'], { timeoutMs: 60_000 }).then(() => undefined),
-        resume: () => this.resume(),
-        start: () => this.client.spawn('pg_receivewal', ['-d', this.loc.url, '-S', this.opts.slot, '-D', this.opts.spoolDir, '--synchronous', '-n', '--no-password']),
-        flush: () => this.flush(),
-      },
-    );
+    this.supervisor = new SupervisedStreamer(repo, PG_RECEIVEWAL, opts, {
+      prepare: () => this.client.run('pg_receivewal', ['-d', this.loc.url, '-S', this.opts.slot, '--create-slot', '--if-not-exists'], { timeoutMs: 60_000 }).then(() => undefined),
+      resume: () => this.resume(),
+      start: () => this.client.spawn('pg_receivewal', ['-d', this.loc.url, '-S', this.opts.slot, '-D', this.opts.spoolDir, '--synchronous', '-n', '--no-password']),
+      flush: () => this.flush(),
+    });
   }
 
   async run(): Promise<StreamSummary> {
