@@ -6,9 +6,8 @@ import type { CliContext } from './cli-context.js';
 import { formatCount } from './format-count.js';
 import { formatKeyValues } from './format-key-values.js';
 import { formatTime } from './format-time.js';
-import { parseTags } from './parse-tags.js';
 import { backupWithProgress } from './backup-with-progress.js';
-import { rejectFlags, type BackupFlags } from './backup-flags.js';
+import { rejectFlags, snapshotFlags, type BackupFlags } from './backup-flags.js';
 import { createProgressReporter } from './progress-reporter.js';
 import { ReportedFailure } from './reported-failure.js';
 import { parseSnapshotFilter, type RawFilterOptions } from './snapshot-filter-options.js';
@@ -34,13 +33,7 @@ export function toS3BackupOptions(paths: string[], flags: BackupFlags): S3Backup
     if (flags.name.trim() === '' || flags.name.length > 300) throw usageError('--name must be 1 to 300 characters');
     opts.name = flags.name;
   }
-  if (flags.mode) opts.mode = flags.mode;
-  const tags = parseTags(flags.tag);
-  if (tags.length) opts.tags = tags;
-  if (flags.host !== undefined) {
-    if (flags.host.trim() === '') throw usageError('--host must not be empty');
-    opts.host = flags.host;
-  }
+  Object.assign(opts, snapshotFlags(flags));
   if (flags.parent !== undefined) opts.parent = flags.parent;
   if (flags.dryRun) opts.dryRun = true;
   return opts;

@@ -9,9 +9,8 @@ import { collect } from '../collect.js';
 import { formatCount } from '../format-count.js';
 import { formatDuration } from '../../util/format-duration.js';
 import { formatKeyValues } from '../format-key-values.js';
-import { parseTags } from '../parse-tags.js';
 import { backupWithProgress } from '../backup-with-progress.js';
-import type { BackupFlags } from '../backup-flags.js';
+import { snapshotFlags, type BackupFlags } from '../backup-flags.js';
 import { ReportedFailure } from '../reported-failure.js';
 import { usageError } from '../usage-error.js';
 import { runPostgresBackup } from '../run-postgres-backup.js';
@@ -23,14 +22,7 @@ import { isMariadbUrl, runMariadbBackup } from '../run-mariadb.js';
 /** Flags → engine BackupOptions. Source paths and exclude files become absolute. */
 export function toBackupOptions(paths: string[], flags: BackupFlags, cwd: string): BackupOptions {
   if (paths.length === 0) throw usageError('no path to back up', "give one or more paths: cairn backup /home /etc");
-  const opts: BackupOptions = { paths: paths.map((p) => resolve(cwd, p)) };
-  if (flags.mode) opts.mode = flags.mode;
-  const tags = parseTags(flags.tag);
-  if (tags.length) opts.tags = tags;
-  if (flags.host !== undefined) {
-    if (flags.host.trim() === '') throw usageError('--host must not be empty');
-    opts.host = flags.host;
-  }
+  const opts: BackupOptions = { paths: paths.map((p) => resolve(cwd, p)), ...snapshotFlags(flags) };
   if (flags.exclude?.length) opts.excludes = [...flags.exclude];
   if (flags.excludeFile?.length) opts.excludeFiles = flags.excludeFile.map((p) => resolve(cwd, p));
   if (flags.oneFileSystem) opts.oneFileSystem = true;
