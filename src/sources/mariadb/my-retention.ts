@@ -1,13 +1,13 @@
 import type { SnapshotInfo } from '../../engine/types.js';
 import { isoMicros } from '../../util/iso-micros.js';
-import { retentionPlanner, type RetentionPlanner } from '../log-retention.js';
+import { retentionPlanner, type RetentionPlanner } from '../retention-planner.js';
 import { MARIADB } from './binlog-catalog.js';
 import { binlogNumber } from './binlog-events.js';
 import { isMyBase, type MyDumpMeta } from './mariadb-pitr.js';
 
 /**
  * PITR retention for mariadb sources (logical and physical bases alike), the same rule as
- * PostgreSQL's (log-retention.ts): a binlog record is removed only when every file it
+ * PostgreSQL's (retention-planner.ts): a binlog record is removed only when every file it
  * names is older than the oldest kept base's binlog file.
  */
 export const planMyRetention: RetentionPlanner = retentionPlanner({

@@ -1,12 +1,12 @@
 import type { SnapshotInfo } from '../../engine/types.js';
 import { isoMicros } from '../../util/iso-micros.js';
-import { retentionPlanner, type RetentionPlanner } from '../log-retention.js';
+import { retentionPlanner, type RetentionPlanner } from '../retention-planner.js';
 import type { PgBaseMeta } from './base-backup.js';
 import { POSTGRES } from './wal-catalog.js';
 
 /**
  * PITR retention for postgres sources (docs/sources/postgres.md, "Retention";
- * log-retention.ts): WAL is needed from the smallest start segment of any kept base
+ * retention-planner.ts): WAL is needed from the smallest start segment of any kept base
  * on, so a record is removed only when every segment it names is older than that.
  */
 export const planPitrRetention: RetentionPlanner = retentionPlanner({

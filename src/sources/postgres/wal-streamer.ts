@@ -11,7 +11,10 @@ import { isSegmentName, segmentHeader } from './wal-name.js';
 import { commitTimes } from './wal-scan.js';
 import { SupervisedStreamer, type SupervisedTool } from '../supervised-streamer.js';
 
-/** pg_receivewal exits when the server restarts; on SIGINT it flushes and exits cleanly. */
+/**
+ * pg_receivewal exits when the server restarts; on SIGINT it flushes and exits cleanly.
+ * One left running by a killed streamer keeps the replication slot busy.
+ */
 const PG_RECEIVEWAL: SupervisedTool = {
   name: 'pg_receivewal',
   pidFile: 'pg_receivewal.pid',

@@ -2,7 +2,7 @@ import { CairnError } from '../../core/errors/index.js';
 import type { ForgetResult, SnapshotInfo } from '../../engine/types.js';
 import type { LogRecord } from '../log-catalog.js';
 import { mergeWindows } from '../merge-windows.js';
-import { retentionPlanner, type PitrRetention } from '../log-retention.js';
+import { retentionPlanner, type PitrRetention } from '../retention-planner.js';
 import { commandName, parseResp } from './resp.js';
 import { REDIS, type LogCommand, type RedisBaseMeta, type RedisLogEntry } from './redis-log.js';
 
@@ -164,7 +164,7 @@ const redisRetention = retentionPlanner({
 
 /**
  * PITR retention for redis sources, like PostgreSQL's (docs/sources/redis.md,
- * "Retention"; log-retention.ts): a log record is removed only when no kept base's chain
+ * "Retention"; retention-planner.ts): a log record is removed only when no kept base's chain
  * uses it.
  */
 export function planRedisRetention(decision: ForgetResult, all: SnapshotInfo[], records: LogRecord[], now: Date, keepWithin: string | undefined): RedisRetention {

@@ -1,11 +1,11 @@
 import type { SnapshotInfo } from '../../engine/types.js';
 import { isoMicros } from '../../util/iso-micros.js';
-import { retentionPlanner, type RetentionPlanner } from '../log-retention.js';
+import { retentionPlanner, type RetentionPlanner } from '../retention-planner.js';
 import { batchesOf, chainOf, SQLITE, type SqliteBaseMeta } from './sqlite-catalog.js';
 
 /**
  * `forget --keep-within D` for sqlite sources (docs/sources/sqlite.md, "Retention"), the
- * same promise as for PostgreSQL (log-retention.ts). A frame record is removed only when
+ * same promise as for PostgreSQL (retention-planner.ts). A frame record is removed only when
  * no kept base's chain uses any batch of it and all of it is older than the oldest kept
  * base.
  */

@@ -38,37 +38,28 @@ export type RetentionPlanner = (decision: ForgetResult, all: SnapshotInfo[], rec
  * injected clock), not from the newest snapshot as plain keep-within is.
  */
 export function retentionPlanner(rules: LogRetentionRules): RetentionPlanner {
-  return (decision, all, records, now, keepWithin) => planLogRetention(rules, decision, all, records, now, keepWithin);
-}
-
-function planLogRetention(
-  rules: LogRetentionRules,
-  decision: ForgetResult,
-  all: SnapshotInfo[],
-  records: LogRecord[],
-  now: Date,
-  keepWithin: string | undefined,
-): PitrRetention {
-  const removed = new Set(decision.groups.flatMap((g) => g.remove.map((s) => s.id as string)).concat(decision.removed));
-  const allBases = all.filter((s) => s.source.type === rules.type && rules.isBase(s));
-  const windowStart = keepWithin ? rules.windowStart(subtractDuration(now, parseDuration(keepWithin))) : null;
-  const rescue: PitrRetention['rescue'] = [];
-  const wal: PitrRetention['wal'] = [];
-  for (const name of [...new Set(allBases.map((s) => s.source.name))]) {
-    const bases = allBases.filter((s) => s.source.name === name).sort((a, b) => rules.endedAt(a).localeCompare(rules.endedAt(b)));
-    // Only sources the policy looked at (filters may exclude some).
-    if (!bases.some((b) => decision.groups.some((g) => g.keep.some((k) => k.snapshot.id === b.id) || g.remove.some((r) => r.id === b.id)))) continue;
-    if (windowStart) {
-      const anchor = bases.filter((b) => rules.endedAt(b) <= windowStart).at(-1);
-      if (anchor && removed.has(anchor.id)) {
-        rescue.push({ snapshot: anchor, reason: `PITR base for ${windowStart}` });
-        removed.delete(anchor.id);
+  return (decision, all, records, now, keepWithin) => {
+    const removed = new Set(decision.groups.flatMap((g) => g.remove.map((s) => s.id as string)).concat(decision.removed));
+    const allBases = all.filter((s) => s.source.type === rules.type && rules.isBase(s));
+    const windowStart = keepWithin ? rules.windowStart(subtractDuration(now, parseDuration(keepWithin))) : null;
+    const rescue: PitrRetention['rescue'] = [];
+    const wal: PitrRetention['wal'] = [];
+    for (const name of [...new Set(allBases.map((s) => s.source.name))]) {
+      const bases = allBases.filter((s) => s.source.name === name).sort((a, b) => rules.endedAt(a).localeCompare(rules.endedAt(b)));
+      // Only sources the policy looked at (filters may exclude some).
+      if (!bases.some((b) => decision.groups.some((g) => g.keep.some((k) => k.snapshot.id === b.id) || g.remove.some((r) => r.id === b.id)))) continue;
+      if (windowStart) {
+        const anchor = bases.filter((b) => rules.endedAt(b) <= windowStart).at(-1);
+        if (anchor && removed.has(anchor.id)) {
+          rescue.push({ snapshot: anchor, reason: `PITR base for ${windowStart}` });
+          removed.delete(anchor.id);
+        }
       }
+      const kept = bases.filter((b) => !removed.has(b.id));
+      const mine = records.filter((r) => r.body.source.type === rules.type && r.body.source.name === name);
+      const { remove, keepFrom } = kept.length > 0 ? rules.unneeded(kept, mine) : { remove: [], keepFrom: null };
+      wal.push({ source: name, remove, kept: mine.length - remove.length, keepFrom });
     }
-    const kept = bases.filter((b) => !removed.has(b.id));
-    const mine = records.filter((r) => r.body.source.type === rules.type && r.body.source.name === name);
-    const { remove, keepFrom } = kept.length > 0 ? rules.unneeded(kept, mine) : { remove: [], keepFrom: null };
-    wal.push({ source: name, remove, kept: mine.length - remove.length, keepFrom });
-  }
-  return { rescue, wal };
+    return { rescue, wal };
+  };
 }
