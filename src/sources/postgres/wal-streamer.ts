@@ -1,7 +1,10 @@
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import type { ChildProcess } from 'node:child_process';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CairnError } from '../../core/errors/index.js';
 import { sha256Hex } from '../../crypto/sha256.js';
+import { scanPacks, syncIndex } from '../../repository/index-sync.js';
+import { RepoLock } from '../../repository/lock.js';
 import type { Repository } from '../../repository/repository.js';
 import type { PgClient } from './pg-client.js';
 import { pgToolError } from './pg-client.js';
@@ -9,21 +12,10 @@ import type { PgLocation } from './pg-location.js';
 import { storeSegments, WalCatalog, type SegmentFile } from './wal-catalog.js';
 import { isSegmentName, segmentHeader } from './wal-name.js';
 import { commitTimes } from './wal-scan.js';
-import { SupervisedStreamer, type SupervisedTool } from '../supervised-streamer.js';
+import { abortableSleep } from '../../util/abortable-sleep.js';
+import { recordChildPid, stopLeftoverChild } from '../supervised-child.js';
 
-/**
- * pg_receivewal exits when the server restarts; on SIGINT it flushes and exits cleanly.
- * One left running by a killed streamer keeps the replication slot busy.
- */
-const PG_RECEIVEWAL: SupervisedTool = {
-  name: 'pg_receivewal',
-  pidFile: 'pg_receivewal.pid',
-  stopSignal: 'SIGINT',
-  stopGraceMs: 10_000,
-  maxFailures: 5,
-  backoffStepMs: 1000,
-  error: (stderr) => pgToolError('pg_receivewal', stderr),
-};
+const RECEIVER_PID = 'pg_receivewal.pid';
 
 export interface StreamerOptions {
   name: string;
@@ -62,7 +54,9 @@ export interface StreamSummary {
  * again after a pause; one that fails at once for a configuration reason stops us.
  */
 export class WalStreamer {
-  private readonly supervisor: SupervisedStreamer;
+  private child: ChildProcess | null = null;
+  private childError = '';
+  private lock: RepoLock | null = null;
   private stored = new Map<string, string>(); // file name → sha256 of what is stored
   private readonly summary: StreamSummary = { flushes: 0, records: 0, segmentsStored: 0, restarts: 0 };
 
@@ -71,25 +65,101 @@ export class WalStreamer {
     private readonly client: PgClient,
     private readonly loc: PgLocation,
     private readonly opts: StreamerOptions,
-  ) {
-    this.supervisor = new SupervisedStreamer(repo, PG_RECEIVEWAL, opts, {
-      prepare: () => this.client.run('pg_receivewal', ['-d', this.loc.url, '-S', this.opts.slot, '--create-slot', '--if-not-exists'], { timeoutMs: 60_000 }).then(() => undefined),
-      resume: () => this.resume(),
-      start: () => this.client.spawn('pg_receivewal', ['-d', this.loc.url, '-S', this.opts.slot, '-D', this.opts.spoolDir, '--synchronous', '-n', '--no-password']),
-      flush: () => this.flush(),
+  ) {}
+
+  async run(): Promise<StreamSummary> {
+    const { signal } = this.opts;
+    this.client.assertTool('pg_receivewal');
+    await mkdir(this.opts.spoolDir, { recursive: true, mode: 0o700 });
+    await this.stopOrphan();
+    await this.client.run('pg_receivewal', ['-d', this.loc.url, '-S', this.opts.slot, '--create-slot', '--if-not-exists'], { timeoutMs: 60_000 });
+    const lock = await RepoLock.acquire(this.repo, 'writer');
+    this.lock = lock;
+    try {
+      await syncIndex(this.repo);
+      await lock.recordMarksSeen();
+      // Packs of a streamer killed before it indexed them: named now, never trusted unnamed.
+      await scanPacks(this.repo);
+      // What earlier runs stored: unchanged spool files are not stored again.
+      const catalog = await WalCatalog.load(this.repo, this.opts.name);
+      for (const s of catalog.best.values()) this.stored.set(s.partial ? `${s.name}.partial` : s.name, s.sha256);
+      let failures = 0;
+      while (!signal.aborted) {
+        const startedAt = Date.now();
+        const exited = this.startReceiver();
+        await this.loopUntil(exited);
+        if (signal.aborted) break;
+        const ranFor = Date.now() - startedAt;
+        failures = ranFor > 30_000 ? 1 : failures + 1;
+        const err = pgToolError('pg_receivewal', this.childError || 'exited');
+        if (err.code === 'SOURCE_CONFIG' || failures > 5) throw err;
+        this.opts.onWarning?.(`${err.message}; restarting pg_receivewal`);
+        this.summary.restarts++;
+        await abortableSleep(Math.min(1000 * failures, 5000), signal);
+      }
+      await this.stopReceiver();
+      await this.flush(); // what arrived last goes in before we exit
+      return this.summary;
+    } finally {
+      await this.stopReceiver();
+      await lock.release().catch(() => undefined);
+    }
+  }
+
+  private startReceiver(): Promise<void> {
+    this.childError = '';
+    const child = this.client.spawn('pg_receivewal', ['-d', this.loc.url, '-S', this.opts.slot, '-D', this.opts.spoolDir, '--synchronous', '-n', '--no-password']);
+    this.child = child;
+    recordChildPid(this.opts.spoolDir, RECEIVER_PID, child.pid);
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (s: string) => {
+      this.childError = (this.childError + s).slice(-4000);
+    });
+    return new Promise((resolve) => {
+      child.on('error', (e) => {
+        this.childError = e.message;
+        resolve();
+      });
+      child.on('exit', () => resolve());
     });
   }
 
-  async run(): Promise<StreamSummary> {
-    this.client.assertTool('pg_receivewal');
-    this.summary.restarts = await this.supervisor.run();
-    return this.summary;
+  /**
+   * A streamer killed with SIGKILL leaves its pg_receivewal running (no Node API makes a
+   * child die with its parent); that orphan keeps the slot busy. Its pid is in the spool:
+   * if it is still a pg_receivewal writing here, stop it (it flushes on SIGINT) first.
+   */
+  private stopOrphan(): Promise<void> {
+    return stopLeftoverChild({
+      spoolDir: this.opts.spoolDir,
+      pidFile: RECEIVER_PID,
+      tool: 'pg_receivewal',
+      signal: 'SIGINT',
+      graceMs: 10000,
+      ...(this.opts.onWarning ? { onWarning: this.opts.onWarning } : {}),
+    });
   }
 
-  /** What earlier runs stored: unchanged spool files are not stored again. */
-  private async resume(): Promise<void> {
-    const catalog = await WalCatalog.load(this.repo, this.opts.name);
-    for (const s of catalog.best.values()) this.stored.set(s.partial ? `${s.name}.partial` : s.name, s.sha256);
+
+  private async stopReceiver(): Promise<void> {
+    const child = this.child;
+    this.child = null;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    child.kill('SIGINT'); // pg_receivewal flushes and exits cleanly on SIGINT
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  /** Flushes every interval until the receiver exits or we are stopped. */
+  private async loopUntil(exited: Promise<void>): Promise<void> {
+    let done = false;
+    void exited.then(() => (done = true));
+    while (!done && !this.opts.signal.aborted) {
+      await Promise.race([abortableSleep(this.opts.flushIntervalMs, this.opts.signal), exited]);
+      await this.flush();
+    }
   }
 
   /** Stores new and changed spool files; deletes complete ones once their record is stored. */
@@ -127,7 +197,11 @@ export class WalStreamer {
       files.push({ name, partial, bytes, ...(await commitTimes(this.client, name, bytes)) });
     }
     this.summary.flushes++;
-    await this.supervisor.syncRepository();
+    // Every flush, even an idle one, syncs and publishes the gc marks it now knows (it
+    // deduplicates only after this point), so a prune can sweep while this streamer runs
+    // for weeks: a writer lock without a mark holds that mark's sweep back (LockBody.marksSeen).
+    await syncIndex(this.repo);
+    await this.lock?.recordMarksSeen();
     let recordId: string | null = null;
     if (files.length > 0) {
       const rec = await storeSegments(this.repo, { name: this.opts.name, systemId: this.opts.systemId, segmentSize: this.opts.segmentSize }, files);
