@@ -1,39 +1,24 @@
-import type { BackupMode, PgBackupOptions, PgBackupResult } from '../engine/types.js';
+import type { PgBackupOptions, PgBackupResult } from '../engine/types.js';
 import { formatBytes } from '../util/format-bytes.js';
 import { formatDuration } from '../util/format-duration.js';
 import type { CliContext } from './cli-context.js';
 import { formatKeyValues } from './format-key-values.js';
+import { rejectFlags, type BackupFlags } from './backup-flags.js';
 import { parseTags } from './parse-tags.js';
 import { createProgressReporter } from './progress-reporter.js';
 import { usageError } from './usage-error.js';
 
-export interface PgBackupFlags {
-  mode?: BackupMode;
-  tag?: string[];
-  host?: string;
-  name?: string;
-  logical?: boolean;
-  exclude?: string[];
-  excludeFile?: string[];
-  oneFileSystem?: boolean;
-  parent?: string;
-  dryRun?: boolean;
-  mirror?: string[];
-}
-
 /** `cairn backup postgres://…`: one URL, and none of the files-only flags. */
-export function toPgBackupOptions(paths: string[], flags: PgBackupFlags): PgBackupOptions {
+export function toPgBackupOptions(paths: string[], flags: BackupFlags): PgBackupOptions {
   if (paths.length !== 1) throw usageError('back up one postgres:// URL at a time, without other paths', 'cairn backup postgres://cairn@db1:5432/ --name db1');
-  for (const [flag, set] of [
+  rejectFlags('a postgres:// source', [
     ['--exclude', flags.exclude?.length],
     ['--exclude-file', flags.excludeFile?.length],
     ['--one-file-system', flags.oneFileSystem],
     ['--parent', flags.parent],
     ['--dry-run', flags.dryRun],
     ['--mirror', flags.mirror?.length],
-  ] as const) {
-    if (set) throw usageError(`${flag} does not apply to a postgres:// source`);
-  }
+  ]);
   const opts: PgBackupOptions = { url: paths[0]! };
   if (flags.name !== undefined) {
     if (!/^[A-Za-z0-9_.-]{1,100}$/.test(flags.name)) throw usageError(`--name "${flags.name}": use letters, digits, ".", "_" and "-"`);
@@ -66,7 +51,7 @@ export function formatPgBackupSummary(r: PgBackupResult): string[] {
   return [`snapshot ${s.shortId} saved (base backup)`, ...formatKeyValues(pairs)];
 }
 
-export async function runPostgresBackup(ctx: CliContext, paths: string[], flags: PgBackupFlags): Promise<void> {
+export async function runPostgresBackup(ctx: CliContext, paths: string[], flags: BackupFlags): Promise<void> {
   const opts = toPgBackupOptions(paths, flags);
   const result = await ctx.withSession(async (session) => {
     const progress = createProgressReporter(ctx, { perFile: true });

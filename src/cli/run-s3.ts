@@ -1,12 +1,13 @@
 import { CairnError } from '../core/errors/index.js';
-import type { BackupMode, S3BackupOptions, S3BackupResult, S3RestoreOptions, S3RestoreResult, SourceWarning } from '../engine/types.js';
+import type { S3BackupOptions, S3BackupResult, S3RestoreOptions, S3RestoreResult } from '../engine/types.js';
 import { formatBytes } from '../util/format-bytes.js';
 import { formatDuration } from '../util/format-duration.js';
 import type { CliContext } from './cli-context.js';
 import { formatCount } from './format-count.js';
 import { formatKeyValues } from './format-key-values.js';
 import { formatTime } from './format-time.js';
-import { parseTags } from './parse-tags.js';
+import { backupWithProgress } from './backup-with-progress.js';
+import { rejectFlags, snapshotFlags, type BackupFlags } from './backup-flags.js';
 import { createProgressReporter } from './progress-reporter.js';
 import { ReportedFailure } from './reported-failure.js';
 import { parseSnapshotFilter, type RawFilterOptions } from './snapshot-filter-options.js';
@@ -17,51 +18,25 @@ export function isS3Url(arg: string): boolean {
   return /^s3:\/\//i.test(arg);
 }
 
-export interface S3BackupFlags {
-  mode?: BackupMode;
-  tag?: string[];
-  host?: string;
-  name?: string;
-  parent?: string;
-  dryRun?: boolean;
-  logical?: boolean;
-  exclude?: string[];
-  excludeFile?: string[];
-  oneFileSystem?: boolean;
-  mirror?: string[];
-}
-
 /** `cairn backup s3://bucket/prefix`: one URL, and none of the files-only flags. */
-export function toS3BackupOptions(paths: string[], flags: S3BackupFlags): S3BackupOptions {
+export function toS3BackupOptions(paths: string[], flags: BackupFlags): S3BackupOptions {
   if (paths.length !== 1) throw usageError('back up one s3:// URL at a time, without other paths', 'cairn backup s3://bucket/prefix --name photos');
-  for (const [flag, set] of [
+  rejectFlags('an s3:// source', [
     ['--exclude', flags.exclude?.length],
     ['--exclude-file', flags.excludeFile?.length],
     ['--one-file-system', flags.oneFileSystem],
     ['--mirror', flags.mirror?.length],
     ['--logical', flags.logical],
-  ] as const) {
-    if (set) throw usageError(`${flag} does not apply to an s3:// source`);
-  }
+  ]);
   const opts: S3BackupOptions = { url: paths[0]! };
   if (flags.name !== undefined) {
     if (flags.name.trim() === '' || flags.name.length > 300) throw usageError('--name must be 1 to 300 characters');
     opts.name = flags.name;
   }
-  if (flags.mode) opts.mode = flags.mode;
-  const tags = parseTags(flags.tag);
-  if (tags.length) opts.tags = tags;
-  if (flags.host !== undefined) {
-    if (flags.host.trim() === '') throw usageError('--host must not be empty');
-    opts.host = flags.host;
-  }
+  Object.assign(opts, snapshotFlags(flags));
   if (flags.parent !== undefined) opts.parent = flags.parent;
   if (flags.dryRun) opts.dryRun = true;
   return opts;
-}
-
-function warningText(w: SourceWarning): string {
-  return w.path ? `${w.path}: ${w.message} (${w.code})` : `${w.message} (${w.code})`;
 }
 
 export function formatS3BackupSummary(r: S3BackupResult, dryRun: boolean): string[] {
@@ -86,28 +61,9 @@ export function formatS3BackupSummary(r: S3BackupResult, dryRun: boolean): strin
   return [head, ...formatKeyValues(pairs)];
 }
 
-export async function runS3Backup(ctx: CliContext, paths: string[], flags: S3BackupFlags): Promise<void> {
+export async function runS3Backup(ctx: CliContext, paths: string[], flags: BackupFlags): Promise<void> {
   const opts = toS3BackupOptions(paths, flags);
-  const result = await ctx.withSession(async (session) => {
-    const progress = createProgressReporter(ctx, { perFile: true, label: 'object' });
-    const printed = new Set<string>();
-    try {
-      const r = await session.backupS3({
-        ...opts,
-        onProgress: (p) => progress.onProgress(p),
-        onWarning: (w) => {
-          printed.add(warningText(w));
-          ctx.out.warn(warningText(w));
-        },
-        signal: ctx.signal,
-      });
-      progress.done();
-      for (const w of r.warnings) if (!printed.has(warningText(w))) ctx.out.warn(warningText(w));
-      return r;
-    } finally {
-      progress.done();
-    }
-  });
+  const result = await backupWithProgress(ctx, { perFile: true, label: 'object' }, (session, live) => session.backupS3({ ...opts, ...live }));
   ctx.out.result(result, () => ctx.out.printLines(formatS3BackupSummary(result, opts.dryRun === true)));
   if (result.partial) {
     const n = result.warnings.filter((w) => w.code === 'UNREADABLE').length || result.warnings.length;

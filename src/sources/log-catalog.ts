@@ -14,17 +14,20 @@ export interface CatalogEntry extends WalSegmentEntry {
 
 export type LogRecord = { id: string; body: WalRecordBody };
 
+type CatalogClass<C> = (new (name: string, records: LogRecord[]) => C) & { readonly sourceType: string };
+
 /**
  * The continuous log of one source as the repository holds it: every `wal/` record of
  * that source type and name, and for each entry name the best stored version (a
  * complete one over any partial; among partials the last received, which holds the
  * most — `betterSegment`, the rule every reader applies). Each source's catalog
- * (WalCatalog, BinlogCatalog, …) adds what its log's names mean.
+ * (WalCatalog, BinlogCatalog, …) adds what its log's names mean, and its source type
+ * as `static sourceType`.
  */
 export class LogCatalog<E extends CatalogEntry = CatalogEntry> {
   readonly best = new Map<string, E>();
 
-  protected constructor(
+  constructor(
     readonly name: string,
     readonly records: LogRecord[],
   ) {
@@ -34,6 +37,16 @@ export class LogCatalog<E extends CatalogEntry = CatalogEntry> {
         if (!cur || betterSegment(s, cur)) this.best.set(s.name, { ...s, recordId: r.id } as E);
       }
     }
+  }
+
+  /** A catalog of records already loaded (tests, tools). */
+  static fromRecords<C>(this: new (name: string, records: LogRecord[]) => C, name: string, records: LogRecord[]): C {
+    return new this(name, records);
+  }
+
+  /** The catalog of one source as the repository holds it now. */
+  static async load<C>(this: CatalogClass<C>, repo: Repository, name: string): Promise<C> {
+    return new this(name, await LogCatalog.recordsOf(repo, this.sourceType, name));
   }
 
   /** The records of one source, in listing order (oldest first). */

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { CairnError } from '../../core/errors/index.js';
 import { prewarmMetadata } from '../../fs/prewarm-metadata.js';
-import type { BackupMode, BackupOptions, BackupResult, SourceWarning } from '../../engine/types.js';
+import type { BackupOptions, BackupResult } from '../../engine/types.js';
 import { formatBytes } from '../../util/format-bytes.js';
 import { CliContext } from '../cli-context.js';
 import type { CliDeps } from '../cli-deps.js';
@@ -10,8 +10,8 @@ import { collect } from '../collect.js';
 import { formatCount } from '../format-count.js';
 import { formatDuration } from '../../util/format-duration.js';
 import { formatKeyValues } from '../format-key-values.js';
-import { parseTags } from '../parse-tags.js';
-import { createProgressReporter } from '../progress-reporter.js';
+import { backupWithProgress } from '../backup-with-progress.js';
+import { snapshotFlags, type BackupFlags } from '../backup-flags.js';
 import { ReportedFailure } from '../reported-failure.js';
 import { usageError } from '../usage-error.js';
 import { runPostgresBackup } from '../run-postgres-backup.js';
@@ -20,31 +20,10 @@ import { isRedisUrl, runRedisBackup, type RedisBackupFlags } from '../run-redis.
 import { isSqliteUrl, runSqliteBackup } from '../run-sqlite.js';
 import { isMariadbUrl, runMariadbBackup } from '../run-mariadb.js';
 
-export interface BackupFlags {
-  mode?: BackupMode;
-  tag?: string[];
-  host?: string;
-  exclude?: string[];
-  excludeFile?: string[];
-  oneFileSystem?: boolean;
-  parent?: string;
-  dryRun?: boolean;
-  mirror?: string[];
-  name?: string;
-  logical?: boolean;
-}
-
 /** Flags → engine BackupOptions. Source paths and exclude files become absolute. */
 export function toBackupOptions(paths: string[], flags: BackupFlags, cwd: string): BackupOptions {
   if (paths.length === 0) throw usageError('no path to back up', "give one or more paths: cairn backup /home /etc");
-  const opts: BackupOptions = { paths: paths.map((p) => resolve(cwd, p)) };
-  if (flags.mode) opts.mode = flags.mode;
-  const tags = parseTags(flags.tag);
-  if (tags.length) opts.tags = tags;
-  if (flags.host !== undefined) {
-    if (flags.host.trim() === '') throw usageError('--host must not be empty');
-    opts.host = flags.host;
-  }
+  const opts: BackupOptions = { paths: paths.map((p) => resolve(cwd, p)), ...snapshotFlags(flags) };
   if (flags.exclude?.length) opts.excludes = [...flags.exclude];
   if (flags.excludeFile?.length) opts.excludeFiles = flags.excludeFile.map((p) => resolve(cwd, p));
   if (flags.oneFileSystem) opts.oneFileSystem = true;
@@ -72,10 +51,6 @@ export function formatMirrorLines(r: BackupResult): string[] {
     const caught = m.packsCopied > 0 ? ` (caught up ${formatCount(m.packsCopied)} pack${m.packsCopied === 1 ? '' : 's'}, ${formatBytes(m.bytesCopied)})` : '';
     return `mirror ${m.location}: ok${caught}`;
   });
-}
-
-function warningText(w: SourceWarning): string {
-  return w.path ? `${w.path}: ${w.message} (${w.code})` : `${w.message} (${w.code})`;
 }
 
 /** The human summary printed after a backup. */
@@ -174,30 +149,17 @@ Examples:
       const warm = new AbortController();
       let walked = 0;
       void prewarmMetadata(opts.paths, warm.signal, { walked: () => walked });
-      const result = await ctx.withSession(async (session) => {
-        const progress = createProgressReporter(ctx, { perFile: true });
-        const printed = new Set<string>();
-        try {
-          const r = await session.backup({
-            ...opts,
-            onProgress: (p) => {
-              walked = p.files;
-              progress.onProgress(p);
-            },
-            estimateTotals: progress.wantsTotals,
-            onWarning: (w) => {
-              printed.add(warningText(w));
-              ctx.out.warn(warningText(w));
-            },
-            signal: ctx.signal,
-          });
-          progress.done();
-          for (const w of r.warnings) if (!printed.has(warningText(w))) ctx.out.warn(warningText(w));
-          return r;
-        } finally {
-          progress.done();
-        }
-      }).finally(() => warm.abort());
+      const result = await backupWithProgress(ctx, { perFile: true }, (session, live, progress) =>
+        session.backup({
+          ...opts,
+          ...live,
+          onProgress: (p) => {
+            walked = p.files;
+            live.onProgress(p);
+          },
+          estimateTotals: progress.wantsTotals,
+        }),
+      ).finally(() => warm.abort());
       ctx.out.result(result, () => {
         for (const line of formatBackupSummary(result, opts.dryRun === true)) ctx.out.info(line);
         // A failed mirror is printed even under --quiet: it is the news of this run.

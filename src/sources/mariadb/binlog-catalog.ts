@@ -1,7 +1,7 @@
 import type { Repository } from '../../repository/repository.js';
 import type { WalSegmentEntry } from '../../snapshot/wal-record.js';
 import { binlogNumber } from './binlog-events.js';
-import { LogCatalog, loadLogEntry, storeLogEntries, type CatalogEntry, type LogRecord } from '../log-catalog.js';
+import { LogCatalog, loadLogEntry, storeLogEntries, type CatalogEntry, type LogEntryFile } from '../log-catalog.js';
 
 export const MARIADB = 'mariadb';
 
@@ -13,14 +13,7 @@ export type CatalogBinlog = CatalogEntry;
  * current one (`partial`).
  */
 export class BinlogCatalog extends LogCatalog<CatalogBinlog> {
-  /** A catalog of records already loaded (tests, tools). */
-  static fromRecords(name: string, records: LogRecord[]): BinlogCatalog {
-    return new BinlogCatalog(name, records);
-  }
-
-  static async load(repo: Repository, name: string): Promise<BinlogCatalog> {
-    return new BinlogCatalog(name, await LogCatalog.recordsOf(repo, MARIADB, name));
-  }
+  static readonly sourceType = MARIADB;
 
   get serverId(): string | undefined {
     return this.records[0]?.body.systemId;
@@ -42,13 +35,8 @@ export class BinlogCatalog extends LogCatalog<CatalogBinlog> {
   }
 }
 
-export interface BinlogFile {
-  name: string;
-  partial: boolean;
-  bytes: Buffer;
-  firstCommit?: string;
-  lastCommit?: string;
-}
+/** A binlog file to store: whole, or a growing one up to its last whole event (`partial`). */
+export type BinlogFile = Pick<LogEntryFile, 'name' | 'partial' | 'bytes' | 'firstCommit' | 'lastCommit'>;
 
 /** Stores binlog files as data blobs, then one record naming them (after the index file naming their packs). */
 export async function storeBinlogs(repo: Repository, source: { name: string; serverId: string }, files: BinlogFile[]): Promise<string | null> {

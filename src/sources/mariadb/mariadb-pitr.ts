@@ -2,6 +2,7 @@ import { CairnError } from '../../core/errors/index.js';
 import type { BinlogCatalog, CatalogBinlog } from './binlog-catalog.js';
 import { binlogBase, binlogNumber, nextBinlog } from './binlog-events.js';
 import { comparePosition } from './binlog-target.js';
+import { mergeWindows } from '../merge-windows.js';
 
 /**
  * What a mariadb snapshot records in `sourceMeta` (docs/sources/mariadb.md): a logical
@@ -104,17 +105,6 @@ export function analyseMyPitr(bases: MyBase[], catalog: BinlogCatalog): { window
   return { windows, gaps: [...gaps.values()], gapAfterNewestBase };
 }
 
-export function mergeMyWindows(ws: MyWindow[]): { from: string; to: string }[] {
-  const out: { from: string; to: string }[] = [];
-  for (const w of [...ws].sort((a, b) => a.from.localeCompare(b.from))) {
-    const last = out.at(-1);
-    if (last && w.from <= last.to) {
-      if (w.to > last.to) last.to = w.to;
-    } else out.push({ from: w.from, to: w.to });
-  }
-  return out;
-}
-
 /** The window a restore to `at` uses: the newest dump whose window holds it; refuses gaps and times outside. */
 export function chooseWindow(name: string, a: ReturnType<typeof analyseMyPitr>, at: string): MyWindow {
   if (a.windows.length === 0) throw new CairnError('SNAPSHOT_NOT_FOUND', `no mariadb dump of source "${name}" in this repository`, { hint: 'take one with `cairn backup mariadb://…`' });
@@ -127,7 +117,7 @@ export function chooseWindow(name: string, a: ReturnType<typeof analyseMyPitr>, 
   if (holding.length > 0) return holding.at(-1)!;
   const gapped = a.windows.filter((w) => w.from <= at && w.gap);
   if (gapped.length > 0) throw gapError(name, gapped.at(-1)!.gap!);
-  const all = mergeMyWindows(a.windows);
+  const all = mergeWindows(a.windows);
   throw new CairnError('TIME_OUT_OF_RANGE', `${at} is outside every restorable window of "${name}" (${all.map((w) => `${w.from} .. ${w.to}`).join(', ')})`, {
     hint: 'see `cairn pitr ' + name + '`',
   });

@@ -6,12 +6,15 @@ import { dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { CairnError } from '../../core/errors/index.js';
 import type { Progress, SnapshotInfo } from '../../engine/types.js';
+import { isoMicros } from '../../util/iso-micros.js';
+import { mergeWindows } from '../merge-windows.js';
+import { snapshotOptions } from '../snapshot-options.js';
 import type { SourceHost } from '../types.js';
 import { BinlogCatalog, loadBinlog, MARIADB } from './binlog-catalog.js';
 import { isoSeconds, scanBinlog } from './binlog-events.js';
 import { BinlogStreamer } from './binlog-streamer.js';
 import { parseMyTarget, type MyTarget } from './binlog-target.js';
-import { analyseMyPitr, isMyBase, mergeMyWindows, type MyBase, type MyDumpMeta } from './mariadb-pitr.js';
+import { analyseMyPitr, isMyBase, type MyBase, type MyDumpMeta } from './mariadb-pitr.js';
 import { filterDatabases } from './filter-databases.js';
 import { assertEmptyDir, startTempServer, type TempServer } from './my-datadir.js';
 import type * as T from './mariadb-types.js';
@@ -50,7 +53,7 @@ export class MariadbSource {
         [...this.client.connArgs(loc), '--single-transaction', '--master-data=2', '--gtid', '--skip-dump-date', '--routines', '--events', '--triggers', '--all-databases', `--result-file=${join(dir, DUMP_FILE)}`],
         loc,
       );
-      const stopTime = host.clock.now().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+      const stopTime = isoMicros(host.clock.now());
       const head = await readHead(join(dir, DUMP_FILE), 64 * 1024);
       const cm = /CHANGE MASTER TO MASTER_LOG_FILE='([^']+)', MASTER_LOG_POS=(\d+)/.exec(head);
       if (!cm) throw new CairnError('SOURCE_UNREACHABLE', 'mariadb-dump wrote no binlog coordinates (CHANGE MASTER TO comment)', { hint: 'check that binary logging is on and the user has RELOAD and REPLICATION CLIENT' });
@@ -78,7 +81,7 @@ export class MariadbSource {
 
   /** `?method=physical`: a prepared mariadb-backup copy of the local data directory (physical-backup.ts). */
   private async backupPhysical(host: SourceHost, opts: T.MyBackupOptions, loc: MyLocation, info: ServerInfo, name: string, dir: string): Promise<T.MyBackupResult> {
-    const startTime = stamp(host.clock.now());
+    const startTime = isoMicros(host.clock.now());
     const copy = await takePhysicalCopy(this.client, loc, dir, info);
     const meta: MyDumpMeta = {
       kind: 'physical',
@@ -88,7 +91,7 @@ export class MariadbSource {
       binlogPos: copy.binlogPos,
       gtid: copy.gtid,
       startTime,
-      stopTime: stamp(host.clock.now()),
+      stopTime: isoMicros(host.clock.now()),
       databases: await this.databases(loc),
       datadir: copy.datadir,
       tool: copy.tool,
@@ -106,14 +109,7 @@ export class MariadbSource {
     const res = await host.backupDirectory(
       dir,
       { source: { type: MARIADB, name }, paths: [loc.display], meta: { ...meta } },
-      {
-        ...(opts.mode ? { mode: opts.mode } : {}),
-        ...(opts.tags ? { tags: opts.tags } : {}),
-        ...(opts.host ? { host: opts.host } : {}),
-        ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
-        ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
-        ...(opts.signal ? { signal: opts.signal } : {}),
-      },
+      snapshotOptions(opts),
     );
     return { ...res, name };
   }
@@ -163,7 +159,7 @@ export class MariadbSource {
       type: 'mariadb',
       name,
       serverId: bases[0]?.meta.serverId ?? catalog.serverId ?? null,
-      windows: mergeMyWindows(a.windows),
+      windows: mergeWindows(a.windows),
       bases: a.windows.map((w) => {
         const b = bases.find((x) => x.snapshotId === w.snapshot)!;
         const last = w.chain.at(-1);
@@ -317,11 +313,6 @@ export class MariadbSource {
       });
     });
   }
-}
-
-/** UTC with microseconds, as every mariadb time in sourceMeta is written. */
-function stamp(d: Date): string {
-  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
 export function defaultName(hostname: string, port: number): string {

@@ -1,4 +1,5 @@
 import { CairnError } from '../../core/errors/index.js';
+import { parseServerUrl, redactUrl } from '../server-url.js';
 
 /**
  * A MariaDB/MySQL server, from a `mariadb://user[:password]@host[:port][/][?socket=PATH][&method=physical]`
@@ -22,21 +23,11 @@ export function isMariadbUrl(s: string): boolean {
 }
 
 export function parseMyLocation(url: string): MyLocation {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new CairnError('USAGE', `"${redact(url)}" is not a valid mariadb:// URL`, { hint: 'e.g. mariadb://cairn@db1:3306/' });
-  }
-  if (u.protocol !== 'mariadb:' && u.protocol !== 'mysql:') {
-    throw new CairnError('USAGE', `"${redact(url)}" is not a mariadb:// or mysql:// URL`, { hint: 'e.g. mariadb://cairn@db1:3306/' });
-  }
+  const { u, display } = parseServerUrl(url, { protocols: ['mariadb:', 'mysql:'], name: 'mariadb://', names: 'mariadb:// or mysql://', example: 'mariadb://cairn@db1:3306/' });
   const method = u.searchParams.get('method') ?? 'logical';
   if (method !== 'logical' && method !== 'physical') {
-    throw new CairnError('USAGE', `"${redact(url)}": method=${method} is not logical or physical`, { hint: 'mariadb://cairn@db1:3306/?method=physical takes a mariadb-backup copy of the data directory; omit it for a logical dump' });
+    throw new CairnError('USAGE', `"${redactUrl(url)}": method=${method} is not logical or physical`, { hint: 'mariadb://cairn@db1:3306/?method=physical takes a mariadb-backup copy of the data directory; omit it for a logical dump' });
   }
-  const shown = new URL(url);
-  shown.password = '';
   return {
     url,
     host: u.hostname || 'localhost',
@@ -45,10 +36,6 @@ export function parseMyLocation(url: string): MyLocation {
     password: u.password ? decodeURIComponent(u.password) : undefined,
     socket: u.searchParams.get('socket') ?? undefined,
     method,
-    display: shown.toString(),
+    display,
   };
-}
-
-function redact(s: string): string {
-  return s.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@');
 }

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CairnError } from '../../core/errors/index.js';
 import type { Clock } from '../../core/clock.js';
+import { isoMicros } from '../../util/iso-micros.js';
 import type { PgClient } from './pg-client.js';
 import { replicationUrl, type PgLocation } from './pg-location.js';
 import { lsnSegment, segmentName } from './wal-name.js';
@@ -83,9 +84,4 @@ export async function takeBaseBackup(client: PgClient, loc: PgLocation, dir: str
     stopTime,
     walIncluded: true,
   };
-}
-
-/** A Date as ISO 8601 UTC with microseconds (the precision of PostgreSQL timestamps). */
-export function isoMicros(d: Date): string {
-  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }

@@ -1,4 +1,4 @@
-import { CairnError } from '../../core/errors/index.js';
+import { parseServerUrl } from '../server-url.js';
 
 /** A PostgreSQL server to back up, from a `postgres://user[:password]@host[:port][/db]` URL. */
 export interface PgLocation {
@@ -13,18 +13,8 @@ export function isPostgresUrl(s: string): boolean {
 }
 
 export function parsePgLocation(url: string): PgLocation {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new CairnError('USAGE', `"${redact(url)}" is not a valid postgres:// URL`, { hint: 'e.g. postgres://cairn@db1:5432/' });
-  }
-  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
-    throw new CairnError('USAGE', `"${redact(url)}" is not a postgres:// URL`, { hint: 'e.g. postgres://cairn@db1:5432/' });
-  }
-  const shown = new URL(url);
-  shown.password = '';
-  return { url, display: shown.toString() };
+  const { display } = parseServerUrl(url, { protocols: ['postgres:', 'postgresql:'], name: 'postgres://', names: 'postgres://', example: 'postgres://cairn@db1:5432/' });
+  return { url, display };
 }
 
 /** The same server with `replication=database` (IDENTIFY_SYSTEM, SHOW over the replication protocol). */
@@ -41,8 +31,4 @@ export function sqlUrl(loc: PgLocation): string {
   if (u.pathname === '' || u.pathname === '/') u.pathname = '/postgres';
   u.searchParams.delete('replication');
   return u.toString();
-}
-
-function redact(s: string): string {
-  return s.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@');
 }

@@ -6,6 +6,7 @@ import type * as T from '../../engine/types.js';
 import { indexLeftoverPacks, syncIndex } from '../../repository/index-sync.js';
 import { RepoLock } from '../../repository/lock.js';
 import { sha256Hex } from '../../crypto/sha256.js';
+import { snapshotOptions } from '../snapshot-options.js';
 import type { Source, SourceHost } from '../types.js';
 import { identifySystem, takeBaseBackup, type PgBaseMeta } from './base-backup.js';
 import { PgClient } from './pg-client.js';
@@ -43,14 +44,7 @@ export class PostgresSource implements Source<T.PgBackupOptions, T.PgBackupResul
       const meta = await takeBaseBackup(this.client, loc, dataDir, host.clock, opts.signal);
       const name = opts.name ?? meta.systemId;
       await this.assertSameCluster(host, name, meta.systemId);
-      const common = {
-        ...(opts.mode ? { mode: opts.mode } : {}),
-        ...(opts.tags ? { tags: opts.tags } : {}),
-        ...(opts.host ? { host: opts.host } : {}),
-        ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
-        ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
-        ...(opts.signal ? { signal: opts.signal } : {}),
-      };
+      const common = snapshotOptions(opts);
       const res = await host.backupDirectory(dataDir, { source: { type: POSTGRES, name }, paths: [loc.display], meta: { ...meta } }, common);
       const out: T.PgBackupResult = { ...res, name };
       if (opts.logical) {

@@ -2,7 +2,7 @@ import { CairnError } from '../../core/errors/index.js';
 import type { Repository } from '../../repository/repository.js';
 import type { WalRecordBody, WalSegmentEntry } from '../../snapshot/wal-record.js';
 import { isSegmentName, segmentNumber, segmentTimeline } from './wal-name.js';
-import { LogCatalog, loadLogEntry, storeLogEntries, type CatalogEntry, type LogRecord } from '../log-catalog.js';
+import { LogCatalog, loadLogEntry, storeLogEntries, type CatalogEntry, type LogEntryFile } from '../log-catalog.js';
 
 export const POSTGRES = 'postgres';
 
@@ -11,14 +11,7 @@ export type CatalogSegment = CatalogEntry;
 
 /** The WAL of one postgres source as the repository holds it (LogCatalog), by segment name. */
 export class WalCatalog extends LogCatalog<CatalogSegment> {
-  /** A catalog of records already loaded (tests, tools). */
-  static fromRecords(name: string, records: LogRecord[]): WalCatalog {
-    return new WalCatalog(name, records);
-  }
-
-  static async load(repo: Repository, name: string): Promise<WalCatalog> {
-    return new WalCatalog(name, await LogCatalog.recordsOf(repo, POSTGRES, name));
-  }
+  static readonly sourceType = POSTGRES;
 
   get systemId(): string | undefined {
     return this.records[0]?.body.systemId;
@@ -36,13 +29,8 @@ export class WalCatalog extends LogCatalog<CatalogSegment> {
   }
 }
 
-export interface SegmentFile {
-  name: string;
-  partial: boolean;
-  bytes: Buffer;
-  firstCommit?: string;
-  lastCommit?: string;
-}
+/** A segment file to store (its timeline comes from its name). */
+export type SegmentFile = Pick<LogEntryFile, 'name' | 'partial' | 'bytes' | 'firstCommit' | 'lastCommit'>;
 
 /**
  * Stores segment files as data blobs (chunked and deduplicated like file content) and

@@ -1,7 +1,8 @@
 import { CairnError } from '../../core/errors/index.js';
 import type { ForgetResult, SnapshotInfo } from '../../engine/types.js';
-import { parseDuration, subtractDuration } from '../../snapshot/duration.js';
-import type { WalRecordBody } from '../../snapshot/wal-record.js';
+import type { LogRecord } from '../log-catalog.js';
+import { mergeWindows } from '../merge-windows.js';
+import { retentionPlanner, type PitrRetention } from '../retention-planner.js';
 import { commandName, parseResp } from './resp.js';
 import { REDIS, type LogCommand, type RedisBaseMeta, type RedisLogEntry } from './redis-log.js';
 
@@ -74,13 +75,7 @@ export function analyseRedis(bases: RedisBase[], entries: RedisLogEntry[]): Redi
     if (gap && i === sorted.length - 1) gapAfterNewestBase = true;
     windows.push({ snapshot: base.snapshotId, replid: base.meta.replid, from: base.meta.time, to, endOffset: pos, chain, gap });
   }
-  const merged: { from: string; to: string }[] = [];
-  for (const w of [...windows].sort((a, b) => a.from.localeCompare(b.from))) {
-    const last = merged.at(-1);
-    if (last && w.from <= last.to) {
-      if (w.to > last.to) last.to = w.to;
-    } else merged.push({ from: w.from, to: w.to });
-  }
+  const merged = mergeWindows(windows);
   const gaps: RedisGap[] = [];
   for (let i = 1; i < merged.length; i++) gaps.push({ from: merged[i - 1]!.to, to: merged[i]!.from, reason: 'new-base' });
   for (const w of windows) if (w.gap) gaps.push({ from: w.to, to: w.to, reason: 'missing', ...w.gap });
@@ -147,50 +142,34 @@ export function selectCommands(window: RedisWindow, baseOffset: number, loaded: 
 }
 
 export interface RedisRetention {
-  rescue: { snapshot: SnapshotInfo; reason: string }[];
-  log: { source: string; remove: string[]; kept: number; keepFrom: string | null }[];
+  rescue: PitrRetention['rescue'];
+  log: PitrRetention['wal'];
 }
 
-/**
- * PITR retention for redis sources, like PostgreSQL's (docs/sources/redis.md,
- * "Retention"): with --keep-within D the newest base at or before now − D is kept even
- * if the policy drops it; a log record is removed only when no kept base's chain uses it.
- */
-export function planRedisRetention(
-  decision: ForgetResult,
-  all: SnapshotInfo[],
-  records: { id: string; body: WalRecordBody }[],
-  now: Date,
-  keepWithin: string | undefined,
-): RedisRetention {
-  const removed = new Set(decision.groups.flatMap((g) => g.remove.map((s) => s.id as string)).concat(decision.removed));
-  const bases = all.filter((s) => s.source.type === REDIS && (s.sourceMeta as RedisBaseMeta | undefined)?.kind === 'base');
-  const names = [...new Set(bases.map((s) => s.source.name))];
-  const windowStart = keepWithin ? subtractDuration(now, parseDuration(keepWithin)).toISOString() : null;
-  const rescue: RedisRetention['rescue'] = [];
-  const log: RedisRetention['log'] = [];
-  for (const name of names) {
-    const mineBases = bases.filter((s) => s.source.name === name).sort((a, b) => meta(a).time.localeCompare(meta(b).time));
-    if (!mineBases.some((b) => decision.groups.some((g) => g.keep.some((k) => k.snapshot.id === b.id) || g.remove.some((r) => r.id === b.id)))) continue;
-    if (windowStart) {
-      const anchor = mineBases.filter((b) => meta(b).time <= windowStart).at(-1);
-      if (anchor && removed.has(anchor.id)) {
-        rescue.push({ snapshot: anchor, reason: `PITR base for ${windowStart}` });
-        removed.delete(anchor.id);
-      }
-    }
-    const kept = mineBases.filter((b) => !removed.has(b.id));
-    const mine = records.filter((r) => r.body.source.type === REDIS && r.body.source.name === name);
+const redisRetention = retentionPlanner({
+  type: REDIS,
+  isBase: (s) => (s.sourceMeta as RedisBaseMeta | undefined)?.kind === 'base',
+  endedAt: (s) => meta(s).time,
+  windowStart: (d) => d.toISOString(),
+  unneeded: (kept, mine) => {
     const entries = mine.flatMap((r) => (r.body.segments as RedisLogEntry[]).map((e) => ({ ...e, recordId: r.id })));
     const a = analyseRedis(kept.map((b) => ({ snapshotId: b.id, meta: meta(b) })), entries);
     const used = new Set(a.windows.flatMap((w) => w.chain.map((e) => e.name)));
     // Entries after the newest chain's end (a gap) are kept: a later base may need them; never guess.
     const newestEnd = a.windows.at(-1)?.endOffset ?? Infinity;
-    const remove = kept.length === 0 ? [] : mine.filter((r) => (r.body.segments as RedisLogEntry[]).every((e) => !used.has(e.name) && !(e.replid === a.resume?.replid && e.startOffset >= newestEnd))).map((r) => r.id);
-    const keepFrom = kept.length > 0 ? meta(kept[0]!).time : null;
-    log.push({ source: name, remove, kept: mine.length - remove.length, keepFrom });
-  }
-  return { rescue, log };
+    const remove = mine.filter((r) => (r.body.segments as RedisLogEntry[]).every((e) => !used.has(e.name) && !(e.replid === a.resume?.replid && e.startOffset >= newestEnd))).map((r) => r.id);
+    return { remove, keepFrom: meta(kept[0]!).time };
+  },
+});
+
+/**
+ * PITR retention for redis sources, like PostgreSQL's (docs/sources/redis.md,
+ * "Retention"; retention-planner.ts): a log record is removed only when no kept base's chain
+ * uses it.
+ */
+export function planRedisRetention(decision: ForgetResult, all: SnapshotInfo[], records: LogRecord[], now: Date, keepWithin: string | undefined): RedisRetention {
+  const { rescue, wal } = redisRetention(decision, all, records, now, keepWithin);
+  return { rescue, log: wal };
 }
 
 function meta(s: SnapshotInfo): RedisBaseMeta {

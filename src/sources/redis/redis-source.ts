@@ -7,6 +7,7 @@ import { CairnError } from '../../core/errors/index.js';
 import type { BackupResult, Progress, SnapshotInfo } from '../../engine/types.js';
 import { scanPacks, syncIndex } from '../../repository/index-sync.js';
 import { RepoLock } from '../../repository/lock.js';
+import { snapshotOptions } from '../snapshot-options.js';
 import type { SourceHost } from '../types.js';
 import { loadEntry, loadRedisLog, REDIS, storeLog, type LogCommand, type RedisBaseMeta } from './redis-log.js';
 import { defaultRedisName, parseRedisLocation, type RedisLocation } from './redis-location.js';
@@ -107,12 +108,7 @@ export class RedisSource {
       } finally {
         link.close();
       }
-      const res = await host.backupDirectory(staging, { source: { type: REDIS, name }, paths: [loc.display], meta: { ...meta } }, {
-        ...(opts.tags ? { tags: opts.tags } : {}),
-        ...(opts.host ? { host: opts.host } : {}),
-        ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
-        ...(opts.signal ? { signal: opts.signal } : {}),
-      });
+      const res = await host.backupDirectory(staging, { source: { type: REDIS, name }, paths: [loc.display], meta: { ...meta } }, snapshotOptions(opts));
       return { ...res, name };
     } finally {
       await rm(staging, { recursive: true, force: true });

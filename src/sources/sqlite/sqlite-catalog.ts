@@ -1,7 +1,9 @@
 import type { SnapshotInfo } from '../../engine/types.js';
 import type { Repository } from '../../repository/repository.js';
 import type { WalSegmentEntry } from '../../snapshot/wal-record.js';
-import { loadLogEntry, storeLogEntries } from '../log-catalog.js';
+import { isoMicros } from '../../util/iso-micros.js';
+import { loadLogEntry, storeLogEntries, type LogRecord } from '../log-catalog.js';
+import { mergeWindows } from '../merge-windows.js';
 
 export const SQLITE = 'sqlite';
 
@@ -55,17 +57,18 @@ function hex8(n: number): string {
   return n.toString(16).padStart(8, '0');
 }
 
-export function isoMicros(d: Date): string {
-  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-}
-
 /** Every stored frame batch of one sqlite source, oldest first. */
 export async function loadBatches(repo: Repository, name: string): Promise<{ records: number; batches: Batch[] }> {
   const recs = (await repo.listWalRecords()).filter((r) => r.body.source.type === SQLITE && r.body.source.name === name);
+  return { records: recs.length, batches: batchesOf(recs) };
+}
+
+/** The frame batches the records name, oldest first. */
+export function batchesOf(records: LogRecord[]): Batch[] {
   const batches: Batch[] = [];
-  for (const r of recs) for (const s of r.body.segments) if (s.meta?.sqlite) batches.push({ ...s, recordId: r.id, sq: s.meta.sqlite as FrameBatchMeta });
+  for (const r of records) for (const s of r.body.segments) if (s.meta?.sqlite) batches.push({ ...s, recordId: r.id, sq: s.meta.sqlite as FrameBatchMeta });
   batches.sort((a, b) => a.received.localeCompare(b.received) || a.sq.first - b.sq.first);
-  return { records: recs.length, batches };
+  return batches;
 }
 
 export interface PendingBatch {
@@ -163,13 +166,7 @@ export interface SqliteAnalysis {
 
 export function analyseSqlite(bases: SqliteBase[], batches: Batch[]): SqliteAnalysis {
   const windows = bases.map((b) => chainOf(b, batches));
-  const merged: { from: string; to: string }[] = [];
-  for (const w of [...windows].sort((a, b) => a.from.localeCompare(b.from))) {
-    const last = merged.at(-1);
-    if (last && w.from <= last.to) {
-      if (w.to > last.to) last.to = w.to;
-    } else merged.push({ from: w.from, to: w.to });
-  }
+  const merged = mergeWindows(windows);
   const continuous = bases.some((b) => b.meta.gen !== null) || batches.length > 0;
   const gaps: { from: string; to: string }[] = [];
   if (continuous) for (let i = 1; i < merged.length; i++) gaps.push({ from: merged[i - 1]!.to, to: merged[i]!.from });

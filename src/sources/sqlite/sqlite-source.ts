@@ -7,11 +7,11 @@ import { CairnError } from '../../core/errors/index.js';
 import type * as T from '../../engine/types.js';
 import { scanPacks, syncIndex } from '../../repository/index-sync.js';
 import { RepoLock } from '../../repository/lock.js';
+import { snapshotOptions } from '../snapshot-options.js';
 import type { Source, SourceHost } from '../types.js';
 import {
   analyseSqlite,
   genKey,
-  isoMicros,
   loadBatchBytes,
   loadBatches,
   SQLITE,
@@ -24,6 +24,7 @@ import {
 import { assertSqliteFile, copyUnderWriteLock, DEFAULT_LOCK_TIMEOUT_MS, openDb, readAt, readFramesAfter, sqliteError, walHeaderOf } from './sqlite-db.js';
 import { FRAME_HEADER, frameOffset, type WalHeader } from './sqlite-wal.js';
 import { abortableSleep } from '../../util/abortable-sleep.js';
+import { isoMicros } from '../../util/iso-micros.js';
 
 export const DEFAULT_FLUSH_INTERVAL_MS = 10_000;
 const SEQ_TABLE = '_cairn_seq';
@@ -187,12 +188,7 @@ async function storeCopy(host: SourceHost, copy: TakenCopy, name: string, opts: 
   const staging = await mkdtemp(join(tmpdir(), 'cairn-sqlite-base-'));
   try {
     await writeFile(join(staging, 'db.sqlite'), copy.bytes, { mode: 0o600 });
-    return await host.backupDirectory(staging, { source: { type: SQLITE, name }, paths: [copy.meta.path], meta: { ...copy.meta } }, {
-      ...(opts.tags ? { tags: opts.tags } : {}),
-      ...(opts.host ? { host: opts.host } : {}),
-      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
-      ...(opts.signal ? { signal: opts.signal } : {}),
-    });
+    return await host.backupDirectory(staging, { source: { type: SQLITE, name }, paths: [copy.meta.path], meta: { ...copy.meta } }, snapshotOptions(opts));
   } finally {
     await rm(staging, { recursive: true, force: true });
   }

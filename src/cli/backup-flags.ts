@@ -1,0 +1,36 @@
+import type { BackupMode, BackupOptions } from '../engine/types.js';
+import { parseTags } from './parse-tags.js';
+import { usageError } from './usage-error.js';
+
+/** The flags of `cairn backup`; each source runner takes the ones that apply to it and refuses the rest. */
+export interface BackupFlags {
+  mode?: BackupMode;
+  tag?: string[];
+  host?: string;
+  exclude?: string[];
+  excludeFile?: string[];
+  oneFileSystem?: boolean;
+  parent?: string;
+  dryRun?: boolean;
+  mirror?: string[];
+  name?: string;
+  logical?: boolean;
+}
+
+/** --mode, --tag and --host as options of the snapshot a files or s3 backup stores; an empty --host is refused. */
+export function snapshotFlags(flags: BackupFlags): Pick<BackupOptions, 'mode' | 'tags' | 'host'> {
+  const out: Pick<BackupOptions, 'mode' | 'tags' | 'host'> = {};
+  if (flags.mode) out.mode = flags.mode;
+  const tags = parseTags(flags.tag);
+  if (tags.length) out.tags = tags;
+  if (flags.host !== undefined) {
+    if (flags.host.trim() === '') throw usageError('--host must not be empty');
+    out.host = flags.host;
+  }
+  return out;
+}
+
+/** Refuses the first flag that is set but means nothing for `source` (e.g. "a postgres:// source"). */
+export function rejectFlags(source: string, flags: readonly (readonly [flag: string, set: unknown])[]): void {
+  for (const [flag, set] of flags) if (set) throw usageError(`${flag} does not apply to ${source}`);
+}
