@@ -10,7 +10,8 @@
         "src/args.c",
         "src/xattr.c",
         "src/fsmeta.c",
-        "src/chunker.c"
+        "src/chunker.c",
+        "src/aead.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE", "_FILE_OFFSET_BITS=64"],
       "libraries": ["-lm"],

@@ -7,6 +7,8 @@
  * - save(name, bytes) is atomic: a reader sees either nothing or the complete bytes,
  *   never a prefix, even if the process is killed mid-write. On local disks: write to a
  *   temp file, fsync, rename, fsync the directory.
+ * - save does not keep `bytes` once its promise settles: the caller may reuse the
+ *   memory (backup workers build packs in a fixed set of reused buffers).
  * - save is idempotent for content-addressed names: saving the same bytes again under
  *   the same name succeeds. With `overwrite: false` (default) saving different bytes
  *   under an existing name is allowed to either succeed or fail, callers never do it;

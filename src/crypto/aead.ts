@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { native } from '../util/native-addon.js';
 
 /** AES-256-GCM with a 12-byte nonce and a 16-byte tag appended to the ciphertext. */
 export const AEAD_KEY_SIZE = 32;
@@ -40,4 +41,21 @@ export function aeadOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array,
   } catch {
     throw new AuthError();
   }
+}
+
+/**
+ * Seals buf[start, start+length) in place: afterwards buf[start, start+length+16) holds
+ * ciphertext || tag, exactly what aeadSeal returns for those bytes. The caller leaves
+ * room for the tag. With the native addon nothing is allocated (packs are sealed blob by
+ * blob into one buffer, and per-blob output Buffers are garbage that V8 frees late);
+ * without it, node:crypto's output is copied back.
+ */
+export function aeadSealInPlace(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, buf: Uint8Array, start: number, length: number): void {
+  if (start < 0 || length < 0 || start + length + AEAD_TAG_SIZE > buf.length) throw new RangeError('aeadSealInPlace: no room for the bytes and the tag');
+  if (native?.aeadSealInPlace) {
+    native.aeadSealInPlace(key, nonce, aad, buf, start, length);
+    return;
+  }
+  const sealed = aeadSeal(key, nonce, buf.subarray(start, start + length), aad);
+  buf.set(sealed, start);
 }

@@ -20,6 +20,31 @@ function compressorFor(level: number): Compressor {
   return c;
 }
 
+const cctxs = new Map<number, InstanceType<typeof zstdBinding.CCtx>>();
+
+/**
+ * Compresses `data` into `dst` (one zstd frame) and returns its length, or -1 when the
+ * frame does not fit in `dst`. Allocates nothing: the pack writer passes the free part
+ * of its pack buffer, at most data.length - 1 long, so -1 also means "not smaller".
+ */
+export function compressInto(dst: Uint8Array, data: Uint8Array, level: number): number {
+  let c = cctxs.get(level);
+  if (!c) {
+    if (!Number.isInteger(level)) throw new RangeError(`zstd level must be an integer, got ${level}`);
+    c = new zstdBinding.CCtx();
+    c.setParameter(zstdBinding.CParameter.compressionLevel, level);
+    cctxs.set(level, c);
+  }
+  if (dst.length === 0) return -1;
+  try {
+    return c.compress2(dst, data);
+  } catch (err) {
+    // zstd's only output-side failure; anything else (a bad level) is a real error.
+    if (/too small/i.test((err as Error).message)) return -1;
+    throw err;
+  }
+}
+
 export function compress(data: Uint8Array, level: number): Buffer {
   return compressorFor(level).compress(data);
 }

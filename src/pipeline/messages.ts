@@ -1,6 +1,7 @@
 import type { PackId } from '../core/ids.js';
 import type { PackEntry } from '../format/pack-writer.js';
 import type { RestoreBatch, RestoreBatchResult } from './restore-task.js';
+import type { PackBufferSet } from './pack-buffers.js';
 
 /** Keys and parameters a worker needs; sent once. Never logged. */
 export interface InitMessage {
@@ -14,6 +15,8 @@ export interface InitMessage {
   chunker?: { min: number; avg: number; max: number; gear: Uint32Array };
   indexPath?: string | null;
   claims?: SharedArrayBuffer;
+  /** For file tasks: the pack buffers all workers share (see pack-buffers.ts). */
+  packBuffers?: PackBufferSet;
 }
 
 export interface FileItem {
@@ -72,12 +75,16 @@ export interface RestoreFilesMessage extends RestoreBatch {
 
 export type ToWorker = InitMessage | FileMessage | FlushMessage | OpenBlobsMessage | VerifyPackMessage | RestoreFilesMessage;
 
-/** Worker → main: a finished pack, transferred. */
+/**
+ * Worker → main: a finished pack. `bytes` is a view into the worker's pack buffer
+ * buffer number `buffer` (shared memory); the main thread releases it once the pack is stored.
+ */
 export interface PackMessage {
   kind: 'pack';
   id: PackId;
   bytes: Uint8Array;
   entries: PackEntry[];
+  buffer: number;
 }
 
 export interface FlushedMessage {

@@ -2,6 +2,7 @@ import { parentPort } from 'node:worker_threads';
 import type { BlobId } from '../core/ids.js';
 import { BlobHasher } from '../crypto/blob-hasher.js';
 import { PackWriter, type PackEntry } from '../format/pack-writer.js';
+import { PackBuffers } from './pack-buffers.js';
 import { openBlob, packKey, verifyPack } from '../format/pack-reader.js';
 import { systemRandom } from '../core/random.js';
 import type { FromWorker, InitMessage, ToWorker } from './messages.js';
@@ -42,16 +43,26 @@ function fileContext(): FileContext {
   files = {
     has: (id) => stmt?.get(id) !== undefined,
     claims: new ClaimTable(init!.claims!),
-    // Room for one unfinished chunk (at most max) plus the next read.
-    buffer: Buffer.allocUnsafe(Math.max(8 * 2 ** 20, 2 * c.max)),
+    // Room for one unfinished chunk (at most max) plus the next read of at least 1 MiB.
+    buffer: Buffer.allocUnsafe(c.max + 2 ** 20),
     params: { min: c.min, avg: c.avg, max: c.max },
     gear: c.gear,
   };
   return files;
 }
 
+let buffers: PackBuffers | null = null;
+/** The pack buffer the open writer fills. */
+let bufferIndex = -1;
+
 function sealBlob(type: 'data' | 'tree', id: BlobId, data: Uint8Array): void {
-  writer ??= new PackWriter({ encKeyId: init!.currentEncKey, encKey: keyFor(init!.currentEncKey), random: systemRandom });
+  if (writer && !writer.fits(data.length)) finishPack();
+  if (!writer) {
+    buffers ??= new PackBuffers(init!.packBuffers!);
+    const b = buffers.acquire();
+    bufferIndex = b.index;
+    writer = new PackWriter({ encKeyId: init!.currentEncKey, encKey: keyFor(init!.currentEncKey), random: systemRandom, buffer: b.bytes });
+  }
   writer.add(type, id, data, init!.compressionLevel);
   if (writer.size >= init!.packSize) finishPack();
 }
@@ -92,8 +103,8 @@ function finishPack(): void {
   if (!writer || writer.count === 0) return;
   const { bytes, id, entries } = writer.finish();
   writer = null;
-  const out = transferable(bytes);
-  post({ kind: 'pack', id, bytes: out, entries }, [out.buffer as ArrayBuffer]);
+  // Shared memory: posting the view shares it, nothing is copied or transferred.
+  post({ kind: 'pack', id, bytes, entries, buffer: bufferIndex });
 }
 
 function handle(msg: ToWorker): void {

@@ -4,13 +4,14 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { CairnError, ERROR_CODES, type ErrorCode } from '../core/errors/index.js';
 import type { PackId } from '../core/ids.js';
-import type { PackEntry } from '../format/pack-writer.js';
+import { packCapacity, type PackEntry } from '../format/pack-writer.js';
 import type { MasterKey } from '../crypto/master-key.js';
 import type { FileItem, FromWorker, ToWorker } from './messages.js';
 import type { RestoreBatch, RestoreBatchResult } from './restore-task.js';
 import type { ClaimTable } from './claim-table.js';
 import type { FileResult } from './file-task.js';
 import { transferable } from './transferable.js';
+import { createPackBuffers, releasePackBuffer, type PackBufferSet } from './pack-buffers.js';
 
 export interface PoolConfig {
   masterKey: MasterKey;
@@ -19,9 +20,22 @@ export interface PoolConfig {
   threads?: number;
   /** For backupFile(): how to chunk, where the index cache is, and the shared claims. */
   files?: { chunker: { min: number; avg: number; max: number }; gear: Uint32Array; indexPath: string | null; claims: ClaimTable };
+  /**
+   * Pack buffers shared by the workers (file tasks): bounds the packs open or being
+   * uploaded, hence their memory (× packCapacity). Default: threads + 1.
+   */
+  packBuffers?: number;
 }
 
-export type PackHandler = (id: PackId, bytes: Buffer, entries: PackEntry[]) => void;
+/**
+ * Receives each pack a worker finished. `bytes` lives in the worker's pack buffer: the
+ * handler must call `release` once it no longer needs them (after the upload, failed
+ * or not), and must not touch them afterwards; the worker waits for a free buffer.
+ */
+export type PackHandler = (id: PackId, bytes: Buffer, entries: PackEntry[], release: () => void) => void;
+
+/** Pack buffers shared by the backup workers: one each to fill, plus this many being uploaded. */
+export const DEFAULT_PACK_BUFFERS_UPLOADING = 1;
 
 interface Slot {
   worker: Worker;
@@ -60,10 +74,18 @@ export class WorkerPool {
   private failure: unknown = null;
   private onPack: PackHandler | null = null;
   private next = 0;
+  /** Backup pools only: the buffers workers build packs in. */
+  readonly packBuffers: PackBufferSet | null = null;
 
   private constructor(script: string, config: PoolConfig) {
     const n = Math.max(1, config.threads ?? defaultThreads());
     this.slots = [];
+    if (config.files) {
+      this.packBuffers = createPackBuffers(
+        Math.max(1, config.packBuffers ?? n + DEFAULT_PACK_BUFFERS_UPLOADING),
+        packCapacity(config.packSize, config.files.chunker.max),
+      );
+    }
     for (let i = 0; i < n; i++) {
       // A small young generation: workers allocate big buffers (outside the heap) and
       // little else, and a default-sized nursery only adds resident memory.
@@ -87,6 +109,7 @@ export class WorkerPool {
               chunker: { ...config.files.chunker, gear: config.files.gear },
               indexPath: config.files.indexPath,
               claims: config.files.claims.buffer,
+              packBuffers: this.packBuffers!,
             }
           : {}),
       };
@@ -124,9 +147,12 @@ export class WorkerPool {
 
   private onMessage(slot: Slot, m: FromWorker): void {
     switch (m.kind) {
-      case 'pack':
-        this.onPack?.(m.id, Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength), m.entries);
+      case 'pack': {
+        const release = () => releasePackBuffer(this.packBuffers!, m.buffer);
+        if (!this.onPack) return release();
+        this.onPack(m.id, Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength), m.entries, release);
         return;
+      }
       case 'filesDone':
         for (const { seq, result } of m.results) {
           const w = this.fileWaiting.get(seq);

@@ -45,8 +45,10 @@ export interface BlobSaverOptions {
  * therefore be anywhere but in a pack that was verified in the backend.
  *
  * Dedup decisions are made here, on the main thread, before any compression: a worker
- * only ever seals blobs that are new. Memory stays bounded: the pool limits bytes in
- * flight to workers, and save() waits while `uploads` packs are being uploaded.
+ * only ever seals blobs that are new. Memory stays bounded: each worker builds its packs
+ * in a fixed set of reused buffers and waits while all of them are being uploaded (see
+ * pipeline/pack-buffers.ts); packs made here wait in save() while `uploads` packs are
+ * being uploaded.
  */
 export class BlobSaver {
   private writer: PackWriter | null = null;
@@ -62,7 +64,7 @@ export class BlobSaver {
     private readonly opts: BlobSaverOptions = {},
   ) {
     this.pool = opts.dryRun ? null : (opts.pool ?? null);
-    this.pool?.setPackHandler((id, bytes, entries) => this.startUpload(bytes, id, entries));
+    this.pool?.setPackHandler((id, bytes, entries, release) => this.startUpload(bytes, id, entries, release));
   }
 
   has(type: BlobType, id: BlobId): boolean {
@@ -114,15 +116,19 @@ export class BlobSaver {
     this.startUpload(bytes, id, entries);
   }
 
-  private startUpload(bytes: Buffer, id: PackId, entries: PackEntry[]): void {
+  /** `release` (worker packs): the bytes' buffer may be reused once the upload settled. */
+  private startUpload(bytes: Buffer, id: PackId, entries: PackEntry[], release?: () => void): void {
     for (const e of entries) this.stats.bytesAddedPacked += e.length;
     this.stats.packs++;
-    if (this.opts.dryRun) return;
+    if (this.opts.dryRun) return release?.();
     const p = this.upload(bytes, id, entries)
       .catch((err) => {
         this.failure ??= err;
       })
-      .finally(() => this.inFlight.delete(p));
+      .finally(() => {
+        this.inFlight.delete(p);
+        release?.();
+      });
     this.inFlight.add(p);
   }
 

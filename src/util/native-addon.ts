@@ -42,6 +42,12 @@ export interface NativeFs {
    * falls back to the TypeScript chunker).
    */
   Chunker?: NativeChunkerConstructor;
+  /**
+   * AES-256-GCM (native/src/aead.c): encrypts buf[start, start+length) in place and writes
+   * the 16-byte tag right after it; byte-identical to aeadSeal in src/crypto/aead.ts.
+   * Optional: an older build lacks it (aeadSealInPlace then uses node:crypto and a copy).
+   */
+  aeadSealInPlace?(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, buf: Uint8Array, start: number, length: number): void;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { gcm } from '@noble/ciphers/aes.js';
 import { describe, expect, it } from 'vitest';
-import { aeadOpen, aeadSeal, AuthError } from '../../src/crypto/aead.js';
+import { randomBytes } from 'node:crypto';
+import { aeadOpen, aeadSeal, aeadSealInPlace, AuthError } from '../../src/crypto/aead.js';
 import { seededRandom } from './seeded-random.js';
 
 describe('AES-256-GCM', () => {
@@ -41,5 +42,22 @@ describe('AES-256-GCM', () => {
     expect(() => aeadOpen(flip(key), nonce, sealed, aad)).toThrow(AuthError);
     expect(() => aeadOpen(key, nonce, sealed.subarray(0, 15), aad)).toThrow(AuthError);
     expect(() => aeadOpen(key, nonce, sealed.subarray(0, sealed.length - 1), aad)).toThrow(AuthError);
+  });
+});
+
+describe('aeadSealInPlace', () => {
+  it('leaves exactly what aeadSeal returns in the buffer, around untouched bytes', () => {
+    for (const len of [0, 1, 16, 4097, 1 << 20]) {
+      const key = randomBytes(32);
+      const nonce = randomBytes(12);
+      const aad = randomBytes(33);
+      const plain = randomBytes(len);
+      const buf = Buffer.alloc(len + 16 + 10, 0xaa);
+      plain.copy(buf, 5);
+      aeadSealInPlace(key, nonce, aad, buf, 5, len);
+      expect(buf.subarray(5, 5 + len + 16).equals(aeadSeal(key, nonce, plain, aad))).toBe(true);
+      expect(buf.subarray(0, 5).every((b) => b === 0xaa) && buf.subarray(5 + len + 16).every((b) => b === 0xaa)).toBe(true);
+    }
+    expect(() => aeadSealInPlace(randomBytes(32), randomBytes(12), Buffer.alloc(0), Buffer.alloc(20), 0, 5)).toThrow(RangeError);
   });
 });

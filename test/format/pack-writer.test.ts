@@ -88,3 +88,34 @@ describe('PackWriter', () => {
     expect(() => w.finish()).toThrow(/twice/);
   });
 });
+
+describe('PackWriter into a given buffer', () => {
+  it('builds the same pack bytes as with its own buffer, in place, and says when a blob would not fit', () => {
+    const blobs = [pseudoRandomBytes(3, 90_000), Buffer.alloc(120_000, 7), pseudoRandomBytes(4, 50_000), Buffer.alloc(1, 1), Buffer.alloc(0)];
+    const ids = blobs.map((_, i) => asBlobId(i.toString(16).padStart(2, '0').repeat(32)));
+    const own = new PackWriter({ encKeyId: 1, encKey: encKey(mk, 1), random: seededRandom('same-salt') });
+    const given = new Uint8Array(new SharedArrayBuffer(400_000));
+    const fixed = new PackWriter({ encKeyId: 1, encKey: encKey(mk, 1), random: seededRandom('same-salt'), buffer: given });
+    blobs.forEach((b, i) => {
+      expect(fixed.fits(b.length)).toBe(true);
+      own.add('data', ids[i]!, b, 3);
+      fixed.add('data', ids[i]!, b, 3);
+    });
+    // About 140,000 bytes are used (the zeros compress to almost nothing); room is judged
+    // for the worst case, a blob stored raw plus its tag and trailer entry.
+    const room = 400_000 - fixed.size - (4 + 6 * 46 + 16 + 8) - 16;
+    expect(fixed.fits(room)).toBe(true);
+    expect(fixed.fits(room + 1)).toBe(false);
+    expect(() => fixed.add('data', ids[0]!, Buffer.alloc(room + 1), 3)).toThrow(/does not fit/);
+    const a = own.finish();
+    const b = fixed.finish();
+    expect(b.bytes.buffer).toBe(given.buffer);
+    expect(b.bytes.equals(a.bytes)).toBe(true);
+    expect(b.id).toBe(a.id);
+    expect(b.entries).toEqual(a.entries);
+  });
+});
+
+function pseudoRandomBytes(seed: number, n: number): Buffer {
+  return Buffer.from(seededRandom(`blob-${seed}`)(n));
+}
