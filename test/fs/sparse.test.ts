@@ -24,16 +24,4 @@ describe('isAllZero', () => {
     const pooled = Buffer.from([0, 0, 0]); // small Buffers share one ArrayBuffer
     expect(isAllZero(pooled)).toBe(true);
   });
-
-  it('runs at well over 2 GB/s', () => {
-    const buf = Buffer.alloc(32 * 1024 * 1024);
-    isAllZero(buf);
-    const rounds = 8;
-    const start = process.hrtime.bigint();
-    for (let i = 0; i < rounds; i++) expect(isAllZero(buf)).toBe(true);
-    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-    const gbps = (buf.length * rounds) / seconds / 1e9;
-    // ~30 GB/s measured; 2 GB/s is the requirement, checked with room for a busy CI box.
-    expect(gbps).toBeGreaterThan(2);
-  });
 });
