@@ -2,12 +2,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
 import { BINLOG_MAGIC, checkCut, scanBinlog } from '../../src/sources/mariadb/binlog-events.js';
 import { BinlogCatalog } from '../../src/sources/mariadb/binlog-catalog.js';
 import { parseBinlogPosition, parseGtid, parseMyTarget } from '../../src/sources/mariadb/binlog-target.js';
 import { analyseMyPitr, chooseWindowAtPosition, type MyBase } from '../../src/sources/mariadb/mariadb-pitr.js';
-import { fakeStdin, Sink } from '../cli/helpers/run-cli.js';
+import { captureMain } from '../cli/helpers/run-cli.js';
 import { mariadbUnavailable, startMariadb, type MariadbServer } from '../helpers/mariadb-server.js';
 
 /**
@@ -86,13 +85,8 @@ describe.skipIf(skip !== null)('mariadb restore --at-position / --at-gtid', () =
   /** Row (table:id) → GTID sequence number of the transaction that inserted it. */
   const seqOf = new Map<string, number>();
 
-  async function cairn(args: string[], signal?: AbortSignal): Promise<{ code: number; stdout: string; stderr: string }> {
-    const stdout = new Sink();
-    const stderr = new Sink();
-    let code = -1;
-    await main(['node', 'cairn', ...args], { stdout, stderr, stdin: fakeStdin(), env, cwd: dir, homedir: dir, signal: signal ?? new AbortController().signal, exit: (c) => void (code = c) });
-    return { code, stdout: stdout.text(), stderr: stderr.text() };
-  }
+  // The real engine, in-process: env, cwd and home are this suite's directory.
+  const cairn = (args: string[], signal?: AbortSignal) => captureMain(args, { env, cwd: dir, homedir: dir, ...(signal ? { signal } : {}) });
   async function json(args: string[]): Promise<any> {
     const r = await cairn(['--json', ...args]);
     expect(r.code, `cairn ${args.join(' ')}\n${r.stdout}\n${r.stderr}`).toBe(0);

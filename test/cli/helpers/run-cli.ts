@@ -1,4 +1,4 @@
-import { main } from '../../../src/cli/main.js';
+import { main, type MainOptions } from '../../../src/cli/main.js';
 import type { CliReadable, CliWritable } from '../../../src/cli/cli-deps.js';
 import { FakeClock } from '../../../src/core/clock.js';
 import type { Engine } from '../../../src/engine/types.js';
@@ -49,30 +49,39 @@ export interface CliRun {
   stdoutBytes: Buffer;
 }
 
-/** Runs main() in-process against an injected engine and captures everything. */
-export async function runCli(
-  args: string[],
-  opts: { engine?: Engine; env?: Record<string, string | undefined>; stdin?: CliReadable; signal?: AbortSignal; cwd?: string } = {},
-): Promise<CliRun> {
+/** Runs main() in-process with these options and captures its output and exit code. */
+export async function captureMain(args: string[], options: Omit<MainOptions, 'stdout' | 'stderr' | 'exit'>): Promise<CliRun> {
   const stdout = new Sink();
   const stderr = new Sink();
   let code = -1;
   await main(['node', 'cairn', ...args], {
+    stdin: fakeStdin(),
+    signal: new AbortController().signal,
+    ...options,
     stdout,
     stderr,
-    stdin: opts.stdin ?? fakeStdin(),
-    env: opts.env ?? { CAIRN_REPO: '/repo', CAIRN_PASSWORD: 'secret', HOME: '/home/t' },
-    cwd: opts.cwd ?? '/work',
-    homedir: '/home/t',
-    clock: new FakeClock('2026-01-05T00:00:00Z'),
-    signal: opts.signal ?? new AbortController().signal,
-    loadEngine: async () => {
-      if (!opts.engine) throw new Error('test engine not supplied');
-      return opts.engine;
-    },
     exit: (c) => {
       code = c;
     },
   });
   return { code, stdout: stdout.text(), stderr: stderr.text(), stdoutBytes: stdout.bytes() };
+}
+
+/** Runs main() in-process against an injected engine and captures everything. */
+export async function runCli(
+  args: string[],
+  opts: { engine?: Engine; env?: Record<string, string | undefined>; stdin?: CliReadable; signal?: AbortSignal; cwd?: string } = {},
+): Promise<CliRun> {
+  return captureMain(args, {
+    ...(opts.stdin ? { stdin: opts.stdin } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    env: opts.env ?? { CAIRN_REPO: '/repo', CAIRN_PASSWORD: 'secret', HOME: '/home/t' },
+    cwd: opts.cwd ?? '/work',
+    homedir: '/home/t',
+    clock: new FakeClock('2026-01-05T00:00:00Z'),
+    loadEngine: async () => {
+      if (!opts.engine) throw new Error('test engine not supplied');
+      return opts.engine;
+    },
+  });
 }
