@@ -2,7 +2,7 @@ import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_pro
 import { existsSync, promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './pg-cluster.js';
+import { freePort } from './free-port.js';
 
 /**
  * A private MariaDB server for tests (docs: /work/shared/notes/data-stores.md): a data

@@ -1,8 +1,8 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { chownSync, existsSync, promises as fsp } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './free-port.js';
 
 /**
  * A private PostgreSQL 15 cluster for tests: initdb as user postgres (PostgreSQL
@@ -31,16 +31,7 @@ export function postgresUser(): { uid: number; gid: number } {
   return { uid, gid };
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 function run(bin: string, args: string[], opts: { asPostgres?: boolean; env?: Record<string, string> } = {}): Promise<string> {
   const as = opts.asPostgres ? postgresUser() : undefined;

@@ -1,6 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, promises as fsp, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killAllCairns, spawnCairn, type CairnChild } from '../helpers/cli.js';
@@ -8,6 +7,7 @@ import { cliFor, requireBuild, scratchDir, type Cli } from '../e2e/support.js';
 import { RedisLink } from '../../src/sources/redis/replica-link.js';
 import { parseRedisLocation } from '../../src/sources/redis/redis-location.js';
 import { RespError } from '../../src/sources/redis/resp.js';
+import { freePort } from '../helpers/free-port.js';
 
 /**
  * Issue #6 item 2 done-when, against private redis-servers (free port, temp dir, no
@@ -27,16 +27,6 @@ interface Server {
   proc: ChildProcess;
 }
 const servers: Server[] = [];
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function startRedis(dir: string, extra: string[] = []): Promise<Server> {
   await fsp.mkdir(dir, { recursive: true });

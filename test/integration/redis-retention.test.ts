@@ -1,6 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -9,6 +8,7 @@ import { makeTempRepo, type TempRepo } from '../helpers/temp-repo.js';
 import { RedisLink } from '../../src/sources/redis/replica-link.js';
 import { parseRedisLocation } from '../../src/sources/redis/redis-location.js';
 import type { RepositorySession } from '../../src/engine/types.js';
+import { freePort } from '../helpers/free-port.js';
 
 /**
  * `forget --keep-within` on a redis source, through the engine with an injected clock and
@@ -28,16 +28,6 @@ afterAll(async () => {
   await tmp?.cleanup();
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function write(url: string, key: string): Promise<void> {
   const l = await RedisLink.open(parseRedisLocation(url));

@@ -2,7 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { describe } from 'vitest';
-import { freePort } from '../helpers/pg-cluster.js';
+import { freePort } from '../helpers/free-port.js';
 import { RedisLink } from '../../src/sources/redis/replica-link.js';
 import { parseRedisLocation } from '../../src/sources/redis/redis-location.js';
 import { RespError } from '../../src/sources/redis/resp.js';
