@@ -2,6 +2,7 @@ import { lstat, readdir } from 'node:fs/promises';
 
 /** Directories listed at once; lstat calls go to libuv's thread pool in parallel. */
 const CONCURRENCY = 12;
+const SLASH = Buffer.from('/');
 
 export interface PrewarmOptions {
   /** Entries the real walk has passed so far; with `maxLead`, keeps the warming near it. */
@@ -54,10 +55,9 @@ export function prewarmMetadata(roots: string[], signal: AbortSignal, opts: Prew
       listed++;
       seen += entries.length;
       entries.sort((a, b) => Buffer.compare(a.name, b.name));
-      const slash = Buffer.from('/');
       const files: Buffer[] = [];
       const subdirs: Buffer[] = [];
-      for (const e of entries) (e.isDirectory() ? subdirs : files).push(Buffer.concat([dir, slash, e.name]));
+      for (const e of entries) (e.isDirectory() ? subdirs : files).push(Buffer.concat([dir, SLASH, e.name]));
       // Subdirectories are offered to the other loops at once; this one goes on with the files.
       for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]!);
       pump();
