@@ -47,7 +47,7 @@ bool cairn_init_xattr(napi_env env, napi_value exports);
 bool cairn_init_fsmeta(napi_env env, napi_value exports);
 /* chunker.c: the Chunker class (FastCDC cut finder, twin of src/chunker/fast-cdc.ts). */
 bool cairn_init_chunker(napi_env env, napi_value exports);
-/* aead.c: aeadSealInPlace (AES-256-GCM into the caller's buffer, twin of src/crypto/aead.ts). */
+/* aead.c: aeadSealInPlace and aeadOpenInto (AES-256-GCM into the caller's buffer, twins of src/crypto/aead.ts). */
 bool cairn_init_aead(napi_env env, napi_value exports);
 
 #endif

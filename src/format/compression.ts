@@ -73,6 +73,22 @@ export function decompress(data: Uint8Array, rawLength?: number): Buffer {
 }
 
 /**
+ * Decompresses `data` into `dst`, which must be exactly the raw length (a pack entry's
+ * rawLength), and returns it. For readers that reuse one buffer per thread. Throws
+ * CairnError REPO_CORRUPT when the frame is damaged or of another size.
+ */
+export function decompressInto(data: Uint8Array, dst: Buffer): Buffer {
+  try {
+    dctx ??= new zstdBinding.DCtx();
+    const n = dctx.decompress(dst, data);
+    if (n !== dst.length) throw new Error(`decompressed to ${n} bytes, expected ${dst.length}`);
+    return dst;
+  } catch (cause) {
+    throw new CairnError('REPO_CORRUPT', `zstd data does not decompress: ${(cause as Error).message}`, { cause });
+  }
+}
+
+/**
  * Compresses when that makes the bytes smaller, otherwise returns the input unchanged
  * (not copied). Random or already-compressed data is stored raw: cheaper to read back
  * and never larger than the original.

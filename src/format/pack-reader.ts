@@ -1,9 +1,10 @@
 import { CairnError } from '../core/errors/index.js';
 import type { BlobId, PackId } from '../core/ids.js';
-import { aeadOpen, AuthError } from '../crypto/aead.js';
+import { aeadOpen, aeadOpenInto, AuthError } from '../crypto/aead.js';
 import type { BlobHasher } from '../crypto/blob-hasher.js';
 import { sha256Hex } from '../crypto/sha256.js';
-import { decompress } from './compression.js';
+import { decompressInto } from './compression.js';
+import { BlobScratch } from './blob-scratch.js';
 import {
   blobAad,
   blobNonce,
@@ -131,31 +132,41 @@ function parseTrailer(
  * the id key: use BlobHasher when the caller wants end-to-end proof).
  */
 export function openBlob(packKey: Buffer, entry: PackEntry, sealed: Buffer): Buffer {
+  return openBlobWith(packKey, entry, sealed, (_slot, n) => Buffer.allocUnsafe(n));
+}
+
+/**
+ * openBlob into `scratch`: allocates nothing per blob. The result is a view of the
+ * scratch, valid until the next openBlobInto with the same scratch.
+ */
+export function openBlobInto(packKey: Buffer, entry: PackEntry, sealed: Buffer, scratch: BlobScratch): Buffer {
+  return openBlobWith(packKey, entry, sealed, (slot, n) => scratch.take(slot, n));
+}
+
+function openBlobWith(packKey: Buffer, entry: PackEntry, sealed: Buffer, take: (slot: 0 | 1, length: number) => Buffer): Buffer {
   const where = { blobId: entry.id, type: entry.type, offset: entry.offset, length: entry.length };
   if (sealed.length !== entry.length) {
     throw corrupt(`blob ${entry.id.slice(0, 8)}: got ${sealed.length} bytes, index says ${entry.length}`, where);
   }
-  let plain: Buffer;
+  if (!entry.compressed && entry.rawLength !== entry.length - AEAD_TAG) {
+    throw corrupt(`blob ${entry.id.slice(0, 8)} is ${entry.length - AEAD_TAG} bytes, index says ${entry.rawLength}`, where);
+  }
+  const plain = take(0, Math.max(0, entry.length - AEAD_TAG));
   try {
-    plain = aeadOpen(packKey, blobNonce(entry.offset), sealed, blobAad(entry.type, entry.id));
+    aeadOpenInto(packKey, blobNonce(entry.offset), sealed, blobAad(entry.type, entry.id), plain);
   } catch (err) {
     if (!(err instanceof AuthError)) throw err;
     throw corrupt(`blob ${entry.id.slice(0, 8)} at offset ${entry.offset} failed authentication`, where);
   }
-  if (entry.compressed) {
-    try {
-      return decompress(plain, entry.rawLength);
-    } catch (cause) {
-      throw new CairnError('PACK_CORRUPT', `blob ${entry.id.slice(0, 8)} does not decompress to ${entry.rawLength} bytes`, {
-        cause,
-        details: where,
-      });
-    }
+  if (!entry.compressed) return plain;
+  try {
+    return decompressInto(plain, take(1, entry.rawLength));
+  } catch (cause) {
+    throw new CairnError('PACK_CORRUPT', `blob ${entry.id.slice(0, 8)} does not decompress to ${entry.rawLength} bytes`, {
+      cause,
+      details: where,
+    });
   }
-  if (plain.length !== entry.rawLength) {
-    throw corrupt(`blob ${entry.id.slice(0, 8)} is ${plain.length} bytes, index says ${entry.rawLength}`, where);
-  }
-  return plain;
 }
 
 /** Parses a pack held whole in memory: header, footer, trailer and blob layout (blobs are not decrypted). */
@@ -180,6 +191,7 @@ export function verifyPack(
   expectedId: PackId | string,
   key: (id: number) => Buffer,
   hasher?: BlobHasher,
+  scratch: BlobScratch = new BlobScratch(),
 ): PackProblem[] {
   const problems: PackProblem[] = [];
   const actual = sha256Hex(bytes);
@@ -195,7 +207,7 @@ export function verifyPack(
   }
   for (const e of parsed.entries) {
     try {
-      const plain = openBlob(parsed.packKey, e, bytes.subarray(e.offset, e.offset + e.length));
+      const plain = openBlobInto(parsed.packKey, e, bytes.subarray(e.offset, e.offset + e.length), scratch);
       if (hasher && hasher.id(plain) !== e.id) {
         problems.push({ kind: 'blob', message: `blob content does not hash to its id ${e.id}`, blobId: e.id, offset: e.offset });
       }

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { BlobId, BlobType, PackId } from '../core/ids.js';
 
@@ -108,6 +109,32 @@ export class BlobIndex {
     };
   }
 
+  /**
+   * Reads the cache file once, front to back, so the page cache holds it before a
+   * run of lookups (check, restore) starts. Lookups jump around the file with
+   * synchronous reads on the main thread; on a cold cache they cost ~15 µs each in
+   * waits for the disk (~0.9 s of a check of a 40k-blob repository), while one
+   * sequential read of the 14 MB file takes ~10 ms. Best effort: errors are ignored,
+   * and only the first `maxBytes` are read, so a huge index does not evict everything.
+   */
+  async warm(maxBytes = 256 * 2 ** 20): Promise<void> {
+    if (!this.path) return;
+    let fh: FileHandle | undefined;
+    try {
+      fh = await open(this.path, 'r');
+      const buf = Buffer.allocUnsafe(2 ** 20);
+      for (let pos = 0; pos < maxBytes; ) {
+        const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+        if (bytesRead === 0) break;
+        pos += bytesRead;
+      }
+    } catch {
+      // Only a hint to the page cache.
+    } finally {
+      await fh?.close().catch(() => undefined);
+    }
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }
@@ -139,6 +166,21 @@ export class BlobIndex {
   findForRead(type: BlobType, id: BlobId): BlobLocation | undefined {
     return this.find(type, id) ?? this.toLocation(type, id, this.stmt.lookupAny.get(id, TYPE_CODE[type]));
   }
+
+  /**
+   * The ids among `ids` that are in no pack at all (condemned packs count as holding
+   * them, as for findForRead). One query for a whole tree's blobs: check asks this for
+   * ~100k blobs, and a call per blob costs more at the JS boundary than in SQLite.
+   */
+  unindexed(type: BlobType, ids: readonly BlobId[]): BlobId[] {
+    if (ids.length === 0) return [];
+    this.unindexedStmt ??= this.db
+      .prepare(`SELECT j.value FROM json_each(?) j WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.id = j.value AND b.type = ?)`)
+      .pluck();
+    return this.unindexedStmt.all(JSON.stringify(ids), TYPE_CODE[type]) as BlobId[];
+  }
+
+  private unindexedStmt: Database.Statement | undefined;
 
   private toLocation(type: BlobType, id: BlobId, row: unknown): BlobLocation | undefined {
     if (!row) return undefined;

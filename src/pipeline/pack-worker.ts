@@ -4,6 +4,7 @@ import { BlobHasher } from '../crypto/blob-hasher.js';
 import { PackWriter, type PackEntry } from '../format/pack-writer.js';
 import { PackBuffers } from './pack-buffers.js';
 import { openBlob, packKey, verifyPack } from '../format/pack-reader.js';
+import { BlobScratch } from '../format/blob-scratch.js';
 import { systemRandom } from '../core/random.js';
 import type { FromWorker, InitMessage, ToWorker } from './messages.js';
 import { restoreFiles, type SealedRange } from './restore-task.js';
@@ -66,6 +67,9 @@ function sealBlob(type: 'data' | 'tree', id: BlobId, data: Uint8Array): void {
   writer.add(type, id, data, init!.compressionLevel);
   if (writer.size >= init!.packSize) finishPack();
 }
+
+/** Decrypt and decompress buffers reused for every blob this thread opens for check. */
+const scratch = new BlobScratch();
 
 /** Pack keys by salt: HKDF once per pack, not once per restore request. */
 const packKeys = new LruCache<string, Buffer>(256);
@@ -166,7 +170,7 @@ function handle(msg: ToWorker): void {
     }
     case 'verify': {
       const bytes = Buffer.from(msg.bytes.buffer, msg.bytes.byteOffset, msg.bytes.byteLength);
-      const problems = verifyPack(bytes, msg.id, keyFor, hasher!);
+      const problems = verifyPack(bytes, msg.id, keyFor, hasher!, scratch);
       post({ kind: 'verified', seq: msg.seq, problems });
       return;
     }

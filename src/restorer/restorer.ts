@@ -66,11 +66,14 @@ export class Restorer {
 
   async run(snapshot: SnapshotInfo): Promise<RestoreStats> {
     const target = Buffer.from(this.opts.target);
+    // Every blob is looked up once: have the index file in the page cache first.
+    const warmed = this.repo.index.warm();
     try {
       await mkdir(target, { recursive: true });
     } catch (err) {
       throw fromSystemError(err, this.opts.target);
     }
+    await warmed;
     if (this.opts.estimateTotals) this.totals = await this.sumSelected(snapshot.tree, target);
     await this.restoreTree(snapshot.tree, target);
     if (this.includes && this.stats.files + this.stats.dirs === 0) {

@@ -48,6 +48,12 @@ export interface NativeFs {
    * Optional: an older build lacks it (aeadSealInPlace then uses node:crypto and a copy).
    */
   aeadSealInPlace?(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, buf: Uint8Array, start: number, length: number): void;
+  /**
+   * AES-256-GCM open (native/src/aead.c): decrypts sealed (ciphertext || tag) into
+   * dst at dstStart; false when authentication fails (dst's bytes are then garbage).
+   * Optional: an older build lacks it (aeadOpenInto then uses node:crypto and a copy).
+   */
+  aeadOpenInto?(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array, dst: Uint8Array, dstStart: number): boolean;
 }
 
 /**

@@ -6,6 +6,7 @@ import { sha256Hex } from '../../src/crypto/sha256.js';
 import { addEncKey, encKey } from '../../src/crypto/master-key.js';
 import {
   openBlob,
+  openBlobInto,
   PACK_FOOTER_SIZE,
   PACK_HEADER_SIZE,
   packKey,
@@ -16,6 +17,7 @@ import {
   verifyPack,
 } from '../../src/format/pack-reader.js';
 import { PackWriter } from '../../src/format/pack-writer.js';
+import { BlobScratch } from '../../src/format/blob-scratch.js';
 import { seededRandom } from '../crypto/seeded-random.js';
 import { buildPack, keyFn, now, testMasterKey } from './pack-fixture.js';
 
@@ -69,6 +71,33 @@ describe('pack reader', () => {
     // Only the fields an index file stores: type, id, offset, length, rawLength, flags.
     const fromIndex = { type: entry.type, id: entry.id, offset: entry.offset, length: entry.length, rawLength: entry.rawLength, compressed: entry.compressed };
     expect(openBlob(pk, fromIndex, bytes.subarray(entry.offset, entry.offset + entry.length)).equals(plain)).toBe(true);
+  });
+
+  it('opens every blob into one reused scratch, byte for byte as openBlob, and rejects what openBlob rejects', () => {
+    const { bytes, added } = buildPack(mk);
+    const { entries, packKey: pk } = readWholePack(bytes, key);
+    // A keep limit below the largest blob: those get one-off buffers, the rest reuse.
+    const scratch = new BlobScratch(64);
+    const views = entries.map((e, i) => {
+      const got = openBlobInto(pk, e, bytes.subarray(e.offset, e.offset + e.length), scratch);
+      expect(got.equals(added[i]!.plain)).toBe(true);
+      return got;
+    });
+    expect(added.some((a) => a.plain.length > 64) && added.some((a) => a.plain.length <= 64)).toBe(true);
+    // A blob under the limit lands in the scratch's own memory, the same on every open;
+    // one over it gets a buffer of its own.
+    const within = entries.findIndex((e, i) => added[i]!.plain.length > 0 && e.length - 16 <= 64 && e.rawLength <= 64);
+    const over = entries.findIndex((e) => e.rawLength > 64);
+    const open = (i: number) => openBlobInto(pk, entries[i]!, bytes.subarray(entries[i]!.offset, entries[i]!.offset + entries[i]!.length), scratch);
+    expect(within).toBeGreaterThanOrEqual(0);
+    expect(open(within).buffer).toBe(open(within).buffer);
+    expect(open(over).buffer).not.toBe(open(over).buffer);
+    expect(views.length).toBe(added.length);
+    const { entry } = added[1]!;
+    const sealed = Buffer.from(bytes.subarray(entry.offset, entry.offset + entry.length));
+    sealed[3]! ^= 1;
+    expect(codeOf(() => openBlobInto(pk, entry, sealed, scratch))).toBe('PACK_CORRUPT');
+    expect(codeOf(() => openBlobInto(pk, { ...entry, rawLength: entry.rawLength + 1 }, bytes.subarray(entry.offset, entry.offset + entry.length), scratch))).toBe('PACK_CORRUPT');
   });
 
   it('rejects a blob presented under another id, type, offset or length', () => {

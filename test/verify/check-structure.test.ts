@@ -1,0 +1,64 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createEngine } from '../../src/engine/create-engine.js';
+
+/**
+ * check's structure pass: every blob a snapshot names must be in some pack. Blobs are
+ * made to vanish from the local index cache (as if their index file and pack were
+ * lost), and check must name each one with its path, in tree order, and not descend
+ * into a directory whose tree is gone.
+ */
+describe('check: blobs in no pack', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cairn-check-structure-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('names each missing data and tree blob with its path and snapshot', async () => {
+    const engine = createEngine({ kdf: { N: 1024, r: 8, p: 1 } });
+    const repo = join(dir, 'repo');
+    const cacheDir = join(dir, 'cache');
+    const src = join(dir, 'src');
+    await mkdir(join(src, 'a', 'deep'), { recursive: true });
+    await mkdir(join(src, 'b'), { recursive: true });
+    await writeFile(join(src, 'a', 'one.txt'), 'first file\n');
+    await writeFile(join(src, 'a', 'deep', 'two.txt'), 'second file\n');
+    await writeFile(join(src, 'b', 'three.txt'), 'third file\n');
+    await writeFile(join(src, 'b', 'four.txt'), 'fourth file\n');
+    await engine.init({ repo, password: 'pw', cacheDir });
+    let s = await engine.open({ repo, password: 'pw', cacheDir });
+    const { snapshot } = await s.backup({ paths: [src] });
+    expect((await s.check({})).problems).toEqual([]);
+    // The ids of the tree of a/deep and of b/three.txt's one blob, from the snapshot's trees.
+    type Tree = { nodes: { name?: string; subtree?: string; content?: string[] }[] };
+    const inA = (await s.cat('tree', `latest:${src}/a`)) as Tree;
+    const inB = (await s.cat('tree', `latest:${src}/b`)) as Tree;
+    const deep = inA.nodes.find((n) => n.name === 'deep')!.subtree!;
+    const three = inB.nodes.find((n) => n.name === 'three.txt')!.content!;
+    expect(three.length).toBe(1);
+    await s.close();
+
+    // Drop both from the cache, as if their pack and index file were lost.
+    const cacheFile = join(cacheDir, (await readdir(cacheDir))[0]!, 'index.sqlite');
+    const db = new Database(cacheFile);
+    expect(db.prepare('DELETE FROM blobs WHERE id = ? AND type = 1').run(deep).changes).toBe(1);
+    expect(db.prepare('DELETE FROM blobs WHERE id = ? AND type = 0').run(three[0]).changes).toBe(1);
+    db.close();
+
+    s = await engine.open({ repo, password: 'pw', cacheDir });
+    const c = await s.check({});
+    await s.close();
+    const short = snapshot.id.slice(0, 8);
+    expect(c.ok).toBe(false);
+    expect(c.problems).toEqual([
+      { kind: 'blob', id: deep, message: `tree blob ${deep.slice(0, 8)} of ${src}/a/deep (snapshot ${short}) is in no pack` },
+      { kind: 'blob', id: three[0], message: `data blob ${three[0]!.slice(0, 8)} of ${src}/b/three.txt (snapshot ${short}) is in no pack` },
+    ]);
+  });
+});
