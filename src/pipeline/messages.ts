@@ -1,6 +1,6 @@
 import type { PackId } from '../core/ids.js';
 import type { PackEntry } from '../format/pack-writer.js';
-import type { RestoreBatch, RestoreBatchResult } from './restore-task.js';
+import type { BlobWrites, BlobWritesResult, RestoreBatch, RestoreBatchResult } from './restore-task.js';
 import type { PackBufferSet } from './pack-buffers.js';
 
 /** Keys and parameters a worker needs; sent once. Never logged. */
@@ -42,16 +42,14 @@ export interface FlushMessage {
   seq: number;
 }
 
-/** Main → worker: decrypt, decompress and verify blobs of one pack (restore, repack). */
-export interface OpenBlobsMessage {
-  kind: 'open';
+/**
+ * Main → worker: open blobs of one pack range and write them into an existing file at
+ * their offsets (big files on restore; see restore-task.ts). The range's bytes are
+ * transferred; plaintext never comes back.
+ */
+export interface WriteBlobsMessage extends BlobWrites {
+  kind: 'writeBlobs';
   seq: number;
-  encKeyId: number;
-  salt: Uint8Array;
-  entries: PackEntry[];
-  /** One contiguous range of the pack holding every entry, transferred; `base` is its pack offset. */
-  bytes: Uint8Array;
-  base: number;
 }
 
 /** Main → worker: full verification of a pack (check --read-data). */
@@ -73,7 +71,7 @@ export interface RestoreFilesMessage extends RestoreBatch {
   seq: number;
 }
 
-export type ToWorker = InitMessage | FileMessage | FlushMessage | OpenBlobsMessage | VerifyPackMessage | RestoreFilesMessage;
+export type ToWorker = InitMessage | FileMessage | FlushMessage | WriteBlobsMessage | VerifyPackMessage | RestoreFilesMessage;
 
 /**
  * Worker → main: a finished pack. `bytes` is a view into the worker's pack buffer
@@ -92,11 +90,9 @@ export interface FlushedMessage {
   seq: number;
 }
 
-export interface OpenedMessage {
-  kind: 'opened';
+export interface WroteBlobsMessage extends BlobWritesResult {
+  kind: 'wroteBlobs';
   seq: number;
-  /** Plaintexts in entry order, or an error for the entries that failed. */
-  plain: (Uint8Array | { error: { code: string; message: string } })[];
 }
 
 export interface VerifiedMessage {
@@ -124,7 +120,7 @@ export interface ErrorMessage {
 export type FromWorker =
   | PackMessage
   | FlushedMessage
-  | OpenedMessage
+  | WroteBlobsMessage
   | VerifiedMessage
   | FileDoneMessage
   | RestoredFilesMessage

@@ -3,17 +3,16 @@ import type { BlobId } from '../core/ids.js';
 import { BlobHasher } from '../crypto/blob-hasher.js';
 import { PackWriter, type PackEntry } from '../format/pack-writer.js';
 import { PackBuffers } from './pack-buffers.js';
-import { openBlob, packKey, verifyPack } from '../format/pack-reader.js';
+import { openBlob, openBlobInto, packKey, verifyPack } from '../format/pack-reader.js';
 import { BlobScratch } from '../format/blob-scratch.js';
 import { systemRandom } from '../core/random.js';
 import type { FromWorker, InitMessage, ToWorker } from './messages.js';
-import { restoreFiles, type SealedRange } from './restore-task.js';
+import { restoreFiles, writeBlobs, type SealedRange } from './restore-task.js';
 import { CairnError } from '../core/errors/index.js';
 import Database from 'better-sqlite3';
 import { createCutFinder } from '../chunker/create-cut-finder.js';
 import { ClaimTable } from './claim-table.js';
 import { backupFile, type FileResult } from './file-task.js';
-import { transferable } from './transferable.js';
 import { LruCache } from '../util/lru-cache.js';
 
 /**
@@ -68,7 +67,7 @@ function sealBlob(type: 'data' | 'tree', id: BlobId, data: Uint8Array): void {
   if (writer.size >= init!.packSize) finishPack();
 }
 
-/** Decrypt and decompress buffers reused for every blob this thread opens for check. */
+/** Decrypt and decompress buffers reused for every blob this thread opens and consumes at once (check, big files). */
 const scratch = new BlobScratch();
 
 /** Pack keys by salt: HKDF once per pack, not once per restore request. */
@@ -94,11 +93,14 @@ function packKeyForSalt(encKeyId: number, salt: Uint8Array): Buffer {
   return key;
 }
 
-/** Opens one blob of a range read from a pack, checked against its id. */
-function openInRange(range: SealedRange, e: PackEntry): Buffer {
+/**
+ * Opens one blob of a range read from a pack, checked against its id. With `scratch`
+ * the result is a view of it, valid until the next open into the same scratch.
+ */
+function openInRange(range: SealedRange, e: PackEntry, scratch?: BlobScratch): Buffer {
   const key = packKeyForSalt(range.encKeyId, range.salt);
   const bytes = Buffer.from(range.bytes.buffer, range.bytes.byteOffset + e.offset - range.base, e.length);
-  const plain = openBlob(key, e, bytes);
+  const plain = scratch ? openBlobInto(key, e, bytes, scratch) : openBlob(key, e, bytes);
   if (hasher!.id(plain) !== e.id) throw new CairnError('PACK_CORRUPT', `blob ${e.id.slice(0, 8)} does not match its id`);
   return plain;
 }
@@ -144,28 +146,12 @@ function handle(msg: ToWorker): void {
       finishPack();
       post({ kind: 'flushed', seq: msg.seq });
       return;
-    case 'open': {
-      const key = packKeyForSalt(msg.encKeyId, msg.salt);
-      const plain: (Uint8Array | { error: { code: string; message: string } })[] = [];
-      const transfer: ArrayBuffer[] = [];
-      const range = Buffer.from(msg.bytes.buffer, msg.bytes.byteOffset, msg.bytes.byteLength);
-      msg.entries.forEach((e) => {
-        try {
-          const p = openBlob(key, e, range.subarray(e.offset - msg.base, e.offset - msg.base + e.length));
-          if (hasher!.id(p) !== e.id) throw new CairnError('PACK_CORRUPT', `blob ${e.id.slice(0, 8)} does not match its id`);
-          const out = transferable(p);
-          plain.push(out);
-          transfer.push(out.buffer as ArrayBuffer);
-        } catch (err) {
-          const c = err as CairnError;
-          plain.push({ error: { code: c.code ?? 'INTERNAL', message: c.message } });
-        }
-      });
-      post({ kind: 'opened', seq: msg.seq, plain }, transfer);
+    case 'writeBlobs': {
+      post({ kind: 'wroteBlobs', seq: msg.seq, ...writeBlobs(msg, (range, e) => openInRange(range, e, scratch)) });
       return;
     }
     case 'restoreFiles': {
-      post({ kind: 'restoredFiles', seq: msg.seq, ...restoreFiles(msg, { open: openInRange }) });
+      post({ kind: 'restoredFiles', seq: msg.seq, ...restoreFiles(msg, { open: (range, e) => openInRange(range, e) }) });
       return;
     }
     case 'verify': {

@@ -1,4 +1,4 @@
-import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { CairnError } from '../core/errors/index.js';
 import { applyEntryMetaSync } from '../fs/apply-entry-meta.js';
 import { isAllZero } from '../fs/sparse.js';
@@ -50,6 +50,50 @@ export interface RestoreBatchResult {
 export interface RestoreTaskDeps {
   /** Decrypts, decompresses and checks one blob against its id (PACK_CORRUPT otherwise). */
   open(range: SealedRange, entry: PackEntry): Buffer;
+}
+
+/**
+ * Blobs of one big file from one pack range: each entry is opened once and written at
+ * every file offset in `at[k]` (a chunk repeated within the file, such as a run of
+ * zeros, is decrypted once). The file exists already; its creator truncates it to size
+ * and applies metadata once every range is written.
+ */
+export interface BlobWrites {
+  path: Uint8Array;
+  range: SealedRange;
+  at: number[][];
+}
+
+export interface BlobWritesResult {
+  /** An errno-style or Cairn error code; the file may be partly written. */
+  error?: { code: string; message: string };
+}
+
+/**
+ * Writes one BlobWrites with blocking calls. `open` may return a view of a reused
+ * buffer (valid until its next call): each plaintext is written before the next blob
+ * is opened. All-zero blobs are left as holes.
+ */
+export function writeBlobs(w: BlobWrites, open: RestoreTaskDeps['open']): BlobWritesResult {
+  const path = Buffer.from(w.path.buffer, w.path.byteOffset, w.path.byteLength);
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_WRONLY);
+  } catch (err) {
+    return { error: errorOf(err) };
+  }
+  try {
+    w.range.entries.forEach((entry, k) => {
+      const data = open(w.range, entry);
+      if (isAllZero(data)) return;
+      for (const pos of w.at[k] ?? []) for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off, pos + off);
+    });
+    return {};
+  } catch (err) {
+    return { error: errorOf(err) };
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Marks a plaintext dropped after its last use. */

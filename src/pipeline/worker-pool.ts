@@ -7,7 +7,7 @@ import type { PackId } from '../core/ids.js';
 import { packCapacity, type PackEntry } from '../format/pack-writer.js';
 import type { MasterKey } from '../crypto/master-key.js';
 import type { FileItem, FromWorker, ToWorker } from './messages.js';
-import type { RestoreBatch, RestoreBatchResult } from './restore-task.js';
+import type { BlobWrites, BlobWritesResult, RestoreBatch, RestoreBatchResult } from './restore-task.js';
 import type { ClaimTable } from './claim-table.js';
 import type { FileResult } from './file-task.js';
 import { transferable } from './transferable.js';
@@ -256,19 +256,17 @@ export class WorkerPool {
   }
 
   /**
-   * Decrypts, decompresses and id-checks blobs of one pack on a worker. `bytes` is one
-   * range of the pack starting at pack offset `base` that holds all entries; transferred.
+   * Opens the blobs of one pack range on a worker and writes them into an existing file
+   * at their offsets (see restore-task.ts). Transfers the range's bytes.
    */
-  async open(encKeyId: number, salt: Buffer, entries: PackEntry[], bytes: Buffer, base: number): Promise<(Buffer | CairnError)[]> {
-    const owned = transferable(bytes);
-    const m = await this.request<Extract<FromWorker, { kind: 'opened' }>>(
+  async writeBlobs(w: BlobWrites): Promise<BlobWritesResult> {
+    const range = { ...w.range, bytes: transferable(w.range.bytes) };
+    const m = await this.request<Extract<FromWorker, { kind: 'wroteBlobs' }>>(
       this.pick(),
-      { kind: 'open', seq: ++this.seq, encKeyId, salt: new Uint8Array(salt), entries, bytes: owned, base },
-      [owned.buffer as ArrayBuffer],
+      { ...w, range, kind: 'writeBlobs', seq: ++this.seq },
+      [range.bytes.buffer as ArrayBuffer],
     );
-    return m.plain.map((p) =>
-      p instanceof Uint8Array ? Buffer.from(p.buffer, p.byteOffset, p.byteLength) : new CairnError(asErrorCode(p.error.code), p.error.message),
-    );
+    return m.error ? { error: m.error } : {};
   }
 
   /**

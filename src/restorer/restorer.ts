@@ -1,25 +1,22 @@
 import { mkdir, open, link, symlink, unlink, rm } from 'node:fs/promises';
-import { CairnError, ERROR_CODES, fromSystemError, type ErrorCode } from '../core/errors/index.js';
+import { CairnError, fromSystemError } from '../core/errors/index.js';
 import type { BlobId } from '../core/ids.js';
 import { applyEntryMeta } from '../fs/apply-entry-meta.js';
 import { createSpecial } from '../fs/create-special.js';
-import { isAllZero } from '../fs/sparse.js';
 import type { Repository } from '../repository/repository.js';
 import type { TreeNode } from '../snapshot/tree.js';
 import { normaliseIncludes, selectedTree } from './selected-tree.js';
 import type { Progress, SnapshotInfo } from '../engine/types.js';
 import { BlobSource } from './blob-source.js';
+import { BigFileWriter } from './big-file.js';
+import { workerError } from './worker-error.js';
 import { SmallFileBatcher } from './small-files.js';
-import pLimit from 'p-limit';
 import { lstatSync, mkdirSync, rmSync } from 'node:fs';
-import type { BlobLocation } from '../index/blob-index.js';
 import type { WorkerPool } from '../pipeline/worker-pool.js';
 import { nodeMeta } from './node-meta.js';
 
 /** Files restored at once. */
 const MAX_OUTSTANDING_FILES = 16;
-/** Blobs fetched per request within a big file (about 1 MiB each on average, 4 MiB at most). */
-const BLOBS_PER_BATCH = 4;
 
 export interface RestoreRunOptions {
   target: string;
@@ -54,13 +51,15 @@ export class Restorer {
   private readonly includes: string[] | undefined;
 
   private readonly small: SmallFileBatcher;
+  private readonly big: BigFileWriter;
 
   constructor(
     private readonly repo: Repository,
     private readonly opts: RestoreRunOptions,
   ) {
-    this.blobs = new BlobSource(repo, opts.pool ?? null);
+    this.blobs = new BlobSource(repo);
     this.small = new SmallFileBatcher(repo, this.blobs, opts.pool ?? null, this.owner);
+    this.big = new BigFileWriter(repo, this.blobs, opts.pool ?? null, opts.signal);
     this.includes = normaliseIncludes(opts.include);
   }
 
@@ -256,30 +255,10 @@ export class Restorer {
       throw err;
     }
     created?.(path);
-    let pos = 0;
+    let pos: number;
     try {
-      // Each batch's place in the file is known from the index (raw lengths), so the
-      // batches of a big file are fetched and written concurrently, at their offsets;
-      // a global limit bounds the bytes in flight across all files.
-      const batches: { locs: BlobLocation[]; offset: number }[] = [];
-      for (let i = 0; i < locs.length; i += BLOBS_PER_BATCH) {
-        const slice = locs.slice(i, i + BLOBS_PER_BATCH);
-        batches.push({ locs: slice, offset: pos });
-        for (const l of slice) pos += l.rawLength;
-      }
-      await Promise.all(
-        batches.map((b) =>
-          this.batchLimit(async () => {
-            if (this.opts.signal?.aborted) throw new CairnError('CANCELLED', 'restore cancelled; the target holds a partial restore');
-            let at = b.offset;
-            for (const data of await this.blobs.getMany(b.locs)) {
-              if (!isAllZero(data)) await writeAll(fh, data, at);
-              at += data.length;
-              this.stats.bytes += data.length;
-            }
-          }),
-        ),
-      );
+      pos = await this.big.write(path, locs);
+      this.stats.bytes += pos;
       await fh.truncate(node.size ?? pos);
     } finally {
       await fh.close();
@@ -306,31 +285,14 @@ export class Restorer {
     });
   }
 
-  /** Batches of blobs of big files being fetched or written, across all files (~4 MiB each): bounds memory. */
-  private readonly batchLimit = pLimit(8);
-
   private async applyMeta(path: Buffer, node: TreeNode): Promise<void> {
     const warnings = await applyEntryMeta(path, nodeMeta(node), { owner: this.owner });
     for (const w of warnings) this.stats.warnings.push(w);
   }
 }
 
-/** A worker's error report as the error it stands for (errno codes map like local ones). */
-function workerError(e: { code: string; message: string }): unknown {
-  if (e.code in ERROR_CODES) return new CairnError(e.code as ErrorCode, e.message);
-  return fromSystemError(Object.assign(new Error(e.message), { code: e.code }), e.message);
-}
-
 /** Files up to this size are written with blocking calls in one go. */
 const SMALL_FILE = 1024 * 1024;
-
-async function writeAll(fh: import('node:fs/promises').FileHandle, data: Buffer, position: number): Promise<void> {
-  let off = 0;
-  while (off < data.length) {
-    const { bytesWritten } = await fh.write(data, off, data.length - off, position + off);
-    off += bytesWritten;
-  }
-}
 
 async function removeExisting(path: Buffer): Promise<void> {
   try {

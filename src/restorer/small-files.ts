@@ -46,7 +46,7 @@ export interface PlannedRange {
  * two reads). `fileBlobs[f]` lists file f's content as indexes into the blob table:
  * the ranges' `locs` in order.
  */
-export function planRanges(files: { locs: BlobLocation[] }[]): { ranges: PlannedRange[]; fileBlobs: number[][] } {
+export function planRanges(files: { locs: BlobLocation[] }[], maxRange = MAX_RANGE): { ranges: PlannedRange[]; fileBlobs: number[][] } {
   const unique = new Map<BlobId, BlobLocation>();
   for (const f of files) for (const l of f.locs) if (!unique.has(l.id)) unique.set(l.id, l);
   const sorted = [...unique.values()].sort((a, b) => (a.pack < b.pack ? -1 : a.pack > b.pack ? 1 : a.offset - b.offset));
@@ -55,7 +55,7 @@ export function planRanges(files: { locs: BlobLocation[] }[]): { ranges: Planned
   for (const l of sorted) {
     const r = ranges[ranges.length - 1];
     const end = r ? r.offset + r.length : 0;
-    if (r && r.pack === l.pack && l.offset >= end && l.offset - end <= MAX_GAP && l.offset + l.length - r.offset <= MAX_RANGE) {
+    if (r && r.pack === l.pack && l.offset >= end && l.offset - end <= MAX_GAP && l.offset + l.length - r.offset <= maxRange) {
       r.length = l.offset + l.length - r.offset;
       r.locs.push(l);
     } else {
@@ -180,6 +180,6 @@ export class SmallFileBatcher {
 }
 
 /** What a worker needs of a location (the pack is known from the range). */
-function entryOf(l: BlobLocation): PackEntry {
+export function entryOf(l: BlobLocation): PackEntry {
   return { type: l.type, id: l.id, offset: l.offset, length: l.length, rawLength: l.rawLength, compressed: l.compressed };
 }
