@@ -67,9 +67,9 @@ export class LocalBackend implements Backend {
     }
   }
 
-  async load(name: string, range?: ByteRange): Promise<Buffer> {
+  async load(name: string, range?: ByteRange, into?: Uint8Array): Promise<Buffer> {
     assertBackendName(name);
-    if (range && name.startsWith('data/')) return this.loadPackRange(name, range);
+    if (range && name.startsWith('data/')) return this.loadPackRange(name, range, into);
     let fh: FileHandle | undefined;
     try {
       fh = await open(this.pathOf(name), constants.O_RDONLY);
@@ -77,9 +77,9 @@ export class LocalBackend implements Backend {
       if (!s.isFile()) throw new BackendNotFoundError(name);
       // A whole file is read as one range: readFile() reads in 512 KiB steps, an
       // event-loop turn each, which a busy main thread (check) then delays.
-      if (!range) return await readRange(fh, name, { offset: 0, length: s.size });
+      if (!range) return await readRange(fh, name, { offset: 0, length: s.size }, into);
       checkRange(name, range, s.size);
-      return await readRange(fh, name, range);
+      return await readRange(fh, name, range, into);
     } catch (err) {
       throw this.mapError(err, name);
     } finally {
@@ -141,11 +141,11 @@ export class LocalBackend implements Backend {
     return p;
   }
 
-  private async loadPackRange(name: string, range: ByteRange): Promise<Buffer> {
+  private async loadPackRange(name: string, range: ByteRange, into?: Uint8Array): Promise<Buffer> {
     try {
       const { fh, size } = await this.packHandle(name);
       checkRange(name, range, size);
-      return await readRange(fh, name, range);
+      return await readRange(fh, name, range, into);
     } catch (err) {
       throw this.mapError(err, name);
     }
@@ -344,8 +344,9 @@ function toBackendError(err: unknown, what: string): unknown {
 }
 
 /** Positional reads: a 20-byte blob from a 100 MiB pack reads 20 bytes. */
-async function readRange(fh: FileHandle, name: string, range: ByteRange): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(range.length);
+/** Reads into `into` when the range fits in it (a view of it is returned), else into a new Buffer. */
+async function readRange(fh: FileHandle, name: string, range: ByteRange, into?: Uint8Array): Promise<Buffer> {
+  const buf = into && into.length >= range.length ? Buffer.from(into.buffer, into.byteOffset, range.length) : Buffer.allocUnsafe(range.length);
   let filled = 0;
   while (filled < range.length) {
     const { bytesRead } = await fh.read(buf, filled, range.length - filled, range.offset + filled);

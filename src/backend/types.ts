@@ -16,6 +16,9 @@
  * - load(name) returns the whole file, load(name, {offset, length}) a byte range
  *   (a range past the end is an error); a missing name rejects with
  *   BackendNotFoundError (`isNotFound(err)`), so callers can tell absent from broken.
+ *   With `into`, a backend may read the bytes into that buffer (when they fit) and
+ *   return a view of it, so a reader that reuses its buffers allocates nothing; it may
+ *   also ignore it and return a new Buffer. Callers use the returned Buffer either way.
  * - list(prefix) yields every stored name starting with prefix (with its size), in no
  *   particular order, paginating internally; temp files of in-flight saves are never
  *   listed.
@@ -38,7 +41,7 @@ export interface Backend {
    */
   readonly verifiesWrites?: boolean;
   save(name: string, data: Uint8Array, options?: SaveOptions): Promise<void>;
-  load(name: string, range?: ByteRange): Promise<Buffer>;
+  load(name: string, range?: ByteRange, into?: Uint8Array): Promise<Buffer>;
   list(prefix: string): AsyncIterable<FileInfo>;
   stat(name: string): Promise<FileInfo>;
   remove(name: string): Promise<void>;

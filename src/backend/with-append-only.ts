@@ -27,7 +27,7 @@ export function withAppendOnly(inner: Backend): Backend {
       if (options?.overwrite && !name.startsWith(MUTABLE_PREFIX)) return Promise.reject(refused(`overwrite ${name}`));
       return inner.save(name, data, options);
     },
-    load: (name: string, range?: ByteRange) => inner.load(name, range),
+    load: (name: string, range?: ByteRange, into?: Uint8Array) => inner.load(name, range, into),
     list: (prefix: string): AsyncIterable<FileInfo> => inner.list(prefix),
     stat: (name: string) => inner.stat(name),
     remove(name: string): Promise<void> {

@@ -104,10 +104,10 @@ export function withFaults(inner: Backend, plan: FaultPlan): FaultyBackend {
       await before(fault, 'save', name);
       await inner.save(name, damage(fault, data), options);
     },
-    async load(name: string, range?: ByteRange): Promise<Buffer> {
+    async load(name: string, range?: ByteRange, into?: Uint8Array): Promise<Buffer> {
       const fault = pick('load', name);
       await before(fault, 'load', name);
-      return damage(fault, await inner.load(name, range));
+      return damage(fault, await inner.load(name, range, into));
     },
     list(prefix: string): AsyncIterable<FileInfo> {
       // Decide now, so `calls` and the rule counters follow call order, not iteration.

@@ -97,7 +97,7 @@ export function withRetry(inner: Backend, opts: RetryOptions = {}): Backend {
     location: inner.location,
     ...(inner.verifiesWrites ? { verifiesWrites: true } : {}),
     save: (name: string, data: Uint8Array, options?: SaveOptions) => run('save', name, () => inner.save(name, data, options)),
-    load: (name: string, range?: ByteRange) => run('load', name, () => inner.load(name, range)),
+    load: (name: string, range?: ByteRange, into?: Uint8Array) => run('load', name, () => inner.load(name, range, into)),
     stat: (name: string) => run('stat', name, () => inner.stat(name)),
     remove: (name: string) => run('remove', name, () => inner.remove(name)),
     async *list(prefix: string): AsyncIterable<FileInfo> {

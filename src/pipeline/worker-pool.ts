@@ -283,13 +283,19 @@ export class WorkerPool {
     return { files: m.files, opened: m.opened };
   }
 
-  /** Full verification of a pack (hash, structure, every blob) on a worker. Transfers `bytes`. */
+  /**
+   * Full verification of a pack (hash, structure, every blob) on a worker. Transfers
+   * `bytes`, unless they are shared memory: then the caller must not reuse them until
+   * this resolves.
+   */
   async verify(id: string, bytes: Buffer): Promise<{ kind: string; message: string }[]> {
-    const owned = transferable(bytes);
+    // Shared memory is posted as is (the worker reads it in place); anything else moves.
+    const shared = bytes.buffer instanceof SharedArrayBuffer;
+    const owned = shared ? bytes : transferable(bytes);
     const m = await this.request<Extract<FromWorker, { kind: 'verified' }>>(
       this.pick(),
       { kind: 'verify', seq: ++this.seq, id, bytes: owned },
-      [owned.buffer as ArrayBuffer],
+      shared ? [] : [owned.buffer as ArrayBuffer],
     );
     return m.problems;
   }

@@ -37,6 +37,7 @@ describe('LocalBackend on disk', () => {
     b = new LocalBackend(dir);
   });
   afterEach(async () => {
+    await b.close();
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -45,6 +46,17 @@ describe('LocalBackend on disk', () => {
     await b.save('data/ab/abcdef', new Uint8Array([1, 2, 3]));
     await b.save('config', new Uint8Array([4]));
     expect(await allFiles(dir)).toEqual(['config', 'data/ab/abcdef']);
+  });
+
+  it('reads into the caller\'s buffer, shared memory included, for whole files and ranges', async () => {
+    await b.save('data/ab/p1', Buffer.from('0123456789'));
+    const into = Buffer.from(new SharedArrayBuffer(16));
+    const whole = await b.load('data/ab/p1', undefined, into);
+    expect(whole.buffer).toBe(into.buffer);
+    expect(whole.toString()).toBe('0123456789');
+    const part = await b.load('data/ab/p1', { offset: 2, length: 3 }, into);
+    expect(part.buffer).toBe(into.buffer);
+    expect(part.toString()).toBe('234');
   });
 
   it('resolves a relative root to an absolute location', () => {

@@ -91,6 +91,18 @@ export function backendSuite(name: string, make: MakeBackend, options: BackendSu
         expect(text(await b.load('data/ab/pack', { offset: 0, length: 16 }))).toBe('0123456789abcdef');
       });
 
+      it('loads into a caller\'s buffer when asked: same bytes, and nothing written past them', async () => {
+        const into = Buffer.alloc(20, 0xee);
+        const got = await b.load('data/ab/pack', { offset: 3, length: 4 }, into);
+        expect(text(got)).toBe('3456');
+        // A backend may use `into` or ignore it; if it used it, the view starts at its start.
+        if (got.buffer === into.buffer) expect(got.byteOffset).toBe(into.byteOffset);
+        expect(into.subarray(4).every((x) => x === 0xee)).toBe(true);
+        expect(text(await b.load('data/ab/pack', undefined, into))).toBe('0123456789abcdef');
+        // Too small a buffer is not an error: the bytes come in a new one.
+        expect(text(await b.load('data/ab/pack', undefined, Buffer.alloc(3)))).toBe('0123456789abcdef');
+      });
+
       it('loads a range ending exactly at the end, and an empty range', async () => {
         expect(text(await b.load('data/ab/pack', { offset: 10, length: 6 }))).toBe('abcdef');
         expect((await b.load('data/ab/pack', { offset: 16, length: 0 })).length).toBe(0);
