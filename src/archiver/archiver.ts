@@ -103,6 +103,9 @@ export class Archiver {
   }
 
   private async archive(): Promise<ArchiveResult> {
+    // Every unchanged file's blobs are looked up in the index cache: have its file in the
+    // page cache first (one sequential read, concurrent with the walk; never fails).
+    void this.repo.index.warm();
     if (this.opts.paths.length === 1 && (this.opts.paths[0] === '/' || this.opts.asRoot)) {
       const node = await this.archivePath(this.opts.paths[0]!);
       if (!node?.subtree) throw new CairnError('SOURCE_NOT_FOUND', `${this.opts.paths[0]} is not a readable directory`);

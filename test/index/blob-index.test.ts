@@ -1,0 +1,60 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BlobIndex } from '../../src/index/blob-index.js';
+import type { BlobId, PackId } from '../../src/core/ids.js';
+
+const id = (c: string) => c.repeat(64) as BlobId;
+const pack = (c: string) => c.repeat(64) as PackId;
+
+function seeded(path = ':memory:'): BlobIndex {
+  const index = new BlobIndex(path);
+  const blob = (b: string, type: 'data' | 'tree', offset: number) => ({ type, id: id(b), offset, length: 20, rawLength: 4, compressed: false });
+  index.addPack({ id: pack('a'), size: 100, encKeyId: 1, salt: Buffer.alloc(32) }, [blob('1', 'data', 41), blob('2', 'tree', 61)], 'idx1');
+  index.addPack({ id: pack('b'), size: 100, encKeyId: 1, salt: Buffer.alloc(32) }, [blob('3', 'data', 41)], 'idx1');
+  return index;
+}
+
+describe('BlobIndex.unindexed', () => {
+  it('returns exactly the ids in no pack, of the given type, in input order', () => {
+    const index = seeded();
+    expect(index.unindexed('data', [])).toEqual([]);
+    expect(index.unindexed('data', [id('1'), id('3')])).toEqual([]);
+    expect(index.unindexed('data', [id('9'), id('1'), id('2'), id('8')])).toEqual([id('9'), id('2'), id('8')]);
+    expect(index.unindexed('tree', [id('1'), id('2')])).toEqual([id('1')]);
+    index.close();
+  });
+
+  it('counts a blob in a condemned pack as present, as findForRead does', () => {
+    const index = seeded();
+    index.setCondemned([pack('b')]);
+    expect(index.find('data', id('3'))).toBeUndefined();
+    expect(index.findForRead('data', id('3'))).toBeDefined();
+    expect(index.unindexed('data', [id('3')])).toEqual([]);
+    index.close();
+  });
+});
+
+describe('BlobIndex.warm', () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+
+  it('reads the file without changing what lookups return, and never fails', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cairn-index-'));
+    dirs.push(dir);
+    const path = join(dir, 'index.sqlite');
+    const index = seeded(path);
+    await expect(index.warm()).resolves.toBeUndefined();
+    await expect(index.warm(1)).resolves.toBeUndefined();
+    expect(index.findForRead('data', id('1'))?.pack).toBe(pack('a'));
+    await rm(path);
+    await expect(index.warm()).resolves.toBeUndefined(); // gone: only a hint, not an error
+    index.close();
+    const mem = seeded();
+    await expect(mem.warm()).resolves.toBeUndefined();
+    mem.close();
+  });
+});
