@@ -34,14 +34,41 @@ interface FileContext {
   gear: Uint32Array;
 }
 
+/** Lookups between two renewals of a worker's read transaction on the index cache. */
+const READ_TXN_LOOKUPS = 2048;
+
 function fileContext(): FileContext {
   if (files) return files;
   const c = init!.chunker!;
   // The index cache, read-only: blobs stored by earlier backups are not stored again.
   const db = init!.indexPath ? new Database(init!.indexPath, { readonly: true, fileMustExist: true }) : null;
-  const stmt = db?.prepare('SELECT 1 FROM blobs WHERE id = ? AND type = 0 AND pack NOT IN (SELECT pack FROM condemned) LIMIT 1');
+  // Packs condemned by a gc mark are set before the backup starts, as on the main
+  // thread (BlobIndex.find): usually there are none, and the plain primary-key lookup
+  // costs ~5 µs where the one that excludes them costs ~25 (a first backup of 32k files
+  // spent ~1 s of worker CPU here).
+  const condemned = db ? (db.prepare('SELECT COUNT(*) AS n FROM condemned').get() as { n: number }).n : 0;
+  const stmt = db?.prepare(
+    condemned === 0
+      ? 'SELECT 1 FROM blobs WHERE id = ? AND type = 0 LIMIT 1'
+      : 'SELECT 1 FROM blobs WHERE id = ? AND type = 0 AND pack NOT IN (SELECT pack FROM condemned) LIMIT 1',
+  );
+  // Lookups run inside one read transaction, renewed every READ_TXN_LOOKUPS lookups.
+  // In autocommit each lookup began its own, and every commit of the main thread (a pack
+  // recorded) made the next one drop this connection's page cache and read its pages
+  // again: ~24 µs a lookup during a backup against ~3 µs. The older view is enough:
+  // blobs stored during this run are in the claims table, not looked up here. Renewing
+  // lets the main thread's checkpoints move past this reader (the WAL stays small).
+  let lookups = 0;
+  db?.exec('BEGIN');
   files = {
-    has: (id) => stmt?.get(id) !== undefined,
+    has: (id) => {
+      if (!stmt) return false;
+      if (++lookups % READ_TXN_LOOKUPS === 0) {
+        db!.exec('COMMIT');
+        db!.exec('BEGIN');
+      }
+      return stmt.get(id) !== undefined;
+    },
     claims: new ClaimTable(init!.claims!),
     // Room for one unfinished chunk (at most max) plus the next read of at least 1 MiB.
     buffer: Buffer.allocUnsafe(c.max + 2 ** 20),
