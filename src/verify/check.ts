@@ -9,6 +9,7 @@ import { walkTree } from './tree-walk.js';
 import { displayName } from '../snapshot/tree.js';
 import pLimit from 'p-limit';
 import { startPool } from '../pipeline/start-pool.js';
+import type { WorkerPool } from '../pipeline/worker-pool.js';
 import { selectSubset } from './subset.js';
 import { bestWalSegments, parseWalRecordBody, type WalRecordBody } from '../snapshot/wal-record.js';
 
@@ -25,6 +26,16 @@ const MAX_SLOT = 128 * 2 ** 20;
  * throws for damage.
  */
 export async function runCheck(repo: Repository, opts: CheckOptions = {}): Promise<CheckResult> {
+  // Workers load their modules while the index syncs and the packs are listed.
+  const pool = opts.readData ? startPool(repo) : null;
+  try {
+    return await check(repo, opts, pool);
+  } finally {
+    await pool?.close();
+  }
+}
+
+async function check(repo: Repository, opts: CheckOptions, pool: WorkerPool | null): Promise<CheckResult> {
   const problems: CheckProblem[] = [];
   const warmed = repo.index.warm();
   try {
@@ -68,27 +79,22 @@ export async function runCheck(repo: Repository, opts: CheckOptions = {}): Promi
     // fixed set of shared buffers that the workers verify in place: memory is those
     // buffers, whatever the repository's size. (A new Buffer per pack, transferred to a
     // worker, stayed resident until that worker's next GC: ~100 MB more at the peak.)
-    const pool = startPool(repo);
     const inFlight = Math.max(2, (pool?.size ?? 1) + 1);
     const limit = pLimit(inFlight);
     const largest = selected.reduce((n, p) => Math.max(n, p.size), 0);
     const free: Buffer[] = largest <= MAX_SLOT ? Array.from({ length: inFlight }, () => Buffer.from(new SharedArrayBuffer(largest))) : [];
-    try {
-      await Promise.all(
-        selected.map((p) =>
-          limit(async () => {
-            const slot = free.pop();
-            try {
-              await checkOne(p, slot);
-            } finally {
-              if (slot) free.push(slot);
-            }
-          }),
-        ),
-      );
-    } finally {
-      await pool?.close();
-    }
+    await Promise.all(
+      selected.map((p) =>
+        limit(async () => {
+          const slot = free.pop();
+          try {
+            await checkOne(p, slot);
+          } finally {
+            if (slot) free.push(slot);
+          }
+        }),
+      ),
+    );
     async function checkOne(p: { id: PackId; size: number }, slot: Buffer | undefined): Promise<void> {
       let bytes: Buffer;
       try {
