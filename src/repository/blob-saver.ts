@@ -35,13 +35,16 @@ export interface BlobSaverOptions {
   dryRun?: boolean;
   /** Workers that read and store files; their finished packs are uploaded here. */
   pool?: LazyPool | null;
+  /** An index file is written for every this many stored packs (default 64), and one for the rest at finish(). */
+  indexEvery?: number;
 }
 
 /**
  * Deduplicates blobs against the index and packs new ones. Each finished pack is
  * uploaded, read back and compared byte for byte before it counts as stored; only then
- * are its blobs recorded in the local index (with no index file yet). finish() writes
- * one index file naming every pack of this session. Nothing a snapshot references can
+ * are its blobs recorded in the local index (with no index file yet). An index file
+ * names every 64 stored packs, and finish() writes one for the rest, before the caller
+ * writes its snapshot. Nothing a snapshot references can
  * therefore be anywhere but in a pack that was verified in the backend.
  *
  * Dedup decisions are made here, on the main thread, before any compression: a worker
@@ -50,11 +53,17 @@ export interface BlobSaverOptions {
  * pipeline/pack-buffers.ts); packs made here wait in save() while `uploads` packs are
  * being uploaded.
  */
+/** Packs are read back and compared in pieces of this size. */
+const READ_BACK_PIECE = 4 * 2 ** 20;
+
 export class BlobSaver {
   private writer: PackWriter | null = null;
   private readonly pending = new Set<string>();
   private readonly inFlight = new Set<Promise<void>>();
-  private readonly written: PackId[] = [];
+  /** Stored packs no index file names yet. */
+  private unindexed: PackId[] = [];
+  /** Index files are written one after another. */
+  private indexing: Promise<void> = Promise.resolve();
   private failure: unknown = null;
   private readonly pool: LazyPool | null;
   readonly stats: SaverStats = { blobsAdded: 0, dataBlobs: 0, treeBlobs: 0, bytesAdded: 0, bytesAddedPacked: 0, packs: 0 };
@@ -152,39 +161,65 @@ export class BlobSaver {
     const { encKeyId, salt } = parsePackHeader(bytes);
     this.repo.index.addPack({ id, size: bytes.length, encKeyId, salt }, entries, null);
     for (const e of entries) this.pending.delete(e.type + e.id);
-    this.written.push(id);
+    this.unindexed.push(id);
     this.opts.onPack?.(id);
+    if (this.unindexed.length >= (this.opts.indexEvery ?? 64)) await this.writeIndex();
+  }
+
+  /**
+   * Writes an index file naming the stored packs no index file names yet. Every 64 packs
+   * (~1 GiB) during a session, not once at its end: encoding the index file holds its
+   * entries in memory (~130 bytes a blob), so one file for a whole backup grew with the
+   * backup, by ~0.4 GB for a million new blobs.
+   */
+  private writeIndex(): Promise<void> {
+    const next = this.indexing.then(async () => {
+      const ids = this.unindexed;
+      this.unindexed = [];
+      if (ids.length === 0) return;
+      const packs = ids.map((id) => ({ pack: this.repo.index.getPack(id)!, blobs: this.repo.index.blobsInPack(id) }));
+      const indexId = await this.repo.saveSealed('index', encodeIndexFile(packs));
+      this.repo.index.markIndexed(ids, indexId);
+    });
+    // A failure fails the session (the caller of the upload records it); later index files still run.
+    this.indexing = next.catch(() => undefined);
+    return next;
   }
 
   private async readsBack(name: string, bytes: Buffer): Promise<boolean> {
     if ((await this.repo.backend.stat(name)).size !== bytes.length) return false;
     // The store already compared our checksum before acknowledging (Backend.verifiesWrites).
     if (this.repo.backend.verifiesWrites) return true;
-    const piece = 4 * 2 ** 20;
-    for (let offset = 0; offset < bytes.length; offset += piece) {
-      const length = Math.min(piece, bytes.length - offset);
-      const back = await this.repo.backend.load(name, { offset, length });
-      if (!back.equals(bytes.subarray(offset, offset + length))) return false;
+    // Into a reused buffer, one per upload in flight: a new 4 MiB Buffer per piece was
+    // garbage the main thread's GC freed late, ~40 MB of a first backup's peak memory.
+    const into = this.readBackBuffers.pop() ?? Buffer.allocUnsafeSlow(READ_BACK_PIECE);
+    try {
+      for (let offset = 0; offset < bytes.length; offset += READ_BACK_PIECE) {
+        const length = Math.min(READ_BACK_PIECE, bytes.length - offset);
+        const back = await this.repo.backend.load(name, { offset, length }, into);
+        if (!back.equals(bytes.subarray(offset, offset + length))) return false;
+      }
+      return true;
+    } finally {
+      this.readBackBuffers.push(into);
     }
-    return true;
   }
+
+  private readonly readBackBuffers: Buffer[] = [];
 
   private throwIfFailed(): void {
     if (this.failure) throw this.failure;
   }
 
-  /** Flushes open packs, waits for every upload, writes the index file. Returns its id (null if nothing was written). */
-  async finish(): Promise<string | null> {
+  /** Flushes open packs, waits for every upload, writes the index file for the packs not yet named by one. */
+  async finish(): Promise<void> {
     this.flushInline();
     if (this.pool) await this.pool.flush();
     await Promise.all(this.inFlight);
     this.throwIfFailed();
     this.pool?.setPackHandler(null);
-    if (this.written.length === 0 || this.opts.dryRun) return null;
-    const packs = this.written.map((id) => ({ pack: this.repo.index.getPack(id)!, blobs: this.repo.index.blobsInPack(id) }));
-    const indexId = await this.repo.saveSealed('index', encodeIndexFile(packs));
-    this.repo.index.markIndexed(this.written, indexId);
-    return indexId;
+    if (this.opts.dryRun) return;
+    await this.writeIndex();
   }
 
   /** Waits for in-flight uploads without writing anything more (after a failure or cancel). */
