@@ -424,13 +424,35 @@ function openIndexCache(cacheDir: string, repoId: string): BlobIndex {
     return new BlobIndex(path);
   } catch (err) {
     if ((err as { code?: string }).code === 'EACCES' || (err as { code?: string }).code === 'ENOSPC') throw fromSystemError(err, path);
-    for (const f of [path, `${path}-wal`, `${path}-shm`]) rmSync(f, { force: true });
+    for (const f of [path, `${path}-wal`, `${path}-shm`]) {
+      try {
+        rmSync(f, { force: true });
+      } catch {
+        // Not a file (a directory in its place): the second open reports it.
+      }
+    }
     try {
       return new BlobIndex(path);
     } catch (again) {
-      throw fromSystemError(again, path);
+      throw indexCacheError(again, path);
     }
   }
+}
+
+/**
+ * What a failure to open the index cache a second time means, as one clear line: errno
+ * codes as everywhere, and SQLite's own codes (better-sqlite3 reports the extended one,
+ * e.g. SQLITE_IOERR_SHMOPEN) for what the file system did to it.
+ */
+export function indexCacheError(err: unknown, path: string): unknown {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string' || !code.startsWith('SQLITE_')) return fromSystemError(err, path);
+  const hint = `the index cache is disposable: check the disk, or move the cache (--cache-dir / CAIRN_CACHE_DIR); it is rebuilt from the repository`;
+  if (code === 'SQLITE_FULL') return fromSystemError(Object.assign(new Error(code), { code: 'ENOSPC' }), path);
+  if (code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_PERM')) {
+    return new CairnError('PERMISSION_DENIED', `cannot write the index cache ${path} (${code})`, { cause: err, hint });
+  }
+  return new CairnError('IO_ERROR', `the index cache ${path} cannot be opened (${code}: ${(err as Error).message})`, { cause: err, hint });
 }
 
 export function safeUser(): string {

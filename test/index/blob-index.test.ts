@@ -58,3 +58,35 @@ describe('BlobIndex.warm', () => {
     mem.close();
   });
 });
+
+describe('an index cache that cannot be opened', () => {
+  it('is one clear CairnError, not an internal error with a stack', async () => {
+    const { makeTempRepo } = await import('../helpers/temp-repo.js');
+    const { mkdir, readdir } = await import('node:fs/promises');
+    const t = await makeTempRepo();
+    try {
+      // A directory where the cache file belongs: SQLite cannot open it, and it cannot be removed as a file.
+      const repoDir = (await readdir(t.cacheDir))[0]!;
+      await rm(join(t.cacheDir, repoDir), { recursive: true, force: true });
+      await mkdir(join(t.cacheDir, repoDir, 'index.sqlite'), { recursive: true });
+      const err = await t.open().then(
+        () => null,
+        (e: unknown) => e as { code?: string; message?: string },
+      );
+      expect(err?.code).toBe('IO_ERROR');
+      expect(err?.message).toContain('index.sqlite');
+      expect(err?.message).toContain('SQLITE_CANTOPEN');
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('maps SQLite codes: full disk, read-only, I/O errors', async () => {
+    const { indexCacheError } = await import('../../src/repository/repository.js');
+    const code = (c: string) => (indexCacheError(Object.assign(new Error('x'), { code: c }), '/c/index.sqlite') as { code?: string }).code;
+    expect(code('SQLITE_FULL')).toBe('DISK_FULL');
+    expect(code('SQLITE_READONLY_DIRECTORY')).toBe('PERMISSION_DENIED');
+    expect(code('SQLITE_IOERR_SHMOPEN')).toBe('IO_ERROR');
+    expect(code('EACCES')).toBe('PERMISSION_DENIED');
+  });
+});
