@@ -4,27 +4,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeTempRepo, type TempRepo } from '../helpers/temp-repo.js';
 import { pseudoRandom } from '../helpers/data.js';
-import type { Backend } from '../../src/backend/types.js';
+import { watchLoads } from '../helpers/watch-loads.js';
 import { writeBlobs, type SealedRange } from '../../src/pipeline/restore-task.js';
 import type { BlobId } from '../../src/core/ids.js';
 import type { PackEntry } from '../../src/format/pack-writer.js';
 
 /** Sums the bytes of ranged reads of data packs. */
-function counting(read: { bytes: number }) {
-  return (b: Backend): Backend =>
-    new Proxy(b, {
-      get(target, prop, recv) {
-        if (prop === 'load') {
-          return (name: string, range?: { offset: number; length: number }) => {
-            if (name.startsWith('data/') && range) read.bytes += range.length;
-            return target.load(name, range);
-          };
-        }
-        const v = Reflect.get(target, prop, recv);
-        return typeof v === 'function' ? v.bind(target) : v;
-      },
-    });
-}
+const counting = (read: { bytes: number }) =>
+  watchLoads((name, range) => {
+    if (name.startsWith('data/') && range) read.bytes += range.length;
+  });
 
 describe('restore of big files (workers write them)', () => {
   let t: TempRepo;

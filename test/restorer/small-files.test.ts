@@ -3,28 +3,17 @@ import { mkdir, readFile, writeFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeTempRepo, type TempRepo } from '../helpers/temp-repo.js';
 import { pseudoRandom } from '../helpers/data.js';
-import type { Backend } from '../../src/backend/types.js';
+import { watchLoads } from '../helpers/watch-loads.js';
 import { planRanges } from '../../src/restorer/small-files.js';
 import { restoreFiles, type SealedRange } from '../../src/pipeline/restore-task.js';
 import type { BlobLocation } from '../../src/index/blob-index.js';
 import type { BlobId, PackId } from '../../src/core/ids.js';
 
 /** Counts ranged reads of data packs. */
-function counting(loads: { n: number }) {
-  return (b: Backend): Backend =>
-    new Proxy(b, {
-      get(target, prop, recv) {
-        if (prop === 'load') {
-          return (name: string, range?: { offset: number; length: number }) => {
-            if (name.startsWith('data/') && range) loads.n++;
-            return target.load(name, range);
-          };
-        }
-        const v = Reflect.get(target, prop, recv);
-        return typeof v === 'function' ? v.bind(target) : v;
-      },
-    });
-}
+const counting = (loads: { n: number }) =>
+  watchLoads((name, range) => {
+    if (name.startsWith('data/') && range) loads.n++;
+  });
 
 describe('pack-oriented restore of small files', () => {
   let t: TempRepo;
