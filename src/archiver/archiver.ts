@@ -15,6 +15,7 @@ import { nodeFromMeta, sameInodeAndCtime, unchangedSince, xattrNodes } from './n
 import { openForBackup, readPieces } from './file-reader.js';
 import type { Totals } from './scan-totals.js';
 import type { LazyPool } from '../pipeline/lazy-pool.js';
+import { WorkSet } from '../util/work-set.js';
 
 export interface ArchiveOptions {
   /** Absolute, normalised paths, none inside another. */
@@ -97,7 +98,7 @@ export class Archiver {
       return await this.archive();
     } catch (err) {
       // Let file tasks still in flight settle before the caller tears down the saver.
-      await Promise.allSettled(this.outstanding);
+      await this.outstanding.drained();
       throw err;
     }
   }
@@ -194,7 +195,7 @@ export class Archiver {
         const parentNode = top ? top.parent?.get(key(name)) : rootParent;
         // Files are read concurrently (many small files must not serialise on per-file
         // latency); the walk waits only when too many are outstanding.
-        while (this.outstanding.size >= MAX_OUTSTANDING_FILES) await Promise.race(this.outstanding);
+        await this.outstanding.room(MAX_OUTSTANDING_FILES);
         const node = this.track(this.entryNode(ev.path, name, ev.meta, parentNode), true);
         if (!top) result = await node;
         else top.nodes.push(node);
@@ -203,7 +204,7 @@ export class Archiver {
     return result;
   }
 
-  private readonly outstanding = new Set<Promise<unknown>>();
+  private readonly outstanding = new WorkSet();
 
   /**
    * Marks a promise as handled at once (it is awaited later, when its directory is
@@ -215,10 +216,7 @@ export class Archiver {
       () => undefined,
       () => undefined,
     );
-    if (outstanding) {
-      this.outstanding.add(settled);
-      void settled.then(() => this.outstanding.delete(settled));
-    }
+    if (outstanding) this.outstanding.add(settled);
     return p;
   }
 

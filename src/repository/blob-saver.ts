@@ -5,6 +5,7 @@ import { parsePackHeader } from '../format/pack-reader.js';
 import type { LazyPool } from '../pipeline/lazy-pool.js';
 import { encodeIndexFile } from './index-file.js';
 import { packName, type Repository } from './repository.js';
+import { WorkSet } from '../util/work-set.js';
 
 export interface SaveResult {
   id: BlobId;
@@ -59,7 +60,8 @@ const READ_BACK_PIECE = 4 * 2 ** 20;
 export class BlobSaver {
   private writer: PackWriter | null = null;
   private readonly pending = new Set<string>();
-  private readonly inFlight = new Set<Promise<void>>();
+  /** Uploads (and index files) in flight; their failures land in `failure`. */
+  private readonly uploading = new WorkSet();
   /** Stored packs no index file names yet. */
   private unindexed: PackId[] = [];
   /** Index files are written one after another. */
@@ -106,7 +108,7 @@ export class BlobSaver {
    * backend would let finished packs pile up in memory.
    */
   async waitForUploads(): Promise<void> {
-    while (this.inFlight.size >= (this.opts.uploads ?? 2)) await Promise.race(this.inFlight);
+    await this.uploading.room(this.opts.uploads ?? 2);
     this.throwIfFailed();
   }
 
@@ -134,11 +136,8 @@ export class BlobSaver {
       .catch((err) => {
         this.failure ??= err;
       })
-      .finally(() => {
-        this.inFlight.delete(p);
-        release?.();
-      });
-    this.inFlight.add(p);
+      .finally(() => release?.());
+    this.uploading.add(p);
   }
 
   private async upload(bytes: Buffer, id: PackId, entries: PackEntry[]): Promise<void> {
@@ -215,7 +214,7 @@ export class BlobSaver {
   async finish(): Promise<void> {
     this.flushInline();
     if (this.pool) await this.pool.flush();
-    await Promise.all(this.inFlight);
+    await this.uploading.drained();
     this.throwIfFailed();
     this.pool?.setPackHandler(null);
     if (this.opts.dryRun) return;
@@ -226,6 +225,6 @@ export class BlobSaver {
   async abandon(): Promise<void> {
     this.writer = null;
     this.pool?.setPackHandler(null);
-    await Promise.allSettled(this.inFlight);
+    await this.uploading.drained();
   }
 }

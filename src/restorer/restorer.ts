@@ -14,6 +14,7 @@ import { SmallFileBatcher } from './small-files.js';
 import { lstatSync, mkdirSync, rmSync } from 'node:fs';
 import type { WorkerPool } from '../pipeline/worker-pool.js';
 import { nodeMeta } from './node-meta.js';
+import { WorkSet } from '../util/work-set.js';
 
 /** Files restored at once. */
 const MAX_OUTSTANDING_FILES = 16;
@@ -103,7 +104,7 @@ export class Restorer {
    */
   private async restoreTree(treeId: BlobId, target: Buffer): Promise<void> {
     const pending: Promise<void>[][] = [[]];
-    const outstanding = new Set<Promise<void>>();
+    const outstanding = new WorkSet();
     try {
       for await (const ev of selectedTree(this.repo, treeId, this.includes, target)) {
         if (this.opts.signal?.aborted) throw new CairnError('CANCELLED', 'restore cancelled; the target holds a partial restore');
@@ -130,14 +131,9 @@ export class Restorer {
           p.catch(() => undefined); // awaited below, with the rest
           pending[pending.length - 1]!.push(p);
         } else {
-          while (outstanding.size >= MAX_OUTSTANDING_FILES) await Promise.race(outstanding);
+          await outstanding.room(MAX_OUTSTANDING_FILES);
           const p = this.guard(ev.path, () => this.restoreEntry(ev.node, ev.snapPath, ev.path));
-          const settled = p.then(
-            () => undefined,
-            () => undefined,
-          );
-          outstanding.add(settled);
-          void settled.then(() => outstanding.delete(settled));
+          outstanding.add(p); // also marks p's rejection handled: it is awaited below
           pending[pending.length - 1]!.push(p);
         }
       }

@@ -4,7 +4,7 @@ import type { CairnError } from '../core/errors/index.js';
 import { scanPacks, syncIndex } from '../repository/index-sync.js';
 import { RepoLock } from '../repository/lock.js';
 import type { Repository } from '../repository/repository.js';
-import { abortableSleep } from '../util/abortable-sleep.js';
+import { abortableSleep, settledSignal } from '../util/abortable-sleep.js';
 import { recordChildPid, stopLeftoverChild } from './supervised-child.js';
 
 /** The client tool a streamer supervises, and how it is treated. */
@@ -159,10 +159,9 @@ export class SupervisedStreamer {
 
   /** Flushes every interval until the child exits or we are stopped. */
   private async loopUntil(exited: Promise<void>): Promise<void> {
-    let done = false;
-    void exited.then(() => (done = true));
-    while (!done && !this.opts.signal.aborted) {
-      await Promise.race([abortableSleep(this.opts.flushIntervalMs, this.opts.signal), exited]);
+    const done = settledSignal(exited);
+    while (!done.aborted && !this.opts.signal.aborted) {
+      await abortableSleep(this.opts.flushIntervalMs, this.opts.signal, done);
       await this.hooks.flush();
     }
   }

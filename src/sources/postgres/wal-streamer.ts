@@ -12,7 +12,7 @@ import type { PgLocation } from './pg-location.js';
 import { storeSegments, WalCatalog, type SegmentFile } from './wal-catalog.js';
 import { isSegmentName, segmentHeader } from './wal-name.js';
 import { commitTimes } from './wal-scan.js';
-import { abortableSleep } from '../../util/abortable-sleep.js';
+import { abortableSleep, settledSignal } from '../../util/abortable-sleep.js';
 import { recordChildPid, stopLeftoverChild } from '../supervised-child.js';
 
 const RECEIVER_PID = 'pg_receivewal.pid';
@@ -154,10 +154,9 @@ export class WalStreamer {
 
   /** Flushes every interval until the receiver exits or we are stopped. */
   private async loopUntil(exited: Promise<void>): Promise<void> {
-    let done = false;
-    void exited.then(() => (done = true));
-    while (!done && !this.opts.signal.aborted) {
-      await Promise.race([abortableSleep(this.opts.flushIntervalMs, this.opts.signal), exited]);
+    const done = settledSignal(exited);
+    while (!done.aborted && !this.opts.signal.aborted) {
+      await abortableSleep(this.opts.flushIntervalMs, this.opts.signal, done);
       await this.flush();
     }
   }

@@ -14,7 +14,7 @@ import { defaultRedisName, parseRedisLocation, type RedisLocation } from './redi
 import { analyseRedis, chooseWindow, selectCommands, type RedisBase } from './redis-pitr.js';
 import { parseInfo, RedisLink, type StreamedCommand } from './replica-link.js';
 import { RespError } from './resp.js';
-import { abortableSleep } from '../../util/abortable-sleep.js';
+import { abortableSleep, settledSignal } from '../../util/abortable-sleep.js';
 
 export const DEFAULT_REDIS_FLUSH_MS = 10_000;
 
@@ -373,8 +373,9 @@ class RedisStreamer {
           link.startStreaming();
           let ended: Error | null = null;
           void closed.then((e) => (ended = e));
+          const closedSignal = settledSignal(closed);
           while (!signal.aborted && !ended) {
-            await Promise.race([abortableSleep(this.opts.flushIntervalMs ?? DEFAULT_REDIS_FLUSH_MS, signal), closed]);
+            await abortableSleep(this.opts.flushIntervalMs ?? DEFAULT_REDIS_FLUSH_MS, signal, closedSignal);
             await this.flush();
           }
           position = { replid: this.replid, offset: this.stats.offset };

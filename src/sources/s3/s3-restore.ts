@@ -7,6 +7,7 @@ import type { Progress } from '../../engine/types.js';
 import type { S3Location } from '../../backend/s3-location.js';
 import { decodeSegment } from './s3-names.js';
 import { headersFromXattrs, xattrValue, type ObjectHeaders } from './s3-object-meta.js';
+import { WorkSet } from '../../util/work-set.js';
 
 /** What a restore needs of the target bucket (S3Bucket; tests use an in-memory one). */
 export interface BucketWriter {
@@ -61,7 +62,7 @@ export async function restoreToBucket(
   // Big objects hold a part in memory each: fewer at once.
   const big = pLimit(2);
   const stats = { objects: 0, bytes: 0 };
-  const outstanding = new Set<Promise<void>>();
+  const outstanding = new WorkSet();
   let failure: unknown = null;
 
   const upload = async (it: Item): Promise<void> => {
@@ -87,15 +88,14 @@ export async function restoreToBucket(
   for await (const it of walk(repo, tree, [], '', includes, warnings)) {
     if (opts.signal?.aborted) throw new CairnError('CANCELLED', 'restore cancelled; objects already written stay in the target bucket');
     if (failure) break;
-    while (outstanding.size >= bucket.loc.concurrency * 4) await Promise.race(outstanding);
+    await outstanding.room(bucket.loc.concurrency * 4);
     const limit = !it.marker && (it.node.size ?? 0) > bucket.loc.partSize ? big : small;
     const p = limit(() => (failure ? Promise.resolve() : upload(it))).catch((err) => {
       failure ??= err;
     });
     outstanding.add(p);
-    void p.then(() => outstanding.delete(p));
   }
-  await Promise.all(outstanding);
+  await outstanding.drained();
   if (failure) throw failure;
   if (includes && stats.objects === 0) {
     throw new CairnError('PATH_NOT_FOUND', `nothing in the snapshot matches ${includes.join(', ')}`, { hint: 'paths are absolute inside the snapshot, e.g. /photos/2024; see `cairn ls`' });

@@ -15,6 +15,7 @@ import type { S3Location } from '../../backend/s3-location.js';
 import type { GotObject } from './s3-bucket.js';
 import { clashName, encodeSegment, placeKey } from './s3-names.js';
 import { nsOf, objectNode, objectXattrs, unchangedObject, withStorageClass, type ListedObject } from './s3-object-meta.js';
+import { WorkSet } from '../../util/work-set.js';
 
 export interface BuildOptions {
   parentTree: BlobId | null;
@@ -67,7 +68,7 @@ export class S3TreeBuilder {
   private bytesDone = 0;
   private totalBytes = 0;
   private readonly limit: LimitFunction;
-  private readonly outstanding = new Set<Promise<unknown>>();
+  private readonly outstanding = new WorkSet();
   private readonly maxOutstanding: number;
 
   constructor(
@@ -85,7 +86,7 @@ export class S3TreeBuilder {
       return await this.build();
     } catch (err) {
       this.limit.clearQueue();
-      await Promise.allSettled(this.outstanding);
+      await this.outstanding.drained();
       throw err;
     }
   }
@@ -120,7 +121,7 @@ export class S3TreeBuilder {
         stack.push({ seg: place.dirs[i]!, closed: new Set(), name, nodes: [], parent: await this.children(parentNode?.subtree ?? null), parentNode, marker: null });
       }
       const top = stack[stack.length - 1]!;
-      while (this.outstanding.size >= this.maxOutstanding) await Promise.race(this.outstanding);
+      await this.outstanding.room(this.maxOutstanding);
       if (place.leaf === null) {
         top.marker = this.track(this.markerMeta(o, top.parentNode), true);
         continue;
@@ -161,10 +162,7 @@ export class S3TreeBuilder {
       () => undefined,
       () => undefined,
     );
-    if (outstanding) {
-      this.outstanding.add(settled);
-      void settled.then(() => this.outstanding.delete(settled));
-    }
+    if (outstanding) this.outstanding.add(settled);
     return p;
   }
 
