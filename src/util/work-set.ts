@@ -3,7 +3,7 @@
  * does the same, but each race leaves a reaction on every pending member until that
  * member settles: one long task (a big file read while thousands of small ones pass)
  * collects one per call, ~300 bytes each, so memory grew with the number of files.
- * Here a settling task wakes one waiter, and nothing is attached per wait.
+ * Here a settling task wakes the waiters, and nothing is attached per wait.
  */
 export class WorkSet {
   private readonly pending = new Set<Promise<void>>();
@@ -22,7 +22,10 @@ export class WorkSet {
     this.pending.add(settled);
     void settled.then(() => {
       this.pending.delete(settled);
-      this.waiters.shift()?.();
+      // Every waiter re-checks: one woken alone may go on without adding a task (a
+      // save that fills no pack), and the others would then wait for a settle that
+      // never comes.
+      for (const wake of this.waiters.splice(0)) wake();
     });
   }
 

@@ -37,6 +37,19 @@ describe('WorkSet', () => {
     expect(w.size).toBe(0);
   });
 
+  it('wakes every waiter when a task settles: one that goes on without adding work does not strand the others', async () => {
+    const w = new WorkSet();
+    let release!: () => void;
+    w.add(new Promise<void>((r) => (release = r)));
+    const done: string[] = [];
+    // Both wait for room with max 1; neither adds a task afterwards.
+    const a = w.room(1).then(() => done.push('a'));
+    const b = w.room(1).then(() => done.push('b'));
+    release();
+    await Promise.race([Promise.all([a, b]), new Promise((r) => setTimeout(r, 1000))]);
+    expect(done.sort()).toEqual(['a', 'b']);
+  });
+
   it('attaches to a long task once, however many waits pass while it runs', async () => {
     const w = new WorkSet();
     const long = watched<void>();
