@@ -190,6 +190,8 @@ d('redis source: PITR through the replication protocol', () => {
     streamer?.kill('SIGKILL');
     killAllCairns();
     for (const s of servers) s.proc.kill('SIGKILL');
+    // Killed processes may still be writing into it for a moment.
+    if (cli) await fsp.rm(cli.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
   });
 
   it('records concurrent writes; restore --at T holds exactly what was written before T, transactions whole', async () => {
