@@ -2,10 +2,9 @@ import pLimit from 'p-limit';
 import { CairnError } from '../core/errors/index.js';
 import type { BlobLocation } from '../index/blob-index.js';
 import type { WorkerPool } from '../pipeline/worker-pool.js';
-import { writeBlobs, type BlobWrites, type BlobWritesResult } from '../pipeline/restore-task.js';
-import type { Repository } from '../repository/repository.js';
+import { writeBlobs, type BlobWrites } from '../pipeline/restore-task.js';
 import type { BlobSource } from './blob-source.js';
-import { entryOf, planRanges } from './small-files.js';
+import { planRanges } from './small-files.js';
 import { workerError } from './worker-error.js';
 
 /** Longest pack range read for a big file at once: bounds the bytes in flight per write. */
@@ -24,7 +23,6 @@ export class BigFileWriter {
   private readonly limit = pLimit(8);
 
   constructor(
-    private readonly repo: Repository,
     private readonly blobs: BlobSource,
     private readonly pool: WorkerPool | null,
     private readonly signal?: AbortSignal,
@@ -50,28 +48,13 @@ export class BigFileWriter {
       ranges.map((r) =>
         this.limit(async () => {
           if (this.signal?.aborted) throw new CairnError('CANCELLED', 'restore cancelled; the target holds a partial restore');
-          const pack = this.blobs.packRecord(r.pack);
-          const bytes = await this.blobs.readPackRange(r.pack, r.offset, r.length);
-          const w: BlobWrites = {
-            path: pathBytes,
-            range: { encKeyId: pack.encKeyId, salt: new Uint8Array(pack.salt), entries: r.locs.map(entryOf), bytes, base: r.offset },
-            at: r.locs.map((l) => at.get(l.id)!),
-          };
-          const result = this.pool ? await this.pool.writeBlobs(w) : this.writeHere(w, r.locs);
+          const w: BlobWrites = { path: pathBytes, range: await this.blobs.readSealed(r), at: r.locs.map((l) => at.get(l.id)!) };
+          // Without workers, the same task on this thread.
+          const result = this.pool ? await this.pool.writeBlobs(w) : writeBlobs(w, (range, entry) => this.blobs.openHere(r.pack, range, entry));
           if (result.error) throw workerError(result.error);
         }),
       ),
     );
     return pos;
-  }
-
-  /** Without workers: the same task on this thread. */
-  private writeHere(w: BlobWrites, locs: BlobLocation[]): BlobWritesResult {
-    const byEntry = new Map(w.range.entries.map((e, k) => [e, locs[k]!]));
-    return writeBlobs(w, (range, entry) => {
-      const loc = byEntry.get(entry)!;
-      const sealed = Buffer.from(range.bytes.buffer, range.bytes.byteOffset + loc.offset - range.base, loc.length);
-      return this.repo.openBlobAt(loc, this.blobs.packRecord(loc.pack), sealed);
-    });
   }
 }

@@ -2,6 +2,9 @@ import { CairnError } from '../core/errors/index.js';
 import type { BlobId, PackId } from '../core/ids.js';
 import { isNotFound } from '../backend/types.js';
 import type { BlobLocation, PackRecord } from '../index/blob-index.js';
+import type { PackEntry } from '../format/pack-writer.js';
+import type { SealedRange } from '../pipeline/restore-task.js';
+import type { PlannedRange } from './small-files.js';
 import { packName, type Repository } from '../repository/repository.js';
 import { LruCache } from '../util/lru-cache.js';
 
@@ -52,4 +55,22 @@ export class BlobSource {
       throw err;
     }
   }
+
+  /** Reads a planned pack range as the sealed range a worker opens (restore-task.ts). */
+  async readSealed(r: PlannedRange): Promise<SealedRange> {
+    const pack = this.packRecord(r.pack);
+    const bytes = await this.readPackRange(r.pack, r.offset, r.length);
+    return { encKeyId: pack.encKeyId, salt: new Uint8Array(pack.salt), entries: r.locs.map(entryOf), bytes, base: r.offset };
+  }
+
+  /** Opens one entry of a range read from `pack` on this thread (no workers), checked against its id. */
+  openHere(pack: PackId, range: SealedRange, entry: PackEntry): Buffer {
+    const sealed = Buffer.from(range.bytes.buffer, range.bytes.byteOffset + entry.offset - range.base, entry.length);
+    return this.repo.openBlobAt({ ...entry, pack }, this.packRecord(pack), sealed);
+  }
+}
+
+/** What a worker needs of a location (the pack is known from the range). */
+function entryOf(l: BlobLocation): PackEntry {
+  return { type: l.type, id: l.id, offset: l.offset, length: l.length, rawLength: l.rawLength, compressed: l.compressed };
 }

@@ -59,8 +59,8 @@ export class Restorer {
     private readonly opts: RestoreRunOptions,
   ) {
     this.blobs = new BlobSource(repo);
-    this.small = new SmallFileBatcher(repo, this.blobs, opts.pool ?? null, this.owner);
-    this.big = new BigFileWriter(repo, this.blobs, opts.pool ?? null, opts.signal);
+    this.small = new SmallFileBatcher(this.blobs, opts.pool ?? null, this.owner);
+    this.big = new BigFileWriter(this.blobs, opts.pool ?? null, opts.signal);
     this.includes = normaliseIncludes(opts.include);
   }
 

@@ -1,5 +1,4 @@
 import type { BlobId, PackId } from '../core/ids.js';
-import type { PackEntry } from '../format/pack-writer.js';
 import type { BlobLocation } from '../index/blob-index.js';
 import type { WorkerPool } from '../pipeline/worker-pool.js';
 import {
@@ -8,9 +7,7 @@ import {
   type RestoreBatchResult,
   type RestoreFileItem,
   type RestoreFileResult,
-  type SealedRange,
 } from '../pipeline/restore-task.js';
-import type { Repository } from '../repository/repository.js';
 import type { BlobSource } from './blob-source.js';
 
 /** A batch goes out when it holds this many files... */
@@ -89,7 +86,6 @@ export class SmallFileBatcher {
   readonly counters = { batches: 0, ranges: 0, opened: 0 };
 
   constructor(
-    private readonly repo: Repository,
     private readonly blobs: BlobSource,
     private readonly pool: WorkerPool | null,
     private readonly owner: boolean,
@@ -147,19 +143,8 @@ export class SmallFileBatcher {
   private async run(batch: Pending[]): Promise<RestoreBatchResult> {
     const { ranges: planned, fileBlobs } = planRanges(batch.map((p) => p.file));
     this.counters.ranges += planned.length;
-    const where = new Map<PackEntry, { loc: BlobLocation; pack: PackId }>();
-    const ranges = await Promise.all(
-      planned.map(async (r): Promise<SealedRange> => {
-        const pack = this.blobs.packRecord(r.pack);
-        const bytes = await this.blobs.readPackRange(r.pack, r.offset, r.length);
-        const entries = r.locs.map((loc) => {
-          const e = entryOf(loc);
-          where.set(e, { loc, pack: r.pack });
-          return e;
-        });
-        return { encKeyId: pack.encKeyId, salt: new Uint8Array(pack.salt), entries, bytes, base: r.offset };
-      }),
-    );
+    const ranges = await Promise.all(planned.map((r) => this.blobs.readSealed(r)));
+    const packOf = new Map(ranges.map((range, i) => [range, planned[i]!.pack]));
     const msg: RestoreBatch = {
       ranges,
       files: batch.map((p, i) => ({ path: new Uint8Array(p.file.path), size: p.file.size, blobs: fileBlobs[i]!, meta: p.file.meta })),
@@ -167,19 +152,8 @@ export class SmallFileBatcher {
     };
     const result = this.pool
       ? await this.pool.restoreFiles(msg)
-      : restoreFiles(msg, {
-          open: (range, entry) => {
-            const { loc, pack } = where.get(entry)!;
-            const sealed = Buffer.from(range.bytes.buffer, range.bytes.byteOffset + loc.offset - range.base, loc.length);
-            return this.repo.openBlobAt(loc, this.blobs.packRecord(pack), sealed);
-          },
-        });
+      : restoreFiles(msg, { open: (range, entry) => this.blobs.openHere(packOf.get(range)!, range, entry) });
     this.counters.opened += result.opened;
     return result;
   }
-}
-
-/** What a worker needs of a location (the pack is known from the range). */
-export function entryOf(l: BlobLocation): PackEntry {
-  return { type: l.type, id: l.id, offset: l.offset, length: l.length, rawLength: l.rawLength, compressed: l.compressed };
 }

@@ -19,15 +19,17 @@ describe('restore of big files (workers write them)', () => {
   let t: TempRepo;
   afterAll(() => t?.cleanup());
 
-  it('reads each distinct blob once, writes repeats and leaves zeros as holes, byte for byte', async () => {
+  // With workers, and with none (threads 0: the same task runs on the main thread).
+  it.each([{ threads: undefined }, { threads: 0 }])('reads each distinct blob once, writes repeats and leaves zeros as holes, byte for byte (threads $threads)', async ({ threads }) => {
     const read = { bytes: 0 };
+    await t?.cleanup();
     t = await makeTempRepo({ wrapBackend: counting(read) });
     const src = join(t.dir, 'src');
     await mkdir(src);
     const a = pseudoRandom(1, 6 * 2 ** 20);
     const content = Buffer.concat([a, Buffer.alloc(12 * 2 ** 20), a, pseudoRandom(2, 2 * 2 ** 20 + 123)]);
     await writeFile(join(src, 'big'), content);
-    const s = await t.open();
+    const s = await t.engine.open({ repo: t.repo, password: t.password, cacheDir: t.cacheDir, ...(threads !== undefined ? { threads } : {}) });
     const b = await s.backup({ paths: [src] });
     const stored = b.snapshot.summary!.bytesAddedPacked;
     read.bytes = 0;

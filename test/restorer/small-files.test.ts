@@ -19,8 +19,10 @@ describe('pack-oriented restore of small files', () => {
   let t: TempRepo;
   afterAll(() => t?.cleanup());
 
-  it('reads each pack range once for many small files, and restores them byte for byte', async () => {
+  // With workers, and with none (threads 0: the same task runs on the main thread).
+  it.each([{ threads: undefined }, { threads: 0 }])('reads each pack range once for many small files, and restores them byte for byte (threads $threads)', async ({ threads }) => {
     const loads = { n: 0 };
+    await t?.cleanup();
     t = await makeTempRepo({ wrapBackend: counting(loads) });
     const src = join(t.dir, 'src');
     await mkdir(join(src, 'a'), { recursive: true });
@@ -28,7 +30,7 @@ describe('pack-oriented restore of small files', () => {
     for (let i = 0; i < files; i++) await writeFile(join(src, 'a', `f${i}`), pseudoRandom(i + 1, 1000 + i * 37));
     // The same content under many names: one blob.
     for (let i = 0; i < 20; i++) await writeFile(join(src, `same${i}`), pseudoRandom(999, 50_000));
-    const s = await t.open();
+    const s = await t.engine.open({ repo: t.repo, password: t.password, cacheDir: t.cacheDir, ...(threads !== undefined ? { threads } : {}) });
     await s.backup({ paths: [src] });
     loads.n = 0;
     const out = join(t.dir, 'out');
