@@ -15,6 +15,21 @@
 #define NONCE_SIZE 12
 #define TAG_SIZE 16
 
+/* A fresh AES-256-GCM context for sealing (enc 1) or opening (enc 0) with this key and
+ * 12-byte nonce, the AAD already fed in; NULL on an OpenSSL failure. */
+static EVP_CIPHER_CTX *gcm_begin(int enc, const void *key, const void *nonce, const void *aad, size_t aad_len) {
+  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+  int n = 0;
+  int ok = ctx != NULL;
+  ok = ok && EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) == 1;
+  ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_SIZE, NULL) == 1;
+  ok = ok && EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, enc) == 1;
+  ok = ok && (aad_len == 0 || EVP_CipherUpdate(ctx, NULL, &n, aad, (int)aad_len) == 1);
+  if (ok) return ctx;
+  EVP_CIPHER_CTX_free(ctx);
+  return NULL;
+}
+
 /* aeadSealInPlace(key, nonce, aad, buf, start, length): encrypts buf[start, start+length)
  * in place and writes the tag to buf[start+length, start+length+16). */
 static napi_value seal_in_place(napi_env env, napi_callback_info info) {
@@ -35,13 +50,9 @@ static napi_value seal_in_place(napi_env env, napi_callback_info info) {
     return cairn_throw_range_error(env, "start/length out of the buffer (room for the tag included)");
   }
   unsigned char *p = (unsigned char *)buf + start;
-  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+  EVP_CIPHER_CTX *ctx = gcm_begin(1, key, nonce, aad, aad_len);
   int ok = ctx != NULL;
   int n = 0;
-  ok = ok && EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1;
-  ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_SIZE, NULL) == 1;
-  ok = ok && EVP_EncryptInit_ex(ctx, NULL, NULL, key, nonce) == 1;
-  ok = ok && (aad_len == 0 || EVP_EncryptUpdate(ctx, NULL, &n, aad, (int)aad_len) == 1);
   ok = ok && (length == 0 || EVP_EncryptUpdate(ctx, p, &n, p, (int)length) == 1);
   ok = ok && EVP_EncryptFinal_ex(ctx, p + length, &n) == 1 && n == 0;
   ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_SIZE, p + length) == 1;
@@ -83,19 +94,13 @@ static napi_value open_into(napi_env env, napi_callback_info info) {
   /* The tag is read before decrypting: in place, the plaintext overwrites the ciphertext
    * (never the tag, which lies after it, but a caller's dst may overlap it). */
   memcpy(tag, in + length, TAG_SIZE);
-  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-  int ok = ctx != NULL;
-  int n = 0;
-  ok = ok && EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1;
-  ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_SIZE, NULL) == 1;
-  ok = ok && EVP_DecryptInit_ex(ctx, NULL, NULL, key, nonce) == 1;
-  if (!ok) {
-    EVP_CIPHER_CTX_free(ctx);
+  EVP_CIPHER_CTX *ctx = gcm_begin(0, key, nonce, aad, aad_len);
+  if (!ctx) {
     napi_throw_error(env, NULL, "AES-256-GCM open failed in OpenSSL");
     return NULL;
   }
-  ok = aad_len == 0 || EVP_DecryptUpdate(ctx, NULL, &n, aad, (int)aad_len) == 1;
-  ok = ok && (length == 0 || EVP_DecryptUpdate(ctx, out, &n, in, (int)length) == 1);
+  int n = 0;
+  int ok = length == 0 || EVP_DecryptUpdate(ctx, out, &n, in, (int)length) == 1;
   ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_SIZE, tag) == 1;
   /* Final fails exactly when the tag does not match: that is the authentication. */
   ok = ok && EVP_DecryptFinal_ex(ctx, out + length, &n) == 1;

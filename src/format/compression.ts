@@ -61,11 +61,7 @@ export function decompress(data: Uint8Array, rawLength?: number): Buffer {
       decompressor ??= new Decompressor();
       return decompressor.decompress(data);
     }
-    dctx ??= new zstdBinding.DCtx();
-    const out = Buffer.allocUnsafe(rawLength);
-    const n = dctx.decompress(out, data);
-    if (n !== rawLength) throw new Error(`decompressed to ${n} bytes, expected ${rawLength}`);
-    return out;
+    return decompressInto(data, Buffer.allocUnsafe(rawLength));
   } catch (cause) {
     if (cause instanceof CairnError) throw cause;
     throw new CairnError('REPO_CORRUPT', `zstd data does not decompress: ${(cause as Error).message}`, { cause });

@@ -86,7 +86,7 @@ export function writeBlobs(w: BlobWrites, open: RestoreTaskDeps['open']): BlobWr
     w.range.entries.forEach((entry, k) => {
       const data = open(w.range, entry);
       if (isAllZero(data)) return;
-      for (const pos of w.at[k] ?? []) for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off, pos + off);
+      for (const pos of w.at[k] ?? []) writeAllSync(fd, data, pos);
     });
     return {};
   } catch (err) {
@@ -153,7 +153,7 @@ function restoreOne(f: RestoreFileItem, blob: (i: number) => Buffer, owner: bool
     for (const i of f.blobs) {
       const data = blob(i);
       if (isAllZero(data)) holes = true;
-      else for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off, pos + off);
+      else writeAllSync(fd, data, pos);
       pos += data.length;
     }
     if (holes || pos !== f.size) ftruncateSync(fd, f.size);
@@ -181,6 +181,11 @@ function restoreOne(f: RestoreFileItem, blob: (i: number) => Buffer, owner: bool
   } catch (err) {
     return { warnings: [], error: errorOf(err) };
   }
+}
+
+/** Writes all of `data` at `pos` (a positioned write may write less than asked). */
+function writeAllSync(fd: number, data: Buffer, pos: number): void {
+  for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off, pos + off);
 }
 
 function errorOf(err: unknown): { code: string; message: string } {
