@@ -3,7 +3,7 @@ import type { BlobId, BlobType, PackId } from '../core/ids.js';
 import { PackWriter, type PackEntry } from '../format/pack-writer.js';
 import { parsePackHeader } from '../format/pack-reader.js';
 import type { LazyPool } from '../pipeline/lazy-pool.js';
-import { encodeIndexFile } from './index-file.js';
+import { encodeIndexFile, type IndexedPack } from './index-file.js';
 import { packName, type Repository } from './repository.js';
 import { WorkSet } from '../util/work-set.js';
 
@@ -62,8 +62,12 @@ export class BlobSaver {
   private readonly pending = new Set<string>();
   /** Uploads (and index files) in flight; their failures land in `failure`. */
   private readonly uploading = new WorkSet();
-  /** Stored packs no index file names yet. */
-  private unindexed: PackId[] = [];
+  /**
+   * Stored packs no index file names yet, with what the index file says of them. Kept
+   * here, not read back from the index cache: another process sharing the cache (a
+   * prune, a check) may drop a pack no index file names before this one writes it.
+   */
+  private unindexed: IndexedPack[] = [];
   /** Index files are written one after another. */
   private indexing: Promise<void> = Promise.resolve();
   private failure: unknown = null;
@@ -158,9 +162,10 @@ export class BlobSaver {
     }
     await this.opts.onStored?.(id, bytes);
     const { encKeyId, salt } = parsePackHeader(bytes);
-    this.repo.index.addPack({ id, size: bytes.length, encKeyId, salt }, entries, null);
+    const pack = { id, size: bytes.length, encKeyId, salt };
+    this.repo.index.addPack(pack, entries, null);
     for (const e of entries) this.pending.delete(e.type + e.id);
-    this.unindexed.push(id);
+    this.unindexed.push({ pack, blobs: entries });
     this.opts.onPack?.(id);
     if (this.unindexed.length >= (this.opts.indexEvery ?? 64)) await this.writeIndex();
   }
@@ -173,12 +178,11 @@ export class BlobSaver {
    */
   private writeIndex(): Promise<void> {
     const next = this.indexing.then(async () => {
-      const ids = this.unindexed;
+      const packs = this.unindexed;
       this.unindexed = [];
-      if (ids.length === 0) return;
-      const packs = ids.map((id) => ({ pack: this.repo.index.getPack(id)!, blobs: this.repo.index.blobsInPack(id) }));
+      if (packs.length === 0) return;
       const indexId = await this.repo.saveSealed('index', encodeIndexFile(packs));
-      this.repo.index.markIndexed(ids, indexId);
+      this.repo.index.markIndexed(packs.map((p) => p.pack.id), indexId);
     });
     // A failure fails the session (the caller of the upload records it); later index files still run.
     this.indexing = next.catch(() => undefined);

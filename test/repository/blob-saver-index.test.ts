@@ -42,6 +42,21 @@ describe('BlobSaver index files', () => {
     await again.close();
   });
 
+  it('names a stored pack even when another process dropped it from the shared cache meanwhile', async () => {
+    // Seen with a prune sharing the cache (test/crash/kill-prune): the index file was
+    // built from the cache, found no record, and the backup died with an internal error.
+    const backend = new MemBackend();
+    const repo = await Repository.init(backend, 'pw', { clock: systemClock, random: systemRandom, cacheDir: ':memory:', threads: 0 }, { kdf: TEST_KDF, packSize: 4096 });
+    const saver = new BlobSaver(repo, { onPack: (id) => repo.index.removePack(id) });
+    const { id } = await saver.save('data', pseudoRandom(7, 5000));
+    await saver.finish();
+    const [indexId] = await repo.listIds('index');
+    const named = decodeIndexFile(await repo.loadSealed('index', indexId!), indexId!).packs;
+    expect(named.length).toBe(1);
+    expect(named[0]!.blobs.map((b) => b.id)).toEqual([id]);
+    await repo.close();
+  });
+
   it('writes no index file when nothing was stored', async () => {
     const backend = new MemBackend();
     const repo = await Repository.init(backend, 'pw', { clock: systemClock, random: systemRandom, cacheDir: ':memory:', threads: 0 }, { kdf: TEST_KDF });
