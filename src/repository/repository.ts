@@ -7,7 +7,7 @@ import { isNotFound } from '../backend/types.js';
 import { CairnError, fromSystemError } from '../core/errors/index.js';
 import type { Clock } from '../core/clock.js';
 import type { RandomSource } from '../core/random.js';
-import { asSnapshotId, isId, type BlobId, type BlobType, type SnapshotId } from '../core/ids.js';
+import { asSnapshotId, isId, type BlobId, type BlobType, type PackId, type SnapshotId } from '../core/ids.js';
 import { BlobHasher } from '../crypto/blob-hasher.js';
 import { sha256Hex } from '../crypto/sha256.js';
 import { encKey, generateMasterKey, type MasterKey } from '../crypto/master-key.js';
@@ -72,6 +72,7 @@ export class Repository {
   private readonly packKeys = new LruCache<string, Buffer>(256);
   // Bounded by count: tree packs are small (a few MiB for ~100k files), mixed ones up to packSize.
   private readonly treePacks = new LruCache<string, Promise<Buffer>>(4);
+  private readonly packRecords = new LruCache<PackId, PackRecord>(256);
 
   private constructor(
     readonly backend: Backend,
@@ -318,7 +319,7 @@ export class Repository {
         details: { blob: id, type },
       });
     }
-    const pack = this.index.getPack(loc.pack);
+    const pack = this.packRecord(loc.pack);
     if (!pack) throw new CairnError('REPO_CORRUPT', `index names blob ${id.slice(0, 8)} in unknown pack ${loc.pack.slice(0, 8)}`);
     let sealed: Buffer;
     try {
@@ -369,6 +370,19 @@ export class Repository {
       this.treePacks.set(pack, p);
     }
     return p;
+  }
+
+  /**
+   * A pack's record (size, key, salt) never changes for its id, and walking trees reads
+   * thousands of blobs from a few packs: one index query per pack, not per blob.
+   */
+  private packRecord(id: PackId): PackRecord | undefined {
+    let r = this.packRecords.get(id);
+    if (!r) {
+      r = this.index.getPack(id);
+      if (r) this.packRecords.set(id, r);
+    }
+    return r;
   }
 
   /** Pack keys are derived once per pack, not once per blob read. */

@@ -6,7 +6,7 @@ import { syncIndex } from '../repository/index-sync.js';
 import { packName, type Repository } from '../repository/repository.js';
 import type { CheckOptions, CheckProblem, CheckResult } from '../engine/types.js';
 import { walkTree } from './tree-walk.js';
-import { displayName } from '../snapshot/tree.js';
+import { displayName, type TreeNode } from '../snapshot/tree.js';
 import pLimit from 'p-limit';
 import { startPool } from '../pipeline/start-pool.js';
 import type { WorkerPool } from '../pipeline/worker-pool.js';
@@ -45,21 +45,13 @@ async function check(repo: Repository, opts: CheckOptions, pool: WorkerPool | nu
     problems.push({ kind: 'index', id: '', message: err.message });
   }
 
-  const listed = new Map<string, number>();
-  for await (const f of repo.backend.list('data/')) {
-    const id = f.name.slice(f.name.lastIndexOf('/') + 1);
-    if (isId(id)) listed.set(id, f.size);
-  }
-  // Packs a killed backup left in this cache but no index file names, since swept by a
-  // prune elsewhere: stale cache, not damage.
-  for (const id of repo.index.unindexedPacks()) if (!listed.has(id)) repo.index.removePack(id);
+  // The content check starts from the index's packs while the repository's packs are
+  // listed (one directory per id prefix, or a paged object listing): a pack the listing
+  // misses fails its load and is reported from the listing below.
+  const listing = listPacks(repo);
+  listing.catch(() => undefined); // awaited below, once the content check is under way
   const indexedPacks: { id: PackId; size: number }[] = [];
-  for (const p of repo.index.iteratePacks()) {
-    indexedPacks.push({ id: p.id, size: p.size });
-    const size = listed.get(p.id);
-    if (size === undefined) problems.push({ kind: 'pack', id: p.id, message: `pack ${p.id.slice(0, 8)} is in the index but missing from the repository` });
-    else if (size !== p.size) problems.push({ kind: 'pack', id: p.id, message: `pack ${p.id.slice(0, 8)} is ${size} bytes, the index says ${p.size}` });
-  }
+  for (const p of repo.index.iteratePacks()) indexedPacks.push({ id: p.id, size: p.size });
 
   // Content, on the workers, while the main thread checks the structure below.
   const damaged: string[] = [];
@@ -68,11 +60,7 @@ async function check(repo: Repository, opts: CheckOptions, pool: WorkerPool | nu
   let packsChecked = 0;
   const content = async (): Promise<void> => {
     if (!opts.readData) return;
-    const selected = selectSubset(
-      indexedPacks.filter((p) => listed.has(p.id)),
-      opts.readDataSubset,
-      repo.deps.random,
-    );
+    const selected = selectSubset(indexedPacks, opts.readDataSubset, repo.deps.random);
     const total = selected.reduce((n, p) => n + p.size, 0);
     // Packs are read a few at a time and verified on worker threads (hash, structure,
     // every blob's authentication and id). Each pack in flight is read into one of a
@@ -100,7 +88,7 @@ async function check(repo: Repository, opts: CheckOptions, pool: WorkerPool | nu
       try {
         bytes = await repo.backend.load(packName(p.id), undefined, slot);
       } catch (err) {
-        if (isNotFound(err)) return; // reported above
+        if (isNotFound(err)) return; // reported from the listing
         throw err;
       }
       const size = bytes.length;
@@ -116,6 +104,22 @@ async function check(repo: Repository, opts: CheckOptions, pool: WorkerPool | nu
   };
   const contentDone = content();
   contentDone.catch(() => undefined); // awaited after the structure check
+
+  const listed = await listing;
+  // Packs a killed backup left in this cache but no index file names, since swept by a
+  // prune elsewhere: stale cache, not damage.
+  const stale = new Set<string>();
+  for (const id of repo.index.unindexedPacks()) {
+    if (listed.has(id)) continue;
+    repo.index.removePack(id);
+    stale.add(id);
+  }
+  for (const p of indexedPacks) {
+    if (stale.has(p.id)) continue;
+    const size = listed.get(p.id);
+    if (size === undefined) problems.push({ kind: 'pack', id: p.id, message: `pack ${p.id.slice(0, 8)} is in the index but missing from the repository` });
+    else if (size !== p.size) problems.push({ kind: 'pack', id: p.id, message: `pack ${p.id.slice(0, 8)} is ${size} bytes, the index says ${p.size}` });
+  }
 
   // Structure: snapshots and trees.
   await warmed;
@@ -135,7 +139,7 @@ async function check(repo: Repository, opts: CheckOptions, pool: WorkerPool | nu
     if (seenTrees.has(s.body.tree)) continue;
     seenTrees.add(s.body.tree);
     try {
-      await checkTreeBlobs(repo, s.body.tree, '', s.id, seenTrees, problems);
+      await checkTreeBlobs(repo, s.body.tree, s.id, seenTrees, problems);
     } catch (err) {
       if (!(err instanceof CairnError)) throw err;
       problems.push({ kind: 'tree', id: s.id, message: `snapshot ${s.id.slice(0, 8)}: ${err.message}` });
@@ -154,35 +158,61 @@ async function check(repo: Repository, opts: CheckOptions, pool: WorkerPool | nu
   return { ok: problems.length === 0, packsChecked, bytesRead, problems, damagedPacks: damaged, affected, affectedWal };
 }
 
+/** Every pack file in the repository, by id, with its size. */
+async function listPacks(repo: Repository): Promise<Map<string, number>> {
+  const listed = new Map<string, number>();
+  for await (const f of repo.backend.list('data/')) {
+    const id = f.name.slice(f.name.lastIndexOf('/') + 1);
+    if (isId(id)) listed.set(id, f.size);
+  }
+  return listed;
+}
+
+/** Data ids asked about per index query: per-call set-up made a query per tree ~2× dearer per id. */
+const ID_BATCH = 2048;
+
 /**
  * Every blob a tree and its subtrees (not yet in `seenTrees`) name is indexed, in tree
- * order. One index query per tree for all of its blobs, and a turn of the event loop
- * between trees: this runs while the content check reads packs on the same thread, and
- * a lookup per blob (~100k on a 1.6 GB tree) held the loop long enough to starve the
- * workers.
+ * order. Data blobs are asked about in batches across trees, subtrees by loading them,
+ * and the event loop gets a turn between trees: this runs while the
+ * content check reads packs on the same thread, and a lookup per blob (~100k on a
+ * 1.6 GB tree) held the loop long enough to starve the workers.
  */
-async function checkTreeBlobs(repo: Repository, treeId: BlobId, base: string, snapshot: string, seenTrees: Set<string>, problems: CheckProblem[]): Promise<void> {
-  const tree = await repo.loadTree(treeId);
-  await new Promise<void>((resolve) => setImmediate(resolve));
-  const dataIds: BlobId[] = [];
-  const treeIds: BlobId[] = [];
-  for (const node of tree.nodes) {
-    if (node.type === 'file') for (const id of node.content ?? []) dataIds.push(id);
-    if (node.type === 'dir' && node.subtree) treeIds.push(node.subtree);
-  }
-  const missingData = new Set(repo.index.unindexed('data', dataIds));
-  const missingTrees = new Set(repo.index.unindexed('tree', treeIds));
+async function checkTreeBlobs(repo: Repository, root: BlobId, snapshot: string, seenTrees: Set<string>, problems: CheckProblem[]): Promise<void> {
   const report = (type: 'tree' | 'data', id: BlobId, path: string) =>
     problems.push({ kind: 'blob', id, message: `${type} blob ${id.slice(0, 8)} of ${path} (snapshot ${snapshot.slice(0, 8)}) is in no pack` });
-  for (const node of tree.nodes) {
-    const path = `${base}/${displayName(node)}`;
-    if (node.type === 'file') for (const id of node.content ?? []) if (missingData.has(id)) report('data', id, path);
-    if (node.type !== 'dir' || !node.subtree) continue;
-    if (missingTrees.has(node.subtree)) report('tree', node.subtree, path);
-    else if (!seenTrees.has(node.subtree)) {
+  const pending: { id: BlobId; base: string; node: TreeNode }[] = [];
+  const flush = () => {
+    const missing = new Set(repo.index.unindexed('data', pending.map((p) => p.id)));
+    if (missing.size > 0) for (const p of pending) if (missing.has(p.id)) report('data', p.id, `${p.base}/${displayName(p.node)}`);
+    pending.length = 0;
+  };
+  const visit = async (treeId: BlobId, base: string): Promise<void> => {
+    const tree = await repo.loadTree(treeId);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    for (const node of tree.nodes) if (node.type === 'file') for (const id of node.content ?? []) pending.push({ id, base, node });
+    if (pending.length >= ID_BATCH) flush();
+    for (const node of tree.nodes) {
+      if (node.type !== 'dir' || !node.subtree || seenTrees.has(node.subtree)) continue;
+      const path = `${base}/${displayName(node)}`;
       seenTrees.add(node.subtree);
-      await checkTreeBlobs(repo, node.subtree, path, snapshot, seenTrees, problems);
+      try {
+        await visit(node.subtree, path);
+      } catch (err) {
+        // Loading the subtree looked it up: asking the index again only when that failed
+        // spares a query per tree. Not indexed is reported here; anything else (its
+        // pack missing or damaged) ends this snapshot's walk, as for the root.
+        if (repo.index.findForRead('tree', node.subtree)) throw err;
+        seenTrees.delete(node.subtree);
+        report('tree', node.subtree, path);
+      }
     }
+  };
+  try {
+    await visit(root, '');
+  } finally {
+    // What was queued before a tree failed to load is still checked.
+    flush();
   }
 }
 

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { appendFile, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { createEngine } from '../../src/engine/create-engine.js';
 
 /**
@@ -60,5 +61,74 @@ describe('check: blobs in no pack', () => {
       { kind: 'blob', id: deep, message: `tree blob ${deep.slice(0, 8)} of ${src}/a/deep (snapshot ${short}) is in no pack` },
       { kind: 'blob', id: three[0], message: `data blob ${three[0]!.slice(0, 8)} of ${src}/b/three.txt (snapshot ${short}) is in no pack` },
     ]);
+  });
+});
+
+/**
+ * check --read-data starts reading packs from the index while the repository's packs
+ * are still being listed: a pack the listing lacks or sees at another size must still
+ * be reported as such, and the other packs checked.
+ */
+describe('check --read-data: packs lost or changed in the repository', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cairn-check-packs-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function repoWithPacks(name: string): Promise<{ repo: string; cacheDir: string; packs: string[]; engine: ReturnType<typeof createEngine> }> {
+    // Two backups of incompressible files: at least two data packs and a tree pack.
+    const engine = createEngine({ kdf: { N: 1024, r: 8, p: 1 } });
+    const base = join(dir, name);
+    const repo = join(base, 'repo');
+    const cacheDir = join(base, 'cache');
+    const src = join(base, 'src');
+    await mkdir(src, { recursive: true });
+    await engine.init({ repo, password: 'pw', cacheDir });
+    const s = await engine.open({ repo, password: 'pw', cacheDir });
+    for (let i = 0; i < 2; i++) {
+      await writeFile(join(src, `f${i}.bin`), randomBytes(3 * 2 ** 20));
+      await s.backup({ paths: [src] });
+    }
+    const clean = await s.check({ readData: true });
+    await s.close();
+    expect(clean.problems).toEqual([]);
+    const packs: string[] = [];
+    for (const sub of await readdir(join(repo, 'data'))) for (const f of await readdir(join(repo, 'data', sub))) packs.push(join(repo, 'data', sub, f));
+    expect(packs.length).toBe(clean.packsChecked);
+    expect(packs.length).toBeGreaterThanOrEqual(3);
+    return { repo, cacheDir, packs, engine };
+  }
+
+  it('a deleted pack is reported missing and the others are still read', async () => {
+    const { repo, cacheDir, packs, engine } = await repoWithPacks('deleted');
+    const victim = packs[0]!;
+    const id = basename(victim);
+    await rm(victim);
+    const s = await engine.open({ repo, password: 'pw', cacheDir });
+    const c = await s.check({ readData: true });
+    await s.close();
+    expect(c.ok).toBe(false);
+    expect(c.packsChecked).toBe(packs.length - 1);
+    expect(c.problems).toContainEqual({ kind: 'pack', id, message: `pack ${id.slice(0, 8)} is in the index but missing from the repository` });
+    expect(c.damagedPacks).toEqual([id]);
+  });
+
+  it('a pack that grew is reported with both sizes and as damaged content', async () => {
+    const { repo, cacheDir, packs, engine } = await repoWithPacks('grown');
+    const victim = packs[packs.length - 1]!;
+    const id = basename(victim);
+    const size = (await stat(victim)).size;
+    await appendFile(victim, Buffer.alloc(100));
+    const s = await engine.open({ repo, password: 'pw', cacheDir });
+    const c = await s.check({ readData: true });
+    await s.close();
+    expect(c.ok).toBe(false);
+    expect(c.packsChecked).toBe(packs.length);
+    expect(c.problems).toContainEqual({ kind: 'pack', id, message: `pack ${id.slice(0, 8)} is ${size + 100} bytes, the index says ${size}` });
+    expect(c.problems.filter((p) => p.id === id && p.message !== `pack ${id.slice(0, 8)} is ${size + 100} bytes, the index says ${size}`).length).toBeGreaterThan(0);
+    expect(c.damagedPacks).toEqual([id]);
   });
 });
