@@ -16,6 +16,7 @@ import { openForBackup, readPieces } from './file-reader.js';
 import type { Totals } from './scan-totals.js';
 import type { LazyPool } from '../pipeline/lazy-pool.js';
 import { WorkSet } from '../util/work-set.js';
+import { AbortGate } from '../util/abort-gate.js';
 
 export interface ArchiveOptions {
   /** Absolute, normalised paths, none inside another. */
@@ -91,7 +92,11 @@ export class Archiver {
     private readonly saver: BlobSaver,
     private readonly opts: ArchiveOptions,
   ) {
+    this.cancel = new AbortGate(opts.signal, () => new CairnError('CANCELLED', 'backup cancelled; nothing was committed'));
   }
+
+  /** Waits for workers that end at once on cancel: the pool is terminated by the caller. */
+  private readonly cancel: AbortGate;
 
   async run(): Promise<ArchiveResult> {
     try {
@@ -100,6 +105,8 @@ export class Archiver {
       // Let file tasks still in flight settle before the caller tears down the saver.
       await this.outstanding.drained();
       throw err;
+    } finally {
+      this.cancel.close();
     }
   }
 
@@ -342,8 +349,7 @@ export class Archiver {
     linkKey: string | null,
   ): Promise<{ ids: BlobId[]; meta?: EntryMeta } | null> {
     await this.saver.waitForUploads();
-    // On cancel, stop waiting at once: the pool is terminated by the caller.
-    const r = await abortable(this.opts.pool!.backupFile(path, meta), this.opts.signal);
+    const r = await this.cancel.wrap(this.opts.pool!.backupFile(path, meta));
     this.checkCancelled();
     this.stats.bytesRead += r.read;
     this.saver.countStored(r.newBlobs, r.newBytes);
@@ -401,28 +407,6 @@ export class Archiver {
     nodes.sort(compareNodes);
     return (await this.saver.save('tree', encodeTree({ nodes }))).id;
   }
-}
-
-/**
- * Rejects with CANCELLED as soon as the signal fires, without waiting for `p` (whose
- * worker is about to be terminated). One promise per signal serves every caller, so
- * sixteen files in flight do not add sixteen listeners to it.
- */
-const aborted = new WeakMap<AbortSignal, Promise<never>>();
-function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return p;
-  p.catch(() => undefined); // may settle (or fail) after we stopped waiting
-  let onAbort = aborted.get(signal);
-  if (!onAbort) {
-    onAbort = new Promise<never>((_, reject) => {
-      const fire = () => reject(new CairnError('CANCELLED', 'backup cancelled; nothing was committed'));
-      if (signal.aborted) fire();
-      else signal.addEventListener('abort', fire, { once: true });
-    });
-    onAbort.catch(() => undefined);
-    aborted.set(signal, onAbort);
-  }
-  return Promise.race([p, onAbort]);
 }
 
 function lastComponent(path: Buffer): Buffer {

@@ -40,6 +40,9 @@ function tailSize(count: number): number {
   return 4 + count * TRAILER_ENTRY_SIZE + AEAD_TAG_SIZE + PACK_FOOTER_SIZE;
 }
 
+/** Blobs per pack at most (see PackWriter.full). */
+export const MAX_PACK_BLOBS = 8192;
+
 /**
  * The buffer a pack of `packSize` bytes with blobs of at most `maxBlob` plaintext bytes
  * is built in (the last blob may cross packSize; its trailer must fit too). PackWriter
@@ -128,6 +131,15 @@ export class PackWriter {
     const grown = Buffer.allocUnsafe(Math.max(size, 2 * this.buf.length));
     grown.set(this.buf.subarray(0, this.offset));
     this.buf = grown;
+  }
+
+  /**
+   * Whether the pack should be finished: `packSize` bytes written, or MAX_PACK_BLOBS
+   * blobs. Tiny blobs (small files that compress to a few dozen bytes) would otherwise
+   * put ~100k entries in one 16 MiB pack, all held in memory until it is stored.
+   */
+  full(packSize: number): boolean {
+    return this.offset >= packSize || this.entries.length >= MAX_PACK_BLOBS;
   }
 
   /** Bytes written so far, header included, trailer and footer not. */

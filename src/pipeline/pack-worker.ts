@@ -91,7 +91,7 @@ function sealBlob(type: 'data' | 'tree', id: BlobId, data: Uint8Array): void {
     writer = new PackWriter({ encKeyId: init!.currentEncKey, encKey: keyFor(init!.currentEncKey), random: systemRandom, buffer: b.bytes });
   }
   writer.add(type, id, data, init!.compressionLevel);
-  if (writer.size >= init!.packSize) finishPack();
+  if (writer.full(init!.packSize)) finishPack();
 }
 
 /** Decrypt and decompress buffers reused for every blob this thread opens and consumes at once (check, big files). */

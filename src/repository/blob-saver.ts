@@ -38,6 +38,8 @@ export interface BlobSaverOptions {
   pool?: LazyPool | null;
   /** An index file is written for every this many stored packs (default 64), and one for the rest at finish(). */
   indexEvery?: number;
+  /** ...or as soon as the packs not yet in one hold this many blobs (default 50,000): small files fill a pack with thousands. */
+  indexMaxBlobs?: number;
 }
 
 /**
@@ -68,6 +70,7 @@ export class BlobSaver {
    * prune, a check) may drop a pack no index file names before this one writes it.
    */
   private unindexed: IndexedPack[] = [];
+  private unindexedBlobs = 0;
   /** Index files are written one after another. */
   private indexing: Promise<void> = Promise.resolve();
   private failure: unknown = null;
@@ -102,7 +105,7 @@ export class BlobSaver {
       this.writer = new PackWriter({ encKeyId: keyId, encKey: this.repo.keyFor(keyId), random: this.repo.deps.random });
     }
     this.writer.add(type, id, plain, this.repo.config.compression.level);
-    if (this.writer.size >= this.repo.config.packSize) this.flushInline();
+    if (this.writer.full(this.repo.config.packSize)) this.flushInline();
     return { id, added: true };
   }
 
@@ -166,20 +169,23 @@ export class BlobSaver {
     this.repo.index.addPack(pack, entries, null);
     for (const e of entries) this.pending.delete(e.type + e.id);
     this.unindexed.push({ pack, blobs: entries });
+    this.unindexedBlobs += entries.length;
     this.opts.onPack?.(id);
-    if (this.unindexed.length >= (this.opts.indexEvery ?? 64)) await this.writeIndex();
+    if (this.unindexed.length >= (this.opts.indexEvery ?? 64) || this.unindexedBlobs >= (this.opts.indexMaxBlobs ?? 50_000)) await this.writeIndex();
   }
 
   /**
    * Writes an index file naming the stored packs no index file names yet. Every 64 packs
-   * (~1 GiB) during a session, not once at its end: encoding the index file holds its
-   * entries in memory (~130 bytes a blob), so one file for a whole backup grew with the
-   * backup, by ~0.4 GB for a million new blobs.
+   * (~1 GiB) or 50,000 blobs during a session, not once at its end: encoding the index
+   * file holds its entries in memory (~130 bytes a blob, and as much again as JSON), so
+   * one file for a whole backup grew with the backup, by ~0.4 GB for a million new
+   * blobs; 64 packs of small files (~4 KiB each) still held 250k blobs.
    */
   private writeIndex(): Promise<void> {
     const next = this.indexing.then(async () => {
       const packs = this.unindexed;
       this.unindexed = [];
+      this.unindexedBlobs = 0;
       if (packs.length === 0) return;
       const indexId = await this.repo.saveSealed('index', encodeIndexFile(packs));
       this.repo.index.markIndexed(packs.map((p) => p.pack.id), indexId);

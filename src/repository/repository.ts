@@ -15,6 +15,7 @@ import { createKeySlot, serializeKeySlot, DEFAULT_KDF, type KdfParams, type Slot
 import { withAppendOnly } from '../backend/with-append-only.js';
 import { openSealedFile, sealFile, type SealedKind } from '../format/sealed-file.js';
 import { openBlob, packKey } from '../format/pack-reader.js';
+import { packCapacity } from '../format/pack-writer.js';
 import { gearTable } from '../chunker/gear-table.js';
 import { DEFAULT_CHUNKER, validateChunkerParams } from '../chunker/fast-cdc.js';
 import type { ChunkerParams } from '../chunker/types.js';
@@ -68,10 +69,13 @@ export class Repository {
   gcMarksKnown: readonly string[] = [];
   readonly hasher: BlobHasher;
   readonly gear: Uint32Array;
-  private readonly treeCache = new LruCache<string, Tree>(2048);
+  // Bounded by nodes, not only trees: 2048 directories of 500 files each held ~60 MB.
+  private readonly treeCache = new LruCache<string, Tree>(2048, 20_000, (t) => t.nodes.length);
   private readonly packKeys = new LruCache<string, Buffer>(256);
-  // Bounded by count: tree packs are small (a few MiB for ~100k files), mixed ones up to packSize.
-  private readonly treePacks = new LruCache<string, Promise<Buffer>>(4);
+  // By bytes: a tree pack is full-sized (16 MiB) for ~100k files in big directories, and
+  // four of them were most of an unchanged backup's memory. Room for two whatever the pack size.
+  private readonly treePacks: LruCache<string, Buffer>;
+  private readonly treePackLoads = new Map<string, Promise<Buffer>>();
   private readonly packRecords = new LruCache<PackId, PackRecord>(256);
 
   private constructor(
@@ -86,6 +90,7 @@ export class Repository {
   ) {
     this.hasher = new BlobHasher(masterKey.idKey);
     this.gear = gearTable(masterKey.chunkerSeed);
+    this.treePacks = new LruCache(8, Math.max(32 * 2 ** 20, 2 * packCapacity(config.packSize, config.chunker.max)), (b) => b.length);
   }
 
   get id(): string {
@@ -356,18 +361,25 @@ export class Repository {
    * per tree is what makes incremental scans fast (and cheap on object storage).
    */
   private treePack(pack: string): Promise<Buffer> {
-    let p = this.treePacks.get(pack);
+    const hit = this.treePacks.get(pack);
+    if (hit) return Promise.resolve(hit);
+    let p = this.treePackLoads.get(pack);
     if (!p) {
       // A whole pack must hash to its name: end-to-end integrity whatever the store.
-      p = this.backend.load(packName(pack)).then((bytes) => {
-        if (sha256Hex(bytes) === pack) return bytes;
-        throw new CairnError('PACK_CORRUPT', `pack ${pack.slice(0, 8)} does not hash to its name`, {
-          hint: 'run `cairn check --read-data` to see which snapshots are affected',
-          details: { pack },
-        });
-      });
-      p.catch(() => this.treePacks.clear());
-      this.treePacks.set(pack, p);
+      p = this.backend
+        .load(packName(pack))
+        .then((bytes) => {
+          if (sha256Hex(bytes) !== pack) {
+            throw new CairnError('PACK_CORRUPT', `pack ${pack.slice(0, 8)} does not hash to its name`, {
+              hint: 'run `cairn check --read-data` to see which snapshots are affected',
+              details: { pack },
+            });
+          }
+          this.treePacks.set(pack, bytes);
+          return bytes;
+        })
+        .finally(() => this.treePackLoads.delete(pack));
+      this.treePackLoads.set(pack, p);
     }
     return p;
   }

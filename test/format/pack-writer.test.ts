@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { asBlobId } from '../../src/core/ids.js';
 import { encKey } from '../../src/crypto/master-key.js';
 import { decompress } from '../../src/format/compression.js';
-import { PackWriter } from '../../src/format/pack-writer.js';
+import { MAX_PACK_BLOBS, PackWriter } from '../../src/format/pack-writer.js';
 import { seededRandom } from '../crypto/seeded-random.js';
 import { buildPack, testMasterKey } from './pack-fixture.js';
 
@@ -78,6 +78,17 @@ describe('PackWriter', () => {
     const a = new PackWriter({ encKeyId: 1, encKey: encKey(mk, 1), random }).finish().bytes;
     const b = new PackWriter({ encKeyId: 1, encKey: encKey(mk, 1), random }).finish().bytes;
     expect(a.subarray(9, 41).equals(b.subarray(9, 41))).toBe(false);
+  });
+
+  it('is full at packSize bytes or at MAX_PACK_BLOBS blobs, whichever comes first', () => {
+    const w = new PackWriter({ encKeyId: 1, encKey: encKey(mk, 1), random: seededRandom('full') });
+    expect(w.full(41)).toBe(true); // the header alone reaches a 41-byte pack
+    // Tiny blobs (a small file compresses to a few dozen bytes) fill by count, not size.
+    for (let i = 0; i < MAX_PACK_BLOBS - 1; i++) w.add('data', asBlobId(i.toString(16).padStart(64, '0')), Buffer.from(`file ${i}`), null);
+    expect(w.full(16 * 2 ** 20)).toBe(false);
+    w.add('data', asBlobId('f'.repeat(64)), Buffer.from('last'), null);
+    expect(w.full(16 * 2 ** 20)).toBe(true);
+    expect(w.size).toBeLessThan(2 ** 20);
   });
 
   it('refuses misuse', () => {

@@ -42,6 +42,22 @@ describe('BlobSaver index files', () => {
     await again.close();
   });
 
+  it('writes an index file once the unindexed packs hold indexMaxBlobs blobs, however few packs that is', async () => {
+    const backend = new MemBackend();
+    const deps = { clock: systemClock, random: systemRandom, cacheDir: ':memory:', threads: 0 };
+    // Packs of two 3 KiB blobs each; an index file for every 5 blobs, so every 3 packs.
+    const repo = await Repository.init(backend, 'pw', deps, { kdf: TEST_KDF, packSize: 4096 });
+    const saver = new BlobSaver(repo, { indexMaxBlobs: 5 });
+    for (let i = 0; i < 13; i++) await saver.save('data', pseudoRandom(i + 1, 3000));
+    await saver.finish();
+    const indexFiles = await repo.listIds('index');
+    const sizes = [];
+    for (const id of indexFiles) sizes.push(decodeIndexFile(await repo.loadSealed('index', id), id).packs.reduce((n, p) => n + p.blobs.length, 0));
+    // Two during the session (3 packs, 6 blobs each time), the last blob's pack at finish.
+    expect(sizes.sort((a, b) => a - b)).toEqual([1, 6, 6]);
+    await repo.close();
+  });
+
   it('names a stored pack even when another process dropped it from the shared cache meanwhile', async () => {
     // Seen with a prune sharing the cache (test/crash/kill-prune): the index file was
     // built from the cache, found no record, and the backup died with an internal error.

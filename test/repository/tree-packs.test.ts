@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { MemBackend } from '../../src/backend/mem-backend.js';
+import { withFaults } from '../../src/backend/with-faults.js';
+import { systemClock } from '../../src/core/clock.js';
+import type { BlobId } from '../../src/core/ids.js';
+import { systemRandom } from '../../src/core/random.js';
+import { BlobSaver } from '../../src/repository/blob-saver.js';
+import { syncIndex } from '../../src/repository/index-sync.js';
+import { Repository } from '../../src/repository/repository.js';
+import { encodeTree } from '../../src/snapshot/tree.js';
+import { TEST_KDF } from '../helpers/temp-repo.js';
+
+/**
+ * Trees are read a whole pack at a time and the pack is kept for the trees after it. Two
+ * trees of one pack asked for at once share one read, and a read that failed is not
+ * kept: asking again reads again.
+ */
+describe('Repository tree packs', () => {
+  const deps = { clock: systemClock, random: systemRandom, cacheDir: ':memory:', threads: 0 };
+
+  async function twoTrees(): Promise<{ backend: MemBackend; ids: BlobId[] }> {
+    const backend = new MemBackend();
+    const repo = await Repository.init(backend, 'pw', deps, { kdf: TEST_KDF });
+    const saver = new BlobSaver(repo);
+    const ids: BlobId[] = [];
+    for (const name of ['a', 'b']) {
+      ids.push((await saver.save('tree', encodeTree({ nodes: [{ name, type: 'file', mode: 0o644, size: 0, content: [] } as never] }))).id);
+    }
+    await saver.finish();
+    await repo.close();
+    return { backend, ids };
+  }
+
+  it('reads a pack once for trees asked for at the same time', async () => {
+    const { backend, ids } = await twoTrees();
+    const faulty = withFaults(backend, []);
+    const repo = await Repository.open(faulty, 'pw', deps);
+    // A fresh in-memory cache: learn the packs from the index file.
+    await syncIndex(repo);
+    const before = faulty.calls.filter((c) => c.op === 'load' && c.name.startsWith('data/')).length;
+    const [a, b] = await Promise.all(ids.map((id) => repo.loadTree(id)));
+    expect(a!.nodes[0]!.name).toBe('a');
+    expect(b!.nodes[0]!.name).toBe('b');
+    expect(faulty.calls.filter((c) => c.op === 'load' && c.name.startsWith('data/')).length - before).toBe(1);
+    await repo.close();
+  });
+
+  it('does not keep a failed read: the next tree reads the pack again', async () => {
+    const { backend, ids } = await twoTrees();
+    const faulty = withFaults(backend, [{ op: 'load', match: /^data\//, times: 1, fault: 'error' }]);
+    const repo = await Repository.open(faulty, 'pw', deps);
+    await syncIndex(repo);
+    await expect(repo.loadTree(ids[0]!)).rejects.toThrow();
+    const again = await repo.loadTree(ids[0]!);
+    expect(again.nodes[0]!.name).toBe('a');
+    await repo.close();
+  });
+});
