@@ -319,7 +319,7 @@ export class Archiver {
       this.stats.bytesRead += n;
     };
     try {
-      for await (const chunk of chunkStream(readPieces(fh, onBytes), createCutFinder(this.repo.config.chunker, this.repo.gear))) {
+      for await (const chunk of chunkStream(readPieces(fh, onBytes, meta.size), createCutFinder(this.repo.config.chunker, this.repo.gear))) {
         this.checkCancelled();
         ids.push((await this.saver.save('data', chunk)).id);
       }
