@@ -1,26 +1,13 @@
-import { Compressor, Decompressor } from 'zstd-napi';
+import { Decompressor } from 'zstd-napi';
 import zstdBinding from 'zstd-napi/binding.js';
 import { CairnError } from '../core/errors/index.js';
 
 // Creating a zstd context per call costs more than compressing a small chunk, so keep
 // one per level (and one decompression context). Safe: all calls are synchronous, and
 // each worker thread loads its own copy of this module.
-const compressors = new Map<number, Compressor>();
+const cctxs = new Map<number, InstanceType<typeof zstdBinding.CCtx>>();
 let decompressor: Decompressor | undefined;
 let dctx: InstanceType<typeof zstdBinding.DCtx> | undefined;
-
-function compressorFor(level: number): Compressor {
-  let c = compressors.get(level);
-  if (!c) {
-    if (!Number.isInteger(level)) throw new RangeError(`zstd level must be an integer, got ${level}`);
-    c = new Compressor();
-    c.setParameters({ compressionLevel: level });
-    compressors.set(level, c);
-  }
-  return c;
-}
-
-const cctxs = new Map<number, InstanceType<typeof zstdBinding.CCtx>>();
 
 /**
  * Compresses `data` into `dst` (one zstd frame) and returns its length, or -1 when the
@@ -45,8 +32,12 @@ export function compressInto(dst: Uint8Array, data: Uint8Array, level: number): 
   }
 }
 
+/** One zstd frame, in a buffer of zstd's worst-case size (so it always fits). */
 export function compress(data: Uint8Array, level: number): Buffer {
-  return compressorFor(level).compress(data);
+  const dst = Buffer.allocUnsafe(zstdBinding.compressBound(data.length));
+  const n = compressInto(dst, data, level);
+  if (n < 0) throw new CairnError('INTERNAL', `zstd output exceeded its bound for ${data.length} bytes`);
+  return dst.subarray(0, n);
 }
 
 /**
