@@ -1,8 +1,7 @@
 import { closeSync, constants, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { CairnError } from '../core/errors/index.js';
-import { applyEntryMetaSync } from '../fs/apply-entry-meta.js';
+import { applyEntryMetaSync, type ApplicableMeta } from '../fs/apply-entry-meta.js';
 import { isAllZero } from '../fs/sparse.js';
-import type { NodeType } from '../fs/types.js';
 import type { PackEntry } from '../format/pack-writer.js';
 
 /** A range of one pack as read from it, holding the sealed blobs `entries` (pack offsets). */
@@ -21,7 +20,8 @@ export interface RestoreFileItem {
   size: number;
   /** The file's content in order, as indexes into the batch's blob table (see restoreFiles). */
   blobs: number[];
-  meta: { type: string; mode: number; uid: number; gid: number; mtimeNs: string; atimeNs: string; xattrs?: { name: string; value: Uint8Array }[] };
+  /** What is written back once the file is (a Buffer crosses to the worker as a Uint8Array). */
+  meta: Omit<ApplicableMeta, 'xattrs'> & { xattrs?: { name: string; value: Uint8Array }[] };
 }
 
 /**
@@ -164,19 +164,10 @@ function restoreOne(f: RestoreFileItem, blob: (i: number) => Buffer, owner: bool
   }
   const m = f.meta;
   try {
-    const warnings = applyEntryMetaSync(
-      path,
-      {
-        type: m.type as NodeType,
-        mode: m.mode,
-        uid: m.uid,
-        gid: m.gid,
-        mtimeNs: BigInt(m.mtimeNs),
-        atimeNs: BigInt(m.atimeNs),
-        ...(m.xattrs ? { xattrs: m.xattrs.map((x) => ({ name: x.name, value: Buffer.from(x.value) })) } : {}),
-      },
-      { owner },
-    );
+    const { xattrs, ...rest } = m;
+    const meta: ApplicableMeta = rest;
+    if (xattrs) meta.xattrs = xattrs.map((x) => ({ name: x.name, value: Buffer.from(x.value.buffer, x.value.byteOffset, x.value.byteLength) }));
+    const warnings = applyEntryMetaSync(path, meta, { owner });
     return { warnings };
   } catch (err) {
     return { warnings: [], error: errorOf(err) };

@@ -1,3 +1,4 @@
+import type { ApplicableMeta } from '../fs/apply-entry-meta.js';
 import type { EntryMeta } from '../fs/types.js';
 import type { TreeNode } from '../snapshot/tree.js';
 
@@ -17,4 +18,10 @@ export function nodeMeta(node: TreeNode): EntryMeta {
     size: node.size ?? 0,
     ...(node.xattrs ? { xattrs: node.xattrs.map((x) => ({ name: x.name, value: Buffer.from(x.value, 'base64') })) } : {}),
   };
+}
+
+/** Only what restore writes back (the worker's message for small files carries it, BigInts and all). */
+export function applicableMeta(node: TreeNode): ApplicableMeta {
+  const { type, mode, uid, gid, mtimeNs, atimeNs, xattrs } = nodeMeta(node);
+  return { type, mode, uid, gid, mtimeNs, atimeNs, ...(xattrs ? { xattrs } : {}) };
 }

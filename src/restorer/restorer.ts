@@ -13,7 +13,7 @@ import { workerError } from './worker-error.js';
 import { SmallFileBatcher } from './small-files.js';
 import { lstatSync, mkdirSync, rmSync } from 'node:fs';
 import type { WorkerPool } from '../pipeline/worker-pool.js';
-import { nodeMeta } from './node-meta.js';
+import { applicableMeta, nodeMeta } from './node-meta.js';
 import { WorkSet } from '../util/work-set.js';
 
 /** Files restored at once. */
@@ -222,15 +222,7 @@ export class Restorer {
         path,
         size: node.size ?? total,
         locs,
-        meta: {
-          type: node.type,
-          mode: node.mode,
-          uid: node.uid,
-          gid: node.gid,
-          mtimeNs: String(node.mtime),
-          atimeNs: String(node.atime),
-          ...(node.xattrs ? { xattrs: node.xattrs.map((x) => ({ name: x.name, value: new Uint8Array(Buffer.from(x.value, 'base64')) })) } : {}),
-        },
+        meta: applicableMeta(node),
       });
       if (done.error) {
         const err = workerError(done.error);

@@ -86,7 +86,7 @@ describe('planRanges and restoreFiles', () => {
         base: 0,
       };
       const opens: string[] = [];
-      const meta = { type: 'file', mode: 0o640, uid: 0, gid: 0, mtimeNs: '1000000000000000000', atimeNs: '1000000000000000000' };
+      const meta = { type: 'file' as const, mode: 0o640, uid: 0, gid: 0, mtimeNs: 1_000_000_000_000_000_000n, atimeNs: 1_000_000_000_000_000_000n };
       const files = Array.from({ length: 30 }, (_, i) => ({
         path: new Uint8Array(Buffer.from(join(dir, `f${i}`))),
         size: i === 29 ? 8 : 12,
