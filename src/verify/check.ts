@@ -174,9 +174,9 @@ const ID_BATCH = 2048;
 /**
  * Every blob a tree and its subtrees (not yet in `seenTrees`) name is indexed, in tree
  * order. Data blobs are asked about in batches across trees, subtrees by loading them,
- * and the event loop gets a turn between trees: this runs while the
- * content check reads packs on the same thread, and a lookup per blob (~100k on a
- * 1.6 GB tree) held the loop long enough to starve the workers.
+ * and the event loop gets a turn between trees: this runs while the content check reads
+ * packs on the same thread, and a lookup per blob (~100k on a 1.6 GB tree) held the
+ * loop long enough to starve the workers.
  */
 async function checkTreeBlobs(repo: Repository, root: BlobId, snapshot: string, seenTrees: Set<string>, problems: CheckProblem[]): Promise<void> {
   const report = (type: 'tree' | 'data', id: BlobId, path: string) =>
