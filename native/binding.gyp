@@ -11,7 +11,8 @@
         "src/xattr.c",
         "src/fsmeta.c",
         "src/chunker.c",
-        "src/aead.c"
+        "src/aead.c",
+        "src/address.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE", "_FILE_OFFSET_BITS=64"],
       "libraries": ["-lm"],

@@ -49,5 +49,7 @@ bool cairn_init_fsmeta(napi_env env, napi_value exports);
 bool cairn_init_chunker(napi_env env, napi_value exports);
 /* aead.c: aeadSealInPlace and aeadOpenInto (AES-256-GCM into the caller's buffer, twins of src/crypto/aead.ts). */
 bool cairn_init_aead(napi_env env, napi_value exports);
+/* address.c: addressMod, for buffers that O_DIRECT reads can fill (src/util/aligned-buffer.ts). */
+bool cairn_init_address(napi_env env, napi_value exports);
 
 #endif

@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
  *    ~1.7e9 s with a resolution of about 2^-22 s, so restored times are off by up to
  *    a quarter of a microsecond (sub-microsecond digits are lost);
  *  - fifos are made with the `mkfifo` command and devices with `mknod`, which cannot
- *    take a path that is not valid UTF-8 (such entries are skipped with a warning).
+ *    take a path that is not valid UTF-8 (such entries are skipped with a warning);
+ *  - check reads packs through the page cache (no aligned buffers, so no O_DIRECT).
  *
  * Set CAIRN_NO_NATIVE=1 to run as if the addon were missing (tests use it; also a way
  * out if a broken build crashes).
@@ -54,6 +55,12 @@ export interface NativeFs {
    * Optional: an older build lacks it (aeadOpenInto then uses node:crypto and a copy).
    */
   aeadOpenInto?(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array, dst: Uint8Array, dstStart: number): boolean;
+  /**
+   * The address of view's first byte modulo align (a power of two; native/src/address.c),
+   * for buffers that O_DIRECT reads can fill. Optional: an older build lacks it (reads
+   * then go through the page cache).
+   */
+  addressMod?(view: Uint8Array, align: number): number;
 }
 
 /**

@@ -11,6 +11,7 @@ import pLimit from 'p-limit';
 import { startPool } from '../pipeline/start-pool.js';
 import type { WorkerPool } from '../pipeline/worker-pool.js';
 import { selectSubset } from './subset.js';
+import { alignedSharedBuffer } from '../util/aligned-buffer.js';
 import { bestWalSegments, parseWalRecordBody, type WalRecordBody } from '../snapshot/wal-record.js';
 
 /** Packs up to this size are read into reused shared buffers; bigger ones (another pack size setting) into their own. */
@@ -70,7 +71,8 @@ async function check(repo: Repository, opts: CheckOptions, pool: WorkerPool | nu
     const inFlight = Math.max(2, (pool?.size ?? 1) + 1);
     const limit = pLimit(inFlight);
     const largest = selected.reduce((n, p) => Math.max(n, p.size), 0);
-    const free: Buffer[] = largest <= MAX_SLOT ? Array.from({ length: inFlight }, () => Buffer.from(new SharedArrayBuffer(largest))) : [];
+    // Aligned in memory, so a local repository reads packs into them with O_DIRECT.
+    const free: Buffer[] = largest <= MAX_SLOT ? Array.from({ length: inFlight }, () => alignedSharedBuffer(largest)) : [];
     await Promise.all(
       selected.map((p) =>
         limit(async () => {

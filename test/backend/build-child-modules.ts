@@ -17,7 +17,7 @@ export async function buildChildModules(): Promise<string> {
   const out = await mkdtemp(join(tmpdir(), 'cairn-child-'));
   await chmod(out, 0o755);
   await writeFile(join(out, 'package.json'), '{"type":"module"}\n');
-  for (const folder of ['src/core', 'src/backend']) {
+  for (const folder of ['src/core', 'src/backend', 'src/util']) {
     for (const file of await tsFiles(join(repo, folder))) {
       if (file.includes(join('backend', 'testing'))) continue; // imports vitest
       const js = ts.transpileModule(await readFile(file, 'utf8'), {
