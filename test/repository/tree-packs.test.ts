@@ -13,7 +13,8 @@ import { TEST_KDF } from '../helpers/temp-repo.js';
 /**
  * Trees are read a whole pack at a time and the pack is kept for the trees after it. Two
  * trees of one pack asked for at once share one read, and a read that failed is not
- * kept: asking again reads again.
+ * kept: asking again reads again. Decoded trees are kept up to a number of nodes, not
+ * only of trees.
  */
 describe('Repository tree packs', () => {
   const deps = { clock: systemClock, random: systemRandom, cacheDir: ':memory:', threads: 0 };
@@ -53,6 +54,22 @@ describe('Repository tree packs', () => {
     await expect(repo.loadTree(ids[0]!)).rejects.toThrow();
     const again = await repo.loadTree(ids[0]!);
     expect(again.nodes[0]!.name).toBe('a');
+    await repo.close();
+  });
+
+  it('keeps decoded trees up to 20,000 nodes in all: a small tree is decoded once, a bigger one every time', async () => {
+    const backend = new MemBackend();
+    const repo = await Repository.init(backend, 'pw', deps, { kdf: TEST_KDF });
+    const saver = new BlobSaver(repo);
+    const tree = (n: number) => encodeTree({ nodes: Array.from({ length: n }, (_, i) => ({ name: `f${i}`, type: 'file', mode: 0o644, size: 0, content: [] }) as never) });
+    const small = (await saver.save('tree', tree(10))).id;
+    const big = (await saver.save('tree', tree(20_001))).id;
+    await saver.finish();
+    expect(await repo.loadTree(small)).toBe(await repo.loadTree(small));
+    const a = await repo.loadTree(big);
+    const b = await repo.loadTree(big);
+    expect(b).not.toBe(a);
+    expect(b.nodes.length).toBe(20_001);
     await repo.close();
   });
 });

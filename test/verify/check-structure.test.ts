@@ -62,6 +62,37 @@ describe('check: blobs in no pack', () => {
       { kind: 'blob', id: three[0], message: `data blob ${three[0]!.slice(0, 8)} of ${src}/b/three.txt (snapshot ${short}) is in no pack` },
     ]);
   });
+
+  it('names every missing data blob when there are more than one index query asks about (2048)', async () => {
+    // Blob ids are asked about in batches across trees: three directories of 900 files
+    // make the batch fill mid-walk and a rest at the end.
+    const engine = createEngine({ kdf: { N: 1024, r: 8, p: 1 } });
+    const base = join(dir, 'many');
+    const repo = join(base, 'repo');
+    const cacheDir = join(base, 'cache');
+    const src = join(base, 'src');
+    for (const d of ['a', 'b', 'c']) {
+      await mkdir(join(src, d), { recursive: true });
+      for (let i = 0; i < 900; i++) await writeFile(join(src, d, `f${i}`), `${d} ${i}\n`);
+    }
+    await engine.init({ repo, password: 'pw', cacheDir });
+    let s = await engine.open({ repo, password: 'pw', cacheDir });
+    await s.backup({ paths: [src] });
+    await s.close();
+    const cacheFile = join(cacheDir, (await readdir(cacheDir))[0]!, 'index.sqlite');
+    const db = new Database(cacheFile);
+    expect(db.prepare('DELETE FROM blobs WHERE type = 0').run().changes).toBe(2700);
+    db.close();
+
+    s = await engine.open({ repo, password: 'pw', cacheDir });
+    const c = await s.check({});
+    await s.close();
+    const paths = c.problems.map((p) => /of (\S+) \(snapshot/.exec(p.message)![1]);
+    expect(paths.length).toBe(2700);
+    expect(new Set(paths).size).toBe(2700);
+    expect(paths).toContain(`${src}/a/f0`);
+    expect(paths).toContain(`${src}/c/f899`);
+  });
 });
 
 /**
