@@ -12,7 +12,8 @@
         "src/fsmeta.c",
         "src/chunker.c",
         "src/aead.c",
-        "src/address.c"
+        "src/address.c",
+        "src/scandir.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE", "_FILE_OFFSET_BITS=64"],
       "libraries": ["-lm"],

@@ -10,6 +10,7 @@ static napi_value init(napi_env env, napi_value exports) {
   if (!cairn_init_chunker(env, exports)) return NULL;
   if (!cairn_init_aead(env, exports)) return NULL;
   if (!cairn_init_address(env, exports)) return NULL;
+  if (!cairn_init_scandir(env, exports)) return NULL;
   return exports;
 }
 

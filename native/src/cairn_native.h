@@ -51,5 +51,7 @@ bool cairn_init_chunker(napi_env env, napi_value exports);
 bool cairn_init_aead(napi_env env, napi_value exports);
 /* address.c: addressMod, for buffers that O_DIRECT reads can fill (src/util/aligned-buffer.ts). */
 bool cairn_init_address(napi_env env, napi_value exports);
+/* scandir.c: scanDirs, directories' sorted entries with their lstat, read on the thread pool (src/fs/dir-lister.ts). */
+bool cairn_init_scandir(napi_env env, napi_value exports);
 
 #endif

@@ -1,11 +1,12 @@
-import { lstat } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { basename } from 'node:path';
 import { CairnError } from '../core/errors/index.js';
 import type { BlobId } from '../core/ids.js';
 import { createCutFinder } from '../chunker/create-cut-finder.js';
 import { chunkStream } from '../chunker/chunk-stream.js';
 import type { EntryMeta } from '../fs/types.js';
-import { walk, type WalkEntry } from '../fs/walker.js';
+import { walkEvents } from '../fs/walker.js';
+import type { WalkStream } from './walk-ahead.js';
+import { walkOptionsFor } from './select-files.js';
 import { readEntryMeta, readXattrs } from '../fs/read-entry-meta.js';
 import type { BlobSaver } from '../repository/blob-saver.js';
 import type { Repository } from '../repository/repository.js';
@@ -39,6 +40,8 @@ export interface ArchiveOptions {
    * (a database base backup), so paths inside the snapshot are relative to it.
    */
   asRoot?: boolean;
+  /** The walk read ahead for the first path (see WalkAhead); asked for once. */
+  takeWalk?: () => Promise<{ path: string; walk: WalkStream } | undefined>;
 }
 
 export interface ArchiveResult {
@@ -178,17 +181,12 @@ export class Archiver {
     const stack: Frame[] = [];
     let result: TreeNode | null = null;
     const rootParent = await this.parentNodeFor(absPath);
-    const walkOpts = {
-      ...(this.opts.exclude ? { exclude: this.opts.exclude } : {}),
-      ...(this.opts.oneFileSystem ? { oneFileSystem: true } : {}),
-      // Read below, and only for entries whose inode or ctime moved: see withXattrs.
-      xattrs: false,
-      onError: (path: Buffer, err: unknown) => this.onWalkError(path, err),
-    };
-    for await (const ev of walk(Buffer.from(absPath), walkOpts) as AsyncIterable<WalkEntry>) {
+    for await (const ev of await this.walkOf(absPath)) {
       this.checkCancelled();
       const top = stack[stack.length - 1];
-      if (ev.kind === 'enter') {
+      if (ev.kind === 'error') {
+        this.onWalkError(ev.path, ev.error);
+      } else if (ev.kind === 'enter') {
         const name = stack.length === 0 ? Buffer.from(basename(absPath) || '/') : lastComponent(ev.path);
         const parentNode = top ? top.parent?.get(key(name)) : rootParent;
         stack.push({ path: ev.path, name, meta: ev.meta, nodes: [], parent: await this.childMap(parentNode), parentNode });
@@ -212,6 +210,18 @@ export class Archiver {
   }
 
   private readonly outstanding = new WorkSet();
+
+  /** The walk of one source path: the one read ahead for it, if any, else a new one. */
+  private async walkOf(absPath: string): Promise<WalkStream> {
+    if (this.opts.takeWalk && !this.walkTaken) {
+      this.walkTaken = true; // it is for the first path only
+      const ahead = await this.opts.takeWalk();
+      if (ahead?.path === absPath) return ahead.walk;
+    }
+    return walkEvents(Buffer.from(absPath), walkOptionsFor({ exclude: this.opts.exclude, oneFileSystem: this.opts.oneFileSystem === true }));
+  }
+
+  private walkTaken = false;
 
   /**
    * Marks a promise as handled at once (it is awaited later, when its directory is
@@ -429,22 +439,4 @@ class VirtualDir {
     if (!d) this.dirs.set(head!, (d = new VirtualDir()));
     d.place(rest, node);
   }
-}
-
-/** Resolves and checks the source paths: absolute, existing, deduplicated, no path inside another. */
-export async function normalisePaths(paths: string[]): Promise<string[]> {
-  const abs = [...new Set(paths.map((p) => resolve(p)))].sort();
-  for (const p of abs) {
-    try {
-      await lstat(p);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') {
-        throw new CairnError('SOURCE_NOT_FOUND', `backup source ${p} does not exist`);
-      }
-      throw new CairnError('PERMISSION_DENIED', `cannot access backup source ${p}: ${(err as Error).message}`);
-    }
-  }
-  if (abs.includes('/')) return ['/'];
-  return abs.filter((p) => !abs.some((q) => q !== p && p.startsWith(q + '/')));
 }

@@ -1,6 +1,5 @@
 import { CairnError } from '../core/errors/index.js';
 import type { PackId, SnapshotId } from '../core/ids.js';
-import { compileExcludes, readExcludeFile } from '../fs/exclude-matcher.js';
 import { BlobSaver } from '../repository/blob-saver.js';
 import { scanPacks, syncIndex } from '../repository/index-sync.js';
 import { RepoLock } from '../repository/lock.js';
@@ -9,7 +8,8 @@ import type { SnapshotBody } from '../snapshot/snapshot.js';
 import { snapshotInfo } from '../snapshot/snapshot.js';
 import type { BackupOptions, BackupResult, SnapshotInfo } from '../engine/types.js';
 import { resolveSnapshotRef } from '../snapshot/select.js';
-import { Archiver, normalisePaths, type ArchiveResult } from './archiver.js';
+import { Archiver, type ArchiveResult } from './archiver.js';
+import { selectFiles } from './select-files.js';
 import { scanTotals } from './scan-totals.js';
 import { PROGRAM } from '../core/version.js';
 import { fileWorkers } from '../pipeline/start-pool.js';
@@ -54,18 +54,18 @@ export async function runBackup(
   snapshots: () => Promise<SnapshotInfo[]>,
   hooks: { onPackStored?: (id: PackId, bytes: Buffer) => Promise<void>; as?: StagedSource; built?: BuiltSource } = {},
 ): Promise<BackupResult> {
-  const started = repo.deps.clock.now();
+  const now = repo.deps.clock.now();
+  // Entries walked ahead (before the key was unlocked) date the snapshot from then.
+  const started = opts.walkAhead && opts.walkAhead.startedAt < now ? opts.walkAhead.startedAt : now;
   const t0 = performance.now();
   const staged = hooks.as;
   const built = hooks.built;
-  const paths = staged ? [staged.dir] : built ? [] : await normalisePaths(opts.paths);
+  const sel = await selectFiles({ ...opts, paths: staged ? [staged.dir] : built ? [] : opts.paths });
+  const paths = sel.paths;
   const mode = opts.mode ?? 'incremental';
   const host = opts.host ?? defaultHost();
   const source = staged ? staged.source : built ? built.source : { type: 'files', name: filesSourceName(paths) };
-
-  const patterns = [...(opts.excludes ?? [])];
-  for (const f of opts.excludeFiles ?? []) patterns.push(...(await readExcludeFile(f)));
-  const exclude = patterns.length > 0 ? compileExcludes(patterns) : undefined;
+  const exclude = sel.exclude;
 
   // The JavaScript chunker gives the same cuts, only slower: say so once, then go on.
   createCutFinder(repo.config.chunker, repo.gear, {
@@ -97,6 +97,7 @@ export async function runBackup(
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.walkAhead && !staged && !built ? { takeWalk: () => opts.walkAhead!.take(sel) } : {}),
     });
     const result = built ? await built.build({ saver, parent, reuseUnchanged: mode !== 'full' }) : await archiver.run();
     const sourceMeta = staged?.meta ?? (built ? { ...built.meta, ...(result as { meta?: Record<string, unknown> }).meta } : undefined);

@@ -1,4 +1,5 @@
 import type { SnapshotId, KeyId, BlobId } from '../core/ids.js';
+import type { WalkAhead } from '../archiver/walk-ahead.js';
 import type {
   RedisBackupOptions,
   RedisBackupResult,
@@ -101,6 +102,12 @@ export interface BackupOptions {
   signal?: AbortSignal;
   /** Mirror repositories (created with `init --mirror-of`) that receive every pack and the snapshot too. */
   mirrors?: string[];
+  /**
+   * A walk of these same paths started before the repository was opened (new
+   * WalkAhead(options)): the key unlock leaves the main thread idle for ~0.5 s. Used
+   * only if it selects the same files; the caller closes it after the backup.
+   */
+  walkAhead?: WalkAhead;
 }
 
 /** How one mirror fared in a backup. A failed mirror makes the backup exit MIRROR_FAILED. */

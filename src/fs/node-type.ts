@@ -13,13 +13,12 @@ const TYPE_BITS: Record<NodeType, number> = {
   socket: S_IFSOCK,
 };
 
+const BY_BITS = new Map<number, NodeType>(Object.entries(TYPE_BITS).map(([type, bits]) => [bits, type as NodeType]));
+
 /** The node type of an st_mode, or undefined for a type Cairn does not know. */
 export function nodeTypeFromMode(mode: number | bigint): NodeType | undefined {
-  const bits = Number(BigInt(mode) & BigInt(S_IFMT));
-  for (const [type, value] of Object.entries(TYPE_BITS)) {
-    if (value === bits) return type as NodeType;
-  }
-  return undefined;
+  // Called for every entry of every walk: no BigInt work for a plain number.
+  return BY_BITS.get(typeof mode === 'bigint' ? Number(mode & BigInt(S_IFMT)) : mode & S_IFMT);
 }
 
 /** The S_IF* bits for a type, as mknod(2) wants them in its mode argument. */

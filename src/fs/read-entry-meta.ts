@@ -34,31 +34,45 @@ export function readEntryMetaSync(path: Buffer, names: IdNames, opts: ReadEntryM
 }
 
 function metaFromStat(path: Buffer, st: BigIntStats, names: IdNames, linkTarget: Buffer | undefined, opts: ReadEntryMetaOptions): EntryMeta {
-  const type = nodeTypeFromMode(st.mode);
+  return entryMeta(path, Number(st.mode), Number(st.uid), Number(st.gid), st.mtimeNs, st.atimeNs, st.ctimeNs, st.dev, st.ino, Number(st.nlink), Number(st.size), st.rdev, linkTarget, names, opts);
+}
+
+/**
+ * EntryMeta from the fields of an lstat (`mode` with its type bits) and, for a symlink,
+ * its target; reads the xattrs unless opts say not to. The one place entries are built,
+ * for lstat here and for the native directory scan (dir-lister.ts), so that every entry
+ * has the same fields in the same order. Throws EUNKNOWNTYPE for a type Cairn does not know.
+ */
+export function entryMeta(
+  path: Buffer,
+  mode: number,
+  uid: number,
+  gid: number,
+  mtimeNs: bigint,
+  atimeNs: bigint,
+  ctimeNs: bigint,
+  dev: bigint,
+  inode: bigint,
+  nlink: number,
+  size: number,
+  rdev: bigint,
+  linkTarget: Buffer | undefined,
+  names: IdNames,
+  opts: ReadEntryMetaOptions,
+): EntryMeta {
+  const type = nodeTypeFromMode(mode);
   if (type === undefined) {
-    throw Object.assign(new Error(`unknown file type (mode 0o${st.mode.toString(8)})`), {
+    throw Object.assign(new Error(`unknown file type (mode 0o${mode.toString(8)})`), {
       code: 'EUNKNOWNTYPE',
       path: path.toString(),
     });
   }
-  const meta: EntryMeta = {
-    type,
-    mode: Number(st.mode & 0o7777n),
-    uid: Number(st.uid),
-    gid: Number(st.gid),
-    mtimeNs: st.mtimeNs,
-    atimeNs: st.atimeNs,
-    ctimeNs: st.ctimeNs,
-    dev: st.dev,
-    inode: st.ino,
-    nlink: Number(st.nlink),
-    size: Number(st.size),
-  };
-  const user = names.userName(meta.uid);
+  const meta: EntryMeta = { type, mode: mode & 0o7777, uid, gid, mtimeNs, atimeNs, ctimeNs, dev, inode, nlink, size };
+  const user = names.userName(uid);
   if (user !== undefined) meta.user = user;
-  const group = names.groupName(meta.gid);
+  const group = names.groupName(gid);
   if (group !== undefined) meta.group = group;
-  if (type === 'chardev' || type === 'blockdev') meta.rdev = st.rdev;
+  if (type === 'chardev' || type === 'blockdev') meta.rdev = rdev;
   if (linkTarget) meta.linkTarget = linkTarget;
   if (opts.xattrs !== false && native) {
     const { xattrs, errors } = readXattrs(path);

@@ -1,7 +1,7 @@
-import { readdirSync } from 'node:fs';
 import { CairnError, fromSystemError } from '../core/errors/index.js';
-import { readEntryMeta, readEntryMetaSync } from './read-entry-meta.js';
+import { readEntryMeta } from './read-entry-meta.js';
 import { idNames } from './id-names.js';
+import { ScanDirLister, SyncDirLister, type DirListing, type DirLister } from './dir-lister.js';
 import type { EntryMeta } from './types.js';
 
 /**
@@ -56,16 +56,13 @@ export interface WalkOptions {
   readdir?: (path: Buffer) => Promise<Buffer[]>;
 }
 
-/** Children whose metadata is read in one go (blocking lstat) before the walk yields them. */
-const LOOKAHEAD = 128;
+/** Entries walked between two turns of the event loop, so uploads and worker messages keep flowing. */
+const ENTRIES_PER_TURN = 1024;
 
 interface Frame {
   event: WalkDirEvent;
-  names: Buffer[];
+  listing: DirListing | null;
   next: number;
-  /** Metadata of names[batchStart ..], read concurrently, errors kept in place. */
-  batch: Array<EntryMeta | { failed: unknown }>;
-  batchStart: number;
 }
 
 const SLASH = 0x2f;
@@ -73,11 +70,13 @@ const SLASH = 0x2f;
 /**
  * Walks `root` (never following symlinks). A root that cannot be lstat'ed is an error
  * (SOURCE_NOT_FOUND when missing); a root that is not a directory yields one entry.
+ * Directories are listed with the addon's scanDir, read ahead of the walk on the thread
+ * pool (ScanDirLister), or without the addon, or with `opts.readdir`, with readdir and a
+ * blocking lstat per entry (SyncDirLister).
  */
 export async function* walk(root: Buffer, opts: WalkOptions = {}): AsyncGenerator<WalkEntry> {
   const rootPath = trimTrailingSlashes(root);
   const readOpts = { xattrs: opts.xattrs !== false };
-  const listDir = opts.readdir ?? defaultReaddir;
   const onError =
     opts.onError ??
     ((_path: Buffer, err: unknown) => {
@@ -100,66 +99,89 @@ export async function* walk(root: Buffer, opts: WalkOptions = {}): AsyncGenerato
     return;
   }
 
-  const stack: Frame[] = [];
   const owners = await idNames();
-  let batches = 0;
+  const otherFileSystem = (meta: EntryMeta): boolean => opts.oneFileSystem === true && meta.dev !== rootMeta.dev;
+  const lister: DirLister =
+    opts.readdir || !ScanDirLister.available()
+      ? new SyncDirLister(owners, readOpts, opts.readdir)
+      : new ScanDirLister(owners, readOpts, {
+          // Read ahead only what the walk will enter.
+          descend: (path, meta) => !otherFileSystem(meta) && !opts.exclude?.(path, true),
+        });
+  const stack: Frame[] = [];
+  let sinceTurn = 0;
   // Opens a directory: lists it (unless it is another file system) and yields its enter.
   async function* open(path: Buffer, name: Buffer, meta: EntryMeta, depth: number): AsyncGenerator<WalkEntry> {
     const event: WalkDirEvent = { kind: 'enter', path, name, meta, depth };
-    let names: Buffer[] = [];
-    if (opts.oneFileSystem && meta.dev !== rootMeta.dev) {
+    let listing: DirListing | null = null;
+    if (otherFileSystem(meta)) {
       event.otherFileSystem = true;
     } else {
       try {
-        names = (await listDir(path)).sort(Buffer.compare);
+        listing = await lister.list(path);
       } catch (err) {
         onError(path, err);
         event.error = err;
       }
     }
     yield event;
-    stack.push({ event, names, next: 0, batch: [], batchStart: 0 });
+    stack.push({ event, listing, next: 0 });
   }
 
-  yield* open(rootPath, baseName(rootPath), rootMeta, 0);
-  while (stack.length > 0) {
-    const frame = stack[stack.length - 1]!;
-    if (frame.next >= frame.names.length) {
-      stack.pop();
-      yield { ...frame.event, kind: 'leave' };
-      continue;
+  try {
+    yield* open(rootPath, baseName(rootPath), rootMeta, 0);
+    while (stack.length > 0) {
+      const frame = stack[stack.length - 1]!;
+      if (!frame.listing || frame.next >= frame.listing.length) {
+        stack.pop();
+        yield { ...frame.event, kind: 'leave' };
+        continue;
+      }
+      const index = frame.next++;
+      const name = frame.listing.name(index);
+      const path = joinPath(frame.event.path, name);
+      if (++sinceTurn === ENTRIES_PER_TURN) {
+        sinceTurn = 0;
+        await new Promise((r) => setImmediate(r));
+      }
+      let meta: EntryMeta;
+      try {
+        meta = frame.listing.meta(index, path);
+      } catch (err) {
+        onError(path, err);
+        continue;
+      }
+      const isDir = meta.type === 'dir';
+      if (opts.exclude?.(path, isDir)) continue;
+      const depth = frame.event.depth + 1;
+      if (isDir) yield* open(path, name, meta, depth);
+      else yield { kind: 'entry', path, name, meta, depth };
     }
-    const index = frame.next++;
-    const name = frame.names[index]!;
-    const path = joinPath(frame.event.path, name);
-    if (index - frame.batchStart >= frame.batch.length) {
-      frame.batchStart = index;
-      frame.batch = frame.names.slice(index, index + LOOKAHEAD).map((n) => {
-        try {
-          return readEntryMetaSync(joinPath(frame.event.path, n), owners, readOpts);
-        } catch (failed) {
-          return { failed };
-        }
-      });
-      // Blocking lstat is much cheaper than the thread pool's round trip; yield now and
-      // then so uploads and worker messages keep flowing during a long walk.
-      if ((batches = (batches + 1) % 8) === 0) await new Promise((r) => setImmediate(r));
-    }
-    const result = frame.batch[index - frame.batchStart]!;
-    if ('failed' in result) {
-      onError(path, result.failed);
-      continue;
-    }
-    const isDir = result.type === 'dir';
-    if (opts.exclude?.(path, isDir)) continue;
-    const depth = frame.event.depth + 1;
-    if (isDir) yield* open(path, name, result, depth);
-    else yield { kind: 'entry', path, name, meta: result, depth };
+  } finally {
+    lister.close?.();
   }
 }
 
-async function defaultReaddir(path: Buffer): Promise<Buffer[]> {
-  return readdirSync(path, { encoding: 'buffer' });
+/** An entry the walk could not read or list, in the place where walk() reported it. */
+export interface WalkErrorEvent {
+  kind: 'error';
+  path: Buffer;
+  error: unknown;
+}
+
+/**
+ * walk() with its errors as events in the stream instead of calls to `onError`, so that
+ * the walk can be read ahead (see ReadAhead) and its errors still reach the consumer in
+ * order: an error comes before the event that followed it in walk().
+ */
+export async function* walkEvents(root: Buffer, opts: Omit<WalkOptions, 'onError'> = {}): AsyncGenerator<WalkEntry | WalkErrorEvent> {
+  const errors: WalkErrorEvent[] = [];
+  const walking = walk(root, { ...opts, onError: (path, error) => void errors.push({ kind: 'error', path, error }) });
+  for await (const ev of walking) {
+    if (errors.length > 0) yield* errors.splice(0);
+    yield ev;
+  }
+  yield* errors.splice(0);
 }
 
 function joinPath(dir: Buffer, name: Buffer): Buffer {

@@ -19,7 +19,8 @@ import { fileURLToPath } from 'node:url';
  * Errors thrown by the addon look like node:fs errors: `code` is the errno name
  * (ENOTSUP, ENODATA, EACCES, ...), `errno` is the negated errno as in Node, plus
  * `syscall` and `path`. Paths are Buffers (raw bytes) so non-UTF-8 names work; strings
- * are accepted too. All calls are synchronous system calls on the calling thread.
+ * are accepted too. All calls are synchronous system calls on the calling thread, but
+ * scanDirs, which runs on the thread pool.
  */
 export interface NativeFs {
   /** The value, or null when the entry has no attribute of that name (ENODATA). */
@@ -61,6 +62,36 @@ export interface NativeFs {
    * then go through the page cache).
    */
   addressMod?(view: Uint8Array, align: number): number;
+  /**
+   * Directories' entries, each directory's sorted by raw name bytes, with each entry's
+   * lstat and symlink target, read on the libuv thread pool (native/src/scandir.c; see
+   * src/fs/dir-lister.ts). Never follows a symlink, the directories' own names included.
+   * Optional: an older build lacks it (the walk then lists with node:fs).
+   */
+  scanDirs?(paths: Array<Buffer | string>): Promise<NativeDirScan>;
+}
+
+/**
+ * scanDirs' result, flat over the batch. Directory d's entries are [dirEnds[d-1],
+ * dirEnds[d]) (from 0 for d = 0); errors[d] is the errno (positive) when it could not
+ * be listed, by the call syscalls[d] names (1 open, 2 fdopendir, 3 readdir), and it has
+ * no entries then. Entry e's name is names[nameEnds[e-1] .. nameEnds[e]) and, for a
+ * symlink, its target likewise in links and linkEnds. nums[6e ..] = errno of its lstat
+ * or readlink (0 when read), mode (with the type bits), uid, gid, nlink, size;
+ * ids[3e ..] = dev, ino, rdev; times[6e ..] = atime, mtime, ctime as seconds and
+ * nanoseconds each.
+ */
+export interface NativeDirScan {
+  errors: Int32Array;
+  syscalls: Uint8Array;
+  dirEnds: Uint32Array;
+  names: Buffer;
+  nameEnds: Uint32Array;
+  links: Buffer;
+  linkEnds: Uint32Array;
+  nums: Float64Array;
+  ids: BigUint64Array;
+  times: BigInt64Array;
 }
 
 /**

@@ -499,6 +499,33 @@ describe('an unreadable file', () => {
     const snaps = await runCairnAs(NOBODY, ['--json', 'snapshots'], c.env);
     expect(JSON.parse(snaps.stdout)).toHaveLength(1);
   });
+
+  it('a directory nobody can list, read ahead during the key unlock: recorded empty, one UNREADABLE warning, in order', async (ctx) => {
+    const why = nobodyCanRunCli();
+    if (why) return ctx.skip(why);
+    const dir = await scratchDir('unlistable');
+    scratch.push(dir);
+    const c = cliFor(dir);
+    const src = join(dir, 'src');
+    // Few entries: the whole walk, the failing directory included, is read ahead before
+    // the backup takes it over, so its error must come through the read-ahead.
+    await fsp.mkdir(join(src, 'b-locked', 'inner'), { recursive: true });
+    await fsp.writeFile(join(src, 'a.txt'), 'readable\n');
+    await fsp.writeFile(join(src, 'b-locked', 'inner', 'x'), 'root only\n');
+    await fsp.writeFile(join(src, 'c.txt'), 'readable too\n');
+    for (const p of [dir, src, join(src, 'a.txt'), join(src, 'c.txt')]) await fsp.chown(p, NOBODY.uid, NOBODY.gid);
+    await fsp.chmod(join(src, 'b-locked'), 0o700); // root's: nobody cannot list it
+    expectOk(await runCairnAs(NOBODY, ['init'], c.env));
+
+    const r = await runCairnAs(NOBODY, ['--json', 'backup', src], c.env);
+    expect(r.code, r.stderr).toBe(3);
+    const result = JSON.parse(r.stdout) as BackupResult;
+    expect(result.warnings).toEqual([expect.objectContaining({ path: join(src, 'b-locked'), code: 'UNREADABLE' })]);
+    expect(result.warnings[0]!.message).toMatch(/EACCES/);
+    const ls = await runCairnAs(NOBODY, ['--json', 'ls', 'latest', '--recursive'], c.env);
+    expectOk(ls);
+    expect(relPaths(JSON.parse(ls.stdout) as Node[], src)).toEqual(['a.txt', 'b-locked', 'c.txt']);
+  });
 });
 
 // ---- files that change or vanish while the backup runs ------------------------------------------

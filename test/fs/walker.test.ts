@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isCairnError } from '../../src/core/errors/index.js';
 import { compileExcludes } from '../../src/fs/exclude-matcher.js';
-import { walk, type WalkEntry, type WalkOptions } from '../../src/fs/walker.js';
+import { walk, walkEvents, type WalkEntry, type WalkOptions } from '../../src/fs/walker.js';
+import { ScanDirLister } from '../../src/fs/dir-lister.js';
 import { makeTortureTree, manifest, type Manifest } from '../helpers/manifest.js';
 
 const base = mkdtempSync(join(tmpdir(), 'cairn-walk-'));
@@ -86,6 +87,13 @@ describe('walk on the torture tree', () => {
     expect(events.some((e) => e.name.length === 255)).toBe(true);
   });
 
+  it.runIf(ScanDirLister.available())('gives the same walk with the native scan as with readdir and lstat', async () => {
+    const scanned = await collect(rootBytes);
+    const listed = await collect(rootBytes, { readdir: async (path) => fsp.readdir(path, { encoding: 'buffer' }) });
+    expect(scanned.map((e) => [e.kind, e.path.toString('hex')])).toEqual(listed.map((e) => [e.kind, e.path.toString('hex')]));
+    expect(scanned).toEqual(listed);
+  });
+
   it('never follows symlinks, to directories included', () => {
     const link = events.find((e) => e.name.toString() === 'link-to-dir')!;
     expect(link).toMatchObject({ kind: 'entry' });
@@ -143,6 +151,28 @@ describe('walk options', () => {
     });
     expect(errors).toEqual(['/ghost:ENOENT']);
     expect(evs.some((e) => e.name.toString() === 'ghost')).toBe(false);
+  });
+
+  it('walkEvents puts each error in the stream where walk() reports it', async () => {
+    const boom = Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+    const opts = {
+      readdir: async (path: Buffer) => {
+        if (path.toString().endsWith('/dir/a')) throw boom;
+        const names = await fsp.readdir(path, { encoding: 'buffer' });
+        return path.equals(rootBytes) ? [...names, Buffer.from('ghost')] : names;
+      },
+    };
+    const reported: string[] = [];
+    const order: string[] = [];
+    for await (const ev of walk(rootBytes, { ...opts, onError: (path) => order.push(`error ${rel(path)}`) })) {
+      order.push(`${ev.kind} ${rel(ev.path)}`);
+    }
+    for await (const ev of walkEvents(rootBytes, opts)) {
+      reported.push(ev.kind === 'error' ? `error ${rel(ev.path)}` : `${ev.kind} ${rel(ev.path)}`);
+      if (ev.kind === 'error') expect((ev.error as NodeJS.ErrnoException).code).toMatch(/EACCES|ENOENT/);
+    }
+    expect(reported).toEqual(order);
+    expect(reported.filter((r) => r.startsWith('error'))).toHaveLength(2);
   });
 
   it('throws walk errors when no onError is given', async () => {

@@ -1,0 +1,296 @@
+import { readdirSync } from 'node:fs';
+import { getSystemErrorName } from 'node:util';
+import { native, type NativeDirScan } from '../util/native-addon.js';
+import { entryMeta, readEntryMetaSync, type ReadEntryMetaOptions } from './read-entry-meta.js';
+import type { IdNames } from './id-names.js';
+import type { EntryMeta } from './types.js';
+
+/**
+ * One directory as the walk sees it: its entries sorted by the raw bytes of their names
+ * (Buffer.compare, the tree format's order), each with its metadata or the error of
+ * reading it. Entries are asked for in order, each once.
+ */
+export interface DirListing {
+  readonly length: number;
+  name(i: number): Buffer;
+  /**
+   * Entry i's metadata (lstat, symlink target, xattrs unless turned off); `path` is its
+   * full path. Throws a node:fs-style error (with `code`) when the entry could not be
+   * read: ENOENT when it vanished after the listing.
+   */
+  meta(i: number, path: Buffer): EntryMeta;
+}
+
+/**
+ * Lists directories for one walk. The contract, for every implementation:
+ *  - list(path) resolves to the directory's listing, or rejects with a node:fs-style
+ *    error when the directory cannot be opened or read;
+ *  - it never follows a symlink: entries are described with lstat;
+ *  - the walk calls list() for directories in the order it enters them, and each once.
+ * Implementations may read ahead: the metadata is then as of the listing, a moment
+ * before the walk yields it (the archiver checks a file again after reading it).
+ */
+export interface DirLister {
+  list(path: Buffer): Promise<DirListing>;
+  /** The walk is over (finished or stopped): stop any reading ahead. */
+  close?(): void;
+}
+
+/** Lists names with readdir (injectable) and reads each entry's lstat when the walk gets to it. */
+export class SyncDirLister implements DirLister {
+  constructor(
+    private readonly owners: IdNames,
+    private readonly opts: ReadEntryMetaOptions,
+    private readonly readdir: (path: Buffer) => Promise<Buffer[]> = async (path) => readdirSync(path, { encoding: 'buffer' }),
+  ) {}
+
+  async list(path: Buffer): Promise<DirListing> {
+    const names = (await this.readdir(path)).sort(Buffer.compare);
+    // Blocking lstat: ~3 µs each, where the thread pool's round trip costs ~40 µs.
+    return {
+      length: names.length,
+      name: (i) => names[i]!,
+      meta: (_i, full) => readEntryMetaSync(full, this.owners, this.opts),
+    };
+  }
+}
+
+export interface ScanAheadOptions {
+  /** Whether the walk will enter this subdirectory (not excluded, same file system...): only those are read ahead. */
+  descend?: (path: Buffer, meta: EntryMeta) => boolean;
+  /** Entries read ahead and not yet walked, at most (default 20,000: ~3 MB as scanned). */
+  maxLead?: number;
+  /** Batches of directories scanned at once (default 2). */
+  concurrency?: number;
+  /** Directories per batch, at most (default 16). */
+  batch?: number;
+  /** The scan itself: the addon's scanDirs unless given (tests count its calls). */
+  scanDirs?: (paths: Buffer[]) => Promise<NativeDirScan>;
+}
+
+const SLASH = 0x2f;
+const NUMS = 6;
+const IDS = 3;
+const TIMES = 6;
+const NS = 1_000_000_000n;
+const SYSCALLS = ['', 'open', 'fdopendir', 'readdir'];
+
+/** One directory of a scanDirs batch: its entries are [start, end) of the batch's arrays. */
+interface DirScan {
+  scan: NativeDirScan;
+  start: number;
+  end: number;
+  /** Errno when the directory could not be listed (0 when it was). */
+  error: number;
+  syscall: string;
+}
+
+interface AheadScan {
+  promise: Promise<DirScan>;
+  /** Settled, and (unless the walk had taken it) counted in the lead with its subdirectories queued. */
+  done: boolean;
+}
+
+/**
+ * Lists with the addon's scanDirs: directories' names and every entry's lstat in one
+ * call on the thread pool, so the main thread decodes numbers instead of paying a path
+ * lookup and a stat object per entry. It scans ahead of the walk, depth first as the
+ * walk goes, in batches of directories (one call costs the main thread ~15-20 µs here):
+ * the kernel's work, which waits for the disk on a cold cache, runs beside the walk.
+ */
+export class ScanDirLister implements DirLister {
+  private readonly scanDirs: (paths: Buffer[]) => Promise<NativeDirScan>;
+  private readonly maxLead: number;
+  private readonly concurrency: number;
+  private readonly batch: number;
+  /** Scans started ahead, by path (latin1: raw bytes as a string key). */
+  private readonly ahead = new Map<string, AheadScan>();
+  /** Directories found and not yet scanned, the next one to scan last (depth first). */
+  private readonly todo: Buffer[] = [];
+  /** Keys of `todo` still to scan: the walk may ask for one first, and it is then skipped. */
+  private readonly wanted = new Set<string>();
+  private running = 0;
+  /** Entries scanned ahead and not yet handed to the walk. */
+  private lead = 0;
+  private closed = false;
+
+  constructor(
+    private readonly owners: IdNames,
+    private readonly opts: ReadEntryMetaOptions,
+    private readonly aheadOpts: ScanAheadOptions = {},
+  ) {
+    const scanDirs = native?.scanDirs;
+    if (aheadOpts.scanDirs) this.scanDirs = aheadOpts.scanDirs;
+    else if (scanDirs) this.scanDirs = (paths) => scanDirs.call(native, paths);
+    else throw new Error('the native addon has no scanDirs');
+    this.maxLead = aheadOpts.maxLead ?? 20_000;
+    this.concurrency = aheadOpts.concurrency ?? 2;
+    this.batch = aheadOpts.batch ?? 16;
+  }
+
+  /** True when the addon can scan directories. */
+  static available(): boolean {
+    return typeof native?.scanDirs === 'function';
+  }
+
+  async list(path: Buffer): Promise<DirListing> {
+    const key = path.toString('latin1');
+    const started = this.ahead.get(key);
+    let r: DirScan;
+    if (started) {
+      this.ahead.delete(key);
+      // Settled already: its entries were counted in the lead and its subdirectories queued.
+      const settled = started.done;
+      r = await started.promise;
+      if (settled) this.lead -= r.end - r.start;
+      else this.found(path, r);
+    } else {
+      this.wanted.delete(key);
+      r = dirScan(await this.scanDirs([path]), 0);
+      this.found(path, r);
+    }
+    this.pump();
+    if (r.error !== 0) throw scanError(r.error, r.syscall, path);
+    return this.listing(r);
+  }
+
+  /** Stops scanning ahead; scans in flight finish and are dropped. */
+  close(): void {
+    this.closed = true;
+    this.todo.length = 0;
+    this.wanted.clear();
+    this.ahead.clear();
+  }
+
+  /** Queues the subdirectories of a scanned directory, first child to be scanned first. */
+  private found(dir: Buffer, r: DirScan): void {
+    if (this.closed || r.error !== 0) return;
+    const found: Buffer[] = [];
+    const nums = r.scan.nums;
+    for (let e = r.start; e < r.end; e++) {
+      if (nums[e * NUMS] !== 0 || (nums[e * NUMS + 1]! & 0o170000) !== 0o040000) continue;
+      const path = join(dir, nameAt(r.scan, e));
+      if (this.aheadOpts.descend) {
+        let meta: EntryMeta;
+        try {
+          meta = this.decode(r.scan, e, path, { xattrs: false });
+        } catch {
+          continue;
+        }
+        if (!this.aheadOpts.descend(path, meta)) continue;
+      }
+      found.push(path);
+    }
+    for (let i = found.length - 1; i >= 0; i--) {
+      this.todo.push(found[i]!);
+      this.wanted.add(found[i]!.toString('latin1'));
+    }
+  }
+
+  private pump(): void {
+    while (!this.closed && this.running < this.concurrency && this.lead < this.maxLead && this.todo.length > 0) {
+      const paths: Buffer[] = [];
+      while (paths.length < this.batch && this.todo.length > 0) {
+        const path = this.todo.pop()!;
+        if (this.wanted.delete(path.toString('latin1'))) paths.push(path); // else the walk got there first
+      }
+      if (paths.length === 0) continue;
+      this.running++;
+      const batch = this.scanDirs(paths);
+      const entries = paths.map((path, d) => {
+        const entry: AheadScan = { promise: batch.then((scan) => dirScan(scan, d)), done: false };
+        // A failed batch (out of memory) fails each directory's list() when the walk gets there.
+        entry.promise.catch(() => undefined);
+        this.ahead.set(path.toString('latin1'), entry);
+        return entry;
+      });
+      const settle = (scan: NativeDirScan | null): void => {
+        this.running--;
+        paths.forEach((path, d) => {
+          const entry = entries[d]!;
+          entry.done = true;
+          // Taken by the walk meanwhile (it queues the subdirectories then), or closed.
+          if (this.closed || this.ahead.get(path.toString('latin1')) !== entry || !scan) return;
+          const r = dirScan(scan, d);
+          this.lead += r.end - r.start;
+          this.found(path, r);
+        });
+        this.pump();
+      };
+      batch.then(settle, () => settle(null));
+    }
+  }
+
+  private listing(r: DirScan): DirListing {
+    return {
+      length: r.end - r.start,
+      name: (i) => nameAt(r.scan, r.start + i),
+      meta: (i, path) => {
+        const e = r.start + i;
+        const err = r.scan.nums[e * NUMS]!;
+        if (err !== 0) throw scanError(err, 'lstat', path);
+        return this.decode(r.scan, e, path, this.opts);
+      },
+    };
+  }
+
+  private decode(r: NativeDirScan, e: number, path: Buffer, opts: ReadEntryMetaOptions): EntryMeta {
+    const n = e * NUMS;
+    const d = e * IDS;
+    const t = e * TIMES;
+    const mode = r.nums[n + 1]!;
+    const linkTarget =
+      (mode & 0o170000) === 0o120000 ? Buffer.from(r.links.subarray(e === 0 ? 0 : r.linkEnds[e - 1]!, r.linkEnds[e]!)) : undefined;
+    return entryMeta(
+      path,
+      mode,
+      r.nums[n + 2]!,
+      r.nums[n + 3]!,
+      r.times[t + 2]! * NS + r.times[t + 3]!,
+      r.times[t]! * NS + r.times[t + 1]!,
+      r.times[t + 4]! * NS + r.times[t + 5]!,
+      r.ids[d]!,
+      r.ids[d + 1]!,
+      r.nums[n + 4]!,
+      r.nums[n + 5]!,
+      r.ids[d + 2]!,
+      linkTarget,
+      this.owners,
+      opts,
+    );
+  }
+}
+
+function dirScan(scan: NativeDirScan, d: number): DirScan {
+  return {
+    scan,
+    start: d === 0 ? 0 : scan.dirEnds[d - 1]!,
+    end: scan.dirEnds[d]!,
+    error: scan.errors[d]!,
+    syscall: SYSCALLS[scan.syscalls[d]!] ?? 'scandir',
+  };
+}
+
+function nameAt(r: NativeDirScan, e: number): Buffer {
+  // A copy, not a view: a name kept in a tree node must not pin the whole batch.
+  return Buffer.from(r.names.subarray(e === 0 ? 0 : r.nameEnds[e - 1]!, r.nameEnds[e]!));
+}
+
+function join(dir: Buffer, name: Buffer): Buffer {
+  if (dir.length > 0 && dir[dir.length - 1] === SLASH) return Buffer.concat([dir, name]);
+  return Buffer.concat([dir, Buffer.of(SLASH), name]);
+}
+
+/** An error shaped like node:fs's: code (ENOENT...), errno (negative), syscall, path. */
+function scanError(errno: number, syscall: string, path: Buffer): Error {
+  const code = safeErrorName(errno);
+  return Object.assign(new Error(`${code}: ${syscall} '${path.toString()}'`), { code, errno: -errno, syscall, path: path.toString() });
+}
+
+function safeErrorName(errno: number): string {
+  try {
+    return getSystemErrorName(-errno);
+  } catch {
+    return 'UNKNOWN';
+  }
+}
