@@ -14,7 +14,8 @@ import { encKey, generateMasterKey, type MasterKey } from '../crypto/master-key.
 import { createKeySlot, serializeKeySlot, DEFAULT_KDF, type KdfParams, type SlotRole } from '../crypto/key-slot.js';
 import { withAppendOnly } from '../backend/with-append-only.js';
 import { openSealedFile, sealFile, type SealedKind } from '../format/sealed-file.js';
-import { openBlob, packKey } from '../format/pack-reader.js';
+import { openBlob, packKey, parsePackHeader, readWholePack } from '../format/pack-reader.js';
+import type { PackEntry } from '../format/pack-writer.js';
 import { packCapacity } from '../format/pack-writer.js';
 import { gearTable } from '../chunker/gear-table.js';
 import { DEFAULT_CHUNKER, validateChunkerParams } from '../chunker/fast-cdc.js';
@@ -74,8 +75,14 @@ export class Repository {
   private readonly packKeys = new LruCache<string, Buffer>(256);
   // By bytes: a tree pack is full-sized (16 MiB) for ~100k files in big directories, and
   // four of them were most of an unchanged backup's memory. Room for two whatever the pack size.
-  private readonly treePacks: LruCache<string, Buffer>;
-  private readonly treePackLoads = new Map<string, Promise<Buffer>>();
+  private readonly treePacks: LruCache<string, LoadedTreePack>;
+  private readonly treePackLoads = new Map<string, Promise<LoadedTreePack>>();
+  /**
+   * Tree blob id → a kept tree pack that holds it, from that pack's trailer. Walking a
+   * snapshot loads thousands of trees from a few packs: once one is loaded, its other
+   * trees need no index query (~30 µs each, 0.25 s of an unchanged backup of 8k dirs).
+   */
+  private readonly treeBlobPacks = new Map<string, string>();
   private readonly packRecords = new LruCache<PackId, PackRecord>(256);
 
   private constructor(
@@ -90,7 +97,14 @@ export class Repository {
   ) {
     this.hasher = new BlobHasher(masterKey.idKey);
     this.gear = gearTable(masterKey.chunkerSeed);
-    this.treePacks = new LruCache(8, Math.max(32 * 2 ** 20, 2 * packCapacity(config.packSize, config.chunker.max)), (b) => b.length);
+    this.treePacks = new LruCache(
+      8,
+      Math.max(32 * 2 ** 20, 2 * packCapacity(config.packSize, config.chunker.max)),
+      (p) => p.bytes.length,
+      (pack, p) => {
+        for (const id of p.entries.keys()) if (this.treeBlobPacks.get(id) === pack) this.treeBlobPacks.delete(id);
+      },
+    );
   }
 
   get id(): string {
@@ -317,6 +331,13 @@ export class Repository {
 
   /** Reads, decrypts and verifies one blob: its keyed hash must equal its id. */
   async loadBlob(type: BlobType, id: BlobId): Promise<Buffer> {
+    if (type === 'tree') {
+      // In a tree pack kept from an earlier load: verified like any blob, no index query.
+      const pack = this.treeBlobPacks.get(id);
+      const kept = pack === undefined ? undefined : this.treePacks.get(pack);
+      const e = kept?.entries.get(id);
+      if (kept && e) return this.openBlobAt({ ...e, pack: kept.record.id }, kept.record, kept.bytes.subarray(e.offset, e.offset + e.length));
+    }
     const loc = this.index.findForRead(type, id);
     if (!loc) {
       throw new CairnError('BLOB_MISSING', `${type} blob ${id.slice(0, 8)} is in no pack of the index`, {
@@ -330,7 +351,7 @@ export class Repository {
     try {
       sealed =
         type === 'tree'
-          ? (await this.treePack(loc.pack)).subarray(loc.offset, loc.offset + loc.length)
+          ? (await this.treePack(loc.pack)).bytes.subarray(loc.offset, loc.offset + loc.length)
           : await this.backend.load(packName(loc.pack), { offset: loc.offset, length: loc.length });
     } catch (err) {
       if (isNotFound(err)) {
@@ -360,7 +381,7 @@ export class Repository {
    * tree blobs that sit together in a few packs, and one read per pack instead of one
    * per tree is what makes incremental scans fast (and cheap on object storage).
    */
-  private treePack(pack: string): Promise<Buffer> {
+  private treePack(pack: string): Promise<LoadedTreePack> {
     const hit = this.treePacks.get(pack);
     if (hit) return Promise.resolve(hit);
     let p = this.treePackLoads.get(pack);
@@ -375,8 +396,14 @@ export class Repository {
               details: { pack },
             });
           }
-          this.treePacks.set(pack, bytes);
-          return bytes;
+          const loaded: LoadedTreePack = { bytes, record: { id: pack as PackId, size: bytes.length, ...parsePackHeader(bytes) }, entries: new Map() };
+          try {
+            for (const e of readWholePack(bytes, (k) => this.keyFor(k)).entries) if (e.type === 'tree') loaded.entries.set(e.id, e);
+          } catch {
+            // A damaged trailer: the pack's blobs are still found through the index.
+          }
+          if (this.treePacks.set(pack, loaded)) for (const id of loaded.entries.keys()) this.treeBlobPacks.set(id, pack);
+          return loaded;
         })
         .finally(() => this.treePackLoads.delete(pack));
       this.treePackLoads.set(pack, p);
@@ -491,4 +518,11 @@ export function safeUser(): string {
 
 export function defaultHost(): string {
   return hostname();
+}
+
+/** A tree pack kept whole, with the tree blobs its trailer lists. */
+interface LoadedTreePack {
+  bytes: Buffer;
+  record: PackRecord;
+  entries: Map<string, PackEntry>;
 }

@@ -175,38 +175,45 @@ const ID_BATCH = 2048;
 
 /**
  * Every blob a tree and its subtrees (not yet in `seenTrees`) name is indexed, in tree
- * order. Data blobs are asked about in batches across trees, subtrees by loading them,
+ * order. Ids are asked about in batches across trees (subtrees first, then data blobs),
  * and the event loop gets a turn between trees: this runs while the content check reads
  * packs on the same thread, and a lookup per blob (~100k on a 1.6 GB tree) held the
- * loop long enough to starve the workers.
+ * loop long enough to starve the workers. Subtrees are asked about too even though they
+ * load: a tree may load from a tree pack kept in memory without the index naming it.
  */
 async function checkTreeBlobs(repo: Repository, root: BlobId, snapshot: string, seenTrees: Set<string>, problems: CheckProblem[]): Promise<void> {
   const report = (type: 'tree' | 'data', id: BlobId, path: string) =>
     problems.push({ kind: 'blob', id, message: `${type} blob ${id.slice(0, 8)} of ${path} (snapshot ${snapshot.slice(0, 8)}) is in no pack` });
   const pending: { id: BlobId; base: string; node: TreeNode }[] = [];
+  const pendingTrees: { id: BlobId; path: string }[] = [];
   const flush = () => {
+    const missingTrees = new Set(repo.index.unindexed('tree', pendingTrees.map((t) => t.id)));
+    for (const t of pendingTrees) {
+      if (!missingTrees.has(t.id)) continue;
+      report('tree', t.id, t.path);
+      seenTrees.delete(t.id); // another snapshot that names it reports it too
+    }
     const missing = new Set(repo.index.unindexed('data', pending.map((p) => p.id)));
     if (missing.size > 0) for (const p of pending) if (missing.has(p.id)) report('data', p.id, `${p.base}/${displayName(p.node)}`);
     pending.length = 0;
+    pendingTrees.length = 0;
   };
   const visit = async (treeId: BlobId, base: string): Promise<void> => {
     const tree = await repo.loadTree(treeId);
     await new Promise<void>((resolve) => setImmediate(resolve));
     for (const node of tree.nodes) if (node.type === 'file') for (const id of node.content ?? []) pending.push({ id, base, node });
-    if (pending.length >= ID_BATCH) flush();
+    if (pending.length + pendingTrees.length >= ID_BATCH) flush();
     for (const node of tree.nodes) {
       if (node.type !== 'dir' || !node.subtree || seenTrees.has(node.subtree)) continue;
       const path = `${base}/${displayName(node)}`;
       seenTrees.add(node.subtree);
+      pendingTrees.push({ id: node.subtree, path });
       try {
         await visit(node.subtree, path);
       } catch (err) {
-        // Loading the subtree looked it up: asking the index again only when that failed
-        // spares a query per tree. Not indexed is reported here; anything else (its
-        // pack missing or damaged) ends this snapshot's walk, as for the root.
+        // Not indexed: its batch reports it. Anything else (its pack missing or
+        // damaged) ends this snapshot's walk, as for the root.
         if (repo.index.findForRead('tree', node.subtree)) throw err;
-        seenTrees.delete(node.subtree);
-        report('tree', node.subtree, path);
       }
     }
   };

@@ -57,6 +57,47 @@ describe('Repository tree packs', () => {
     await repo.close();
   });
 
+  it('finds the other trees of a kept pack from its trailer, without asking the index', async () => {
+    const { backend, ids } = await twoTrees();
+    const repo = await Repository.open(backend, 'pw', deps);
+    await syncIndex(repo);
+    const asked: string[] = [];
+    const find = repo.index.findForRead.bind(repo.index);
+    repo.index.findForRead = (type, id) => (asked.push(id), find(type, id));
+    expect((await repo.loadTree(ids[0]!)).nodes[0]!.name).toBe('a');
+    expect((await repo.loadTree(ids[1]!)).nodes[0]!.name).toBe('b');
+    expect(asked).toEqual([ids[0]]);
+    await repo.close();
+  });
+
+  it('reads the trees of a pack whose trailer is damaged through the index', async () => {
+    const { backend, ids } = await twoTrees();
+    const repo = await Repository.open(backend, 'pw', deps);
+    await syncIndex(repo);
+    // Damage the trailer of the tree pack in the store, and rename the pack to its new
+    // hash so that it passes the whole-pack check: only the trailer is wrong.
+    const name = [...(await listNames(backend))].find((n) => n.startsWith('data/'))!;
+    const bytes = Buffer.from(await backend.load(name));
+    bytes[bytes.length - 20]! ^= 0xff;
+    const { createHash } = await import('node:crypto');
+    const renamed = createHash('sha256').update(bytes).digest('hex');
+    await backend.save(`data/${renamed.slice(0, 2)}/${renamed}`, bytes);
+    const oldId = name.split('/').at(-1)!;
+    repo.index.findForRead = ((find) => (type: 'data' | 'tree', id: BlobId) => {
+      const loc = find(type, id);
+      return loc && loc.pack === oldId ? { ...loc, pack: renamed as never } : loc;
+    })(repo.index.findForRead.bind(repo.index));
+    const getPack = repo.index.getPack.bind(repo.index);
+    repo.index.getPack = (id) => (id === (renamed as never) ? { ...getPack(oldId as never)!, id } : getPack(id));
+    const asked: string[] = [];
+    const find = repo.index.findForRead.bind(repo.index);
+    repo.index.findForRead = (type, id) => (asked.push(id), find(type, id));
+    expect((await repo.loadTree(ids[0]!)).nodes[0]!.name).toBe('a');
+    expect((await repo.loadTree(ids[1]!)).nodes[0]!.name).toBe('b');
+    expect(asked).toEqual(ids);
+    await repo.close();
+  });
+
   it('keeps decoded trees up to 20,000 nodes in all: a small tree is decoded once, a bigger one every time', async () => {
     const backend = new MemBackend();
     const repo = await Repository.init(backend, 'pw', deps, { kdf: TEST_KDF });
@@ -73,3 +114,9 @@ describe('Repository tree packs', () => {
     await repo.close();
   });
 });
+
+async function listNames(backend: MemBackend): Promise<string[]> {
+  const out: string[] = [];
+  for await (const f of backend.list('')) out.push(f.name);
+  return out;
+}
