@@ -130,7 +130,7 @@ async function main() {
       log('bench: npm run build');
       if (spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 2, 2] }).status !== 0) die('npm run build failed', 1);
     }
-    if (!existsSync(join(ROOT, 'dist/cli/main.js'))) die('cairn is not built (no dist/cli/main.js): run `npm run build` or pass --build');
+    if (!existsSync(join(ROOT, 'dist/bundle/main.js'))) die('cairn is not built (no dist/bundle/main.js): run `npm run build` or pass --build');
     if (newestMtime(join(ROOT, 'src'), '.ts') > newestMtime(join(ROOT, 'dist'), '.js')) {
       log('bench: warning: src/ has changes newer than dist/: this measures the last build (pass --build to rebuild first)');
     }

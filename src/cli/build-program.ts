@@ -24,7 +24,7 @@ import { pitrCommand } from './commands/pitr-command.js';
 
 function packageVersion(): string {
   try {
-    // src/cli/ and dist/cli/ are both two levels below the package root.
+    // src/cli/, dist/cli/ and dist/bundle/ are all two levels below the package root.
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
     return pkg.version ?? '0.0.0';
   } catch {

@@ -110,7 +110,7 @@ export interface NativeChunker {
   finish(): number[];
 }
 
-/** Relative to this file: src/util/native-addon.ts and dist/util/native-addon.js both sit two levels down. */
+/** Relative to this file: src/util/native-addon.ts, dist/util/native-addon.js and the bundle dist/bundle/main.js all sit two levels down. */
 const ADDON_URL = new URL('../../native/build/Release/cairn_native.node', import.meta.url);
 
 let loadError: string | undefined;

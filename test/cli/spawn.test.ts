@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 
 // Runs the real launcher against a dist build, when one exists (`npm run build`).
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const built = existsSync(`${root}dist/cli/main.js`);
+const built = existsSync(`${root}dist/bundle/main.js`);
 
 function cairn(args: string[], env: Record<string, string> = {}) {
   return spawnSync(process.execPath, [`${root}bin/cairn.js`, ...args], {

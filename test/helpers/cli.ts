@@ -3,14 +3,14 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /**
- * Spawns the built CLI (`bin/cairn.js` → `dist/`) as a real child process, for tests
+ * Spawns the built CLI (`bin/cairn.js` → `dist/bundle/`) as a real child process, for tests
  * that need real processes: signals, crashes, concurrency between two cairns. Build
  * first (`npm run build`; `npm test` does it).
  */
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CAIRN_BIN = `${ROOT}bin/cairn.js`;
-export const CAIRN_BUILT = existsSync(`${ROOT}dist/cli/main.js`);
+export const CAIRN_BUILT = existsSync(`${ROOT}dist/bundle/main.js`);
 
 export interface CairnEnv {
   CAIRN_REPO: string;
