@@ -115,7 +115,7 @@ describe.runIf(ScanDirLister.available())('ScanDirLister', () => {
     };
   }
 
-  it('scans ahead of the walk, in walk order, at most maxLead entries (plus one batch) ahead', async () => {
+  it('scans ahead of the walk, in walk order, at most maxLead entries (plus the batches in flight) ahead', async () => {
     const root = join(base, 'ahead');
     const dirs = makeTree(root, 120, 10);
     const { scanned, opts } = counting();
