@@ -4,6 +4,7 @@ import { native, type NativeDirScan } from '../util/native-addon.js';
 import { entryMeta, readEntryMetaSync, type ReadEntryMetaOptions } from './read-entry-meta.js';
 import type { IdNames } from './id-names.js';
 import type { EntryMeta } from './types.js';
+import { joinPath } from './join-path.js';
 
 /**
  * One directory as the walk sees it: its entries sorted by the raw bytes of their names
@@ -56,8 +57,8 @@ export class SyncDirLister implements DirLister {
 }
 
 export interface ScanAheadOptions {
-  /** Whether the walk will enter this subdirectory (not excluded, same file system...): only those are read ahead. */
-  descend?: (path: Buffer, meta: EntryMeta) => boolean;
+  /** Whether the walk will enter this subdirectory (not excluded, on the same file system, by its st_dev): only those are read ahead. */
+  descend?: (path: Buffer, dev: bigint) => boolean;
   /** Entries read ahead and not yet walked, at most (default 20,000: ~3 MB as scanned). */
   maxLead?: number;
   /** Batches of directories scanned at once (default 2). */
@@ -68,7 +69,6 @@ export interface ScanAheadOptions {
   scanDirs?: (paths: Buffer[]) => Promise<NativeDirScan>;
 }
 
-const SLASH = 0x2f;
 const NUMS = 6;
 const IDS = 3;
 const TIMES = 6;
@@ -169,16 +169,8 @@ export class ScanDirLister implements DirLister {
     const nums = r.scan.nums;
     for (let e = r.start; e < r.end; e++) {
       if (nums[e * NUMS] !== 0 || (nums[e * NUMS + 1]! & 0o170000) !== 0o040000) continue;
-      const path = join(dir, nameAt(r.scan, e));
-      if (this.aheadOpts.descend) {
-        let meta: EntryMeta;
-        try {
-          meta = this.decode(r.scan, e, path, { xattrs: false });
-        } catch {
-          continue;
-        }
-        if (!this.aheadOpts.descend(path, meta)) continue;
-      }
+      const path = joinPath(dir, nameAt(r.scan, e));
+      if (this.aheadOpts.descend && !this.aheadOpts.descend(path, r.scan.ids[e * IDS]!)) continue;
       found.push(path);
     }
     for (let i = found.length - 1; i >= 0; i--) {
@@ -274,11 +266,6 @@ function dirScan(scan: NativeDirScan, d: number): DirScan {
 function nameAt(r: NativeDirScan, e: number): Buffer {
   // A copy, not a view: a name kept in a tree node must not pin the whole batch.
   return Buffer.from(r.names.subarray(e === 0 ? 0 : r.nameEnds[e - 1]!, r.nameEnds[e]!));
-}
-
-function join(dir: Buffer, name: Buffer): Buffer {
-  if (dir.length > 0 && dir[dir.length - 1] === SLASH) return Buffer.concat([dir, name]);
-  return Buffer.concat([dir, Buffer.of(SLASH), name]);
 }
 
 /** An error shaped like node:fs's: code (ENOENT...), errno (negative), syscall, path. */

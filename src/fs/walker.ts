@@ -2,6 +2,7 @@ import { CairnError, fromSystemError } from '../core/errors/index.js';
 import { readEntryMeta } from './read-entry-meta.js';
 import { idNames } from './id-names.js';
 import { ScanDirLister, SyncDirLister, type DirListing, type DirLister } from './dir-lister.js';
+import { joinPath } from './join-path.js';
 import type { EntryMeta } from './types.js';
 
 /**
@@ -70,7 +71,7 @@ const SLASH = 0x2f;
 /**
  * Walks `root` (never following symlinks). A root that cannot be lstat'ed is an error
  * (SOURCE_NOT_FOUND when missing); a root that is not a directory yields one entry.
- * Directories are listed with the addon's scanDir, read ahead of the walk on the thread
+ * Directories are listed with the addon's scanDirs, read ahead of the walk on the thread
  * pool (ScanDirLister), or without the addon, or with `opts.readdir`, with readdir and a
  * blocking lstat per entry (SyncDirLister).
  */
@@ -100,13 +101,13 @@ export async function* walk(root: Buffer, opts: WalkOptions = {}): AsyncGenerato
   }
 
   const owners = await idNames();
-  const otherFileSystem = (meta: EntryMeta): boolean => opts.oneFileSystem === true && meta.dev !== rootMeta.dev;
+  const otherFileSystem = (dev: bigint): boolean => opts.oneFileSystem === true && dev !== rootMeta.dev;
   const lister: DirLister =
     opts.readdir || !ScanDirLister.available()
       ? new SyncDirLister(owners, readOpts, opts.readdir)
       : new ScanDirLister(owners, readOpts, {
           // Read ahead only what the walk will enter.
-          descend: (path, meta) => !otherFileSystem(meta) && !opts.exclude?.(path, true),
+          descend: (path, dev) => !otherFileSystem(dev) && !opts.exclude?.(path, true),
         });
   const stack: Frame[] = [];
   let sinceTurn = 0;
@@ -114,7 +115,7 @@ export async function* walk(root: Buffer, opts: WalkOptions = {}): AsyncGenerato
   async function* open(path: Buffer, name: Buffer, meta: EntryMeta, depth: number): AsyncGenerator<WalkEntry> {
     const event: WalkDirEvent = { kind: 'enter', path, name, meta, depth };
     let listing: DirListing | null = null;
-    if (otherFileSystem(meta)) {
+    if (otherFileSystem(meta.dev)) {
       event.otherFileSystem = true;
     } else {
       try {
@@ -182,11 +183,6 @@ export async function* walkEvents(root: Buffer, opts: Omit<WalkOptions, 'onError
     yield ev;
   }
   yield* errors.splice(0);
-}
-
-function joinPath(dir: Buffer, name: Buffer): Buffer {
-  if (dir.length > 0 && dir[dir.length - 1] === SLASH) return Buffer.concat([dir, name]);
-  return Buffer.concat([dir, Buffer.of(SLASH), name]);
 }
 
 function baseName(path: Buffer): Buffer {

@@ -143,10 +143,15 @@ describe.runIf(ScanDirLister.available())('ScanDirLister', () => {
     const root = join(base, 'descend');
     makeTree(root, 6, 1);
     const { scanned, opts } = counting();
-    const lister = new ScanDirLister(owners, { xattrs: false }, { ...opts, descend: (path) => !path.toString().endsWith('d003') });
+    const asked: Array<[string, bigint]> = [];
+    const descend = (path: Buffer, dev: bigint): boolean => (asked.push([path.toString(), dev]), !path.toString().endsWith('d003'));
+    const lister = new ScanDirLister(owners, { xattrs: false }, { ...opts, descend });
     await lister.list(Buffer.from(root));
     for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
     lister.close();
+    // Asked about each subdirectory with its st_dev (what one-file-system compares).
+    expect(asked.map(([p]) => p)).toEqual(Array.from({ length: 6 }, (_, d) => join(root, `d00${d}`)));
+    for (const [p, dev] of asked) expect(dev).toBe(lstatSync(p, { bigint: true }).dev);
     expect(scanned).toContain(join(root, 'd002'));
     expect(scanned).not.toContain(join(root, 'd003'));
   });
