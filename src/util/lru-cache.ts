@@ -10,8 +10,6 @@ export class LruCache<K, V> {
     private readonly capacity: number,
     private readonly maxWeight = Infinity,
     private readonly weigh: (v: V) => number = () => 0,
-    /** Told of every entry that leaves: evicted, replaced or cleared. */
-    private readonly onEvict?: (key: K, value: V) => void,
   ) {}
 
   get(key: K): V | undefined {
@@ -23,17 +21,15 @@ export class LruCache<K, V> {
     return v;
   }
 
-  /** Stores the entry; false when it alone weighs more than the limit and is not kept. */
-  set(key: K, value: V): boolean {
+  set(key: K, value: V): void {
     this.delete(key);
     const w = this.weigh(value);
-    if (w > this.maxWeight) return false; // would evict everything else for one entry
+    if (w > this.maxWeight) return; // would evict everything else for one entry
     this.map.set(key, value);
     this.weight += w;
     while (this.map.size > this.capacity || this.weight > this.maxWeight) {
       this.delete(this.map.keys().next().value as K);
     }
-    return true;
   }
 
   private delete(key: K): void {
@@ -41,10 +37,15 @@ export class LruCache<K, V> {
     if (old === undefined) return;
     this.map.delete(key);
     this.weight -= this.weigh(old);
-    this.onEvict?.(key, old);
+  }
+
+  /** Every entry, least recently used first, without touching their order. */
+  entries(): IterableIterator<[K, V]> {
+    return this.map.entries();
   }
 
   clear(): void {
-    for (const key of [...this.map.keys()]) this.delete(key);
+    this.map.clear();
+    this.weight = 0;
   }
 }
