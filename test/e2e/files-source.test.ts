@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { killAllCairns, spawnCairn } from '../helpers/cli.js';
 import { pseudoRandom } from '../helpers/data.js';
 import { manifest, type Manifest } from '../helpers/manifest.js';
@@ -467,13 +467,17 @@ describe('--one-file-system', () => {
 // ---- unreadable files ----------------------------------------------------------------------
 
 describe('an unreadable file', () => {
-  it('backup as nobody: exit 3, a warning naming the file, the snapshot holds the rest', async (ctx) => {
+  /** A scratch directory and its CLI for a test that runs cairn as nobody; skips the test where nobody cannot. */
+  async function asNobody(ctx: TestContext, name: string): Promise<{ dir: string; c: Cli; src: string }> {
     const why = nobodyCanRunCli();
-    if (why) return ctx.skip(why);
-    const dir = await scratchDir('unreadable');
+    if (why) ctx.skip(why);
+    const dir = await scratchDir(name);
     scratch.push(dir);
-    const c = cliFor(dir);
-    const src = join(dir, 'src');
+    return { dir, c: cliFor(dir), src: join(dir, 'src') };
+  }
+
+  it('backup as nobody: exit 3, a warning naming the file, the snapshot holds the rest', async (ctx) => {
+    const { dir, c, src } = await asNobody(ctx, 'unreadable');
     await fsp.mkdir(join(src, 'sub'), { recursive: true });
     await fsp.writeFile(join(src, 'a.txt'), 'readable\n');
     await fsp.writeFile(join(src, 'sub', 'b.txt'), 'readable too\n');
@@ -500,13 +504,8 @@ describe('an unreadable file', () => {
     expect(JSON.parse(snaps.stdout)).toHaveLength(1);
   });
 
-  it('a directory nobody can list, read ahead during the key unlock: recorded empty, one UNREADABLE warning, in order', async (ctx) => {
-    const why = nobodyCanRunCli();
-    if (why) return ctx.skip(why);
-    const dir = await scratchDir('unlistable');
-    scratch.push(dir);
-    const c = cliFor(dir);
-    const src = join(dir, 'src');
+  it('a directory nobody can list, read ahead during the key unlock: recorded empty, one UNREADABLE warning', async (ctx) => {
+    const { dir, c, src } = await asNobody(ctx, 'unlistable');
     // Few entries: the whole walk, the failing directory included, is read ahead before
     // the backup takes it over, so its error must come through the read-ahead.
     await fsp.mkdir(join(src, 'b-locked', 'inner'), { recursive: true });
