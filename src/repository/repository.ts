@@ -9,14 +9,13 @@ import type { Clock } from '../core/clock.js';
 import type { RandomSource } from '../core/random.js';
 import { asSnapshotId, isId, type BlobId, type BlobType, type PackId, type SnapshotId } from '../core/ids.js';
 import { BlobHasher } from '../crypto/blob-hasher.js';
-import { sha256Hex } from '../crypto/sha256.js';
 import { encKey, generateMasterKey, type MasterKey } from '../crypto/master-key.js';
 import { createKeySlot, serializeKeySlot, DEFAULT_KDF, type KdfParams, type SlotRole } from '../crypto/key-slot.js';
 import { withAppendOnly } from '../backend/with-append-only.js';
 import { openSealedFile, sealFile, type SealedKind } from '../format/sealed-file.js';
-import { openBlob, packKey, parsePackHeader, readWholePack } from '../format/pack-reader.js';
-import type { PackEntry } from '../format/pack-writer.js';
+import { openBlob, packKey } from '../format/pack-reader.js';
 import { packCapacity } from '../format/pack-writer.js';
+import { TreePacks } from './tree-packs.js';
 import { gearTable } from '../chunker/gear-table.js';
 import { DEFAULT_CHUNKER, validateChunkerParams } from '../chunker/fast-cdc.js';
 import type { ChunkerParams } from '../chunker/types.js';
@@ -73,10 +72,7 @@ export class Repository {
   // Bounded by nodes, not only trees: 2048 directories of 500 files each held ~60 MB.
   private readonly treeCache = new LruCache<string, Tree>(2048, 20_000, (t) => t.nodes.length);
   private readonly packKeys = new LruCache<string, Buffer>(256);
-  // By bytes: a tree pack is full-sized (16 MiB) for ~100k files in big directories, and
-  // four of them were most of an unchanged backup's memory. Room for two whatever the pack size.
-  private readonly treePacks: LruCache<string, LoadedTreePack>;
-  private readonly treePackLoads = new Map<string, Promise<LoadedTreePack>>();
+  private readonly treePacks: TreePacks;
   private readonly packRecords = new LruCache<PackId, PackRecord>(256);
 
   private constructor(
@@ -91,7 +87,9 @@ export class Repository {
   ) {
     this.hasher = new BlobHasher(masterKey.idKey);
     this.gear = gearTable(masterKey.chunkerSeed);
-    this.treePacks = new LruCache(8, Math.max(32 * 2 ** 20, 2 * packCapacity(config.packSize, config.chunker.max)), (p) => p.bytes.length);
+    // 32 MiB of tree packs, or room for two of a bigger pack size.
+    const treePackBytes = Math.max(32 * 2 ** 20, 2 * packCapacity(config.packSize, config.chunker.max));
+    this.treePacks = new TreePacks((pack) => this.backend.load(packName(pack)), this.keyFor, treePackBytes);
   }
 
   get id(): string {
@@ -318,16 +316,11 @@ export class Repository {
 
   /** Reads, decrypts and verifies one blob: its keyed hash must equal its id. */
   async loadBlob(type: BlobType, id: BlobId): Promise<Buffer> {
-    if (type === 'tree') {
-      // Walking a snapshot loads thousands of trees from a few packs: a tree in one kept
-      // from an earlier load (its trailer lists it) needs no index query (~30 µs each,
-      // 0.25 s of an unchanged backup of 8k directories). Verified like any blob.
-      for (const [pack, kept] of this.treePacks.entries()) {
-        const e = kept.entries.get(id);
-        if (!e) continue;
-        this.treePacks.get(pack); // most recently used now
-        return this.openBlobAt({ ...e, pack: kept.record.id }, kept.record, kept.bytes.subarray(e.offset, e.offset + e.length));
-      }
+    // A tree in a tree pack kept from an earlier load: no index query; verified like any blob.
+    const inKept = type === 'tree' ? this.treePacks.find(id) : undefined;
+    if (inKept) {
+      const { kept, entry: e } = inKept;
+      return this.openBlobAt({ ...e, pack: kept.record.id }, kept.record, kept.bytes.subarray(e.offset, e.offset + e.length));
     }
     const loc = this.index.findForRead(type, id);
     if (!loc) {
@@ -342,7 +335,7 @@ export class Repository {
     try {
       sealed =
         type === 'tree'
-          ? (await this.treePack(loc.pack)).bytes.subarray(loc.offset, loc.offset + loc.length)
+          ? (await this.treePacks.get(loc.pack)).bytes.subarray(loc.offset, loc.offset + loc.length)
           : await this.backend.load(packName(loc.pack), { offset: loc.offset, length: loc.length });
     } catch (err) {
       if (isNotFound(err)) {
@@ -365,41 +358,6 @@ export class Repository {
       });
     }
     return plain;
-  }
-
-  /**
-   * Trees are read whole-pack and kept: walking a snapshot touches thousands of small
-   * tree blobs that sit together in a few packs, and one read per pack instead of one
-   * per tree is what makes incremental scans fast (and cheap on object storage).
-   */
-  private treePack(pack: string): Promise<LoadedTreePack> {
-    const hit = this.treePacks.get(pack);
-    if (hit) return Promise.resolve(hit);
-    let p = this.treePackLoads.get(pack);
-    if (!p) {
-      // A whole pack must hash to its name: end-to-end integrity whatever the store.
-      p = this.backend
-        .load(packName(pack))
-        .then((bytes) => {
-          if (sha256Hex(bytes) !== pack) {
-            throw new CairnError('PACK_CORRUPT', `pack ${pack.slice(0, 8)} does not hash to its name`, {
-              hint: 'run `cairn check --read-data` to see which snapshots are affected',
-              details: { pack },
-            });
-          }
-          const loaded: LoadedTreePack = { bytes, record: { id: pack as PackId, size: bytes.length, ...parsePackHeader(bytes) }, entries: new Map() };
-          try {
-            for (const e of readWholePack(bytes, (k) => this.keyFor(k)).entries) if (e.type === 'tree') loaded.entries.set(e.id, e);
-          } catch {
-            // A damaged trailer: the pack's blobs are still found through the index.
-          }
-          this.treePacks.set(pack, loaded);
-          return loaded;
-        })
-        .finally(() => this.treePackLoads.delete(pack));
-      this.treePackLoads.set(pack, p);
-    }
-    return p;
   }
 
   /**
@@ -509,11 +467,4 @@ export function safeUser(): string {
 
 export function defaultHost(): string {
   return hostname();
-}
-
-/** A tree pack kept whole, with the tree blobs its trailer lists. */
-interface LoadedTreePack {
-  bytes: Buffer;
-  record: PackRecord;
-  entries: Map<string, PackEntry>;
 }
