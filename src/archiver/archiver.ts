@@ -10,7 +10,7 @@ import { walkOptionsFor } from './select-files.js';
 import { readEntryMeta, readXattrs } from '../fs/read-entry-meta.js';
 import type { BlobSaver } from '../repository/blob-saver.js';
 import type { Repository } from '../repository/repository.js';
-import { compareNodes, encodeTree, nodeNameBytes, type Tree, type TreeNode } from '../snapshot/tree.js';
+import { compareNodes, encodeTree, encodeTreeFromNodes, nodeNameBytes, type Tree, type TreeNode } from '../snapshot/tree.js';
 import type { Progress, SnapshotSummary, SourceWarning } from '../engine/types.js';
 import { nodeFromMeta, sameInodeAndCtime, unchangedSince, xattrNodes } from './node-from-meta.js';
 import { openForBackup, readPieces } from './file-reader.js';
@@ -55,8 +55,13 @@ interface Frame {
   path: Buffer;
   name: Buffer;
   meta: EntryMeta;
-  /** Children in walk order; files and subdirectories are finished concurrently. */
-  nodes: Promise<TreeNode | null>[];
+  /**
+   * Children in walk order, which is tree order; files and subdirectories are finished
+   * concurrently. A finished child is kept encoded (its JSON), null when it was skipped.
+   */
+  nodes: (Promise<string | null> | string | null)[];
+  /** The last child's name, to prove the walk's order is the tree's. */
+  lastName: Buffer | null;
   parent: Map<string, TreeNode> | null;
   parentNode: TreeNode | undefined;
 }
@@ -188,22 +193,22 @@ export class Archiver {
         this.onWalkError(ev.path, ev.error);
       } else if (ev.kind === 'enter') {
         const name = stack.length === 0 ? Buffer.from(basename(absPath) || '/') : lastComponent(ev.path);
-        const parentNode = top ? top.parent?.get(key(name)) : rootParent;
-        stack.push({ path: ev.path, name, meta: ev.meta, nodes: [], parent: await this.childMap(parentNode), parentNode });
+        const parentNode = top ? takeParentNode(top, name) : rootParent;
+        stack.push({ path: ev.path, name, meta: ev.meta, nodes: [], lastName: null, parent: await this.childMap(parentNode), parentNode });
       } else if (ev.kind === 'leave') {
         const frame = stack.pop()!;
-        const node = this.track(this.finishDir(frame));
+        const node = this.finishDir(frame);
         if (stack.length === 0) result = await node;
-        else stack[stack.length - 1]!.nodes.push(node);
+        else this.addChild(stack[stack.length - 1]!, frame.name, node, false);
       } else {
         const name = stack.length === 0 ? Buffer.from(basename(absPath)) : lastComponent(ev.path);
-        const parentNode = top ? top.parent?.get(key(name)) : rootParent;
+        const parentNode = top ? takeParentNode(top, name) : rootParent;
         // Files are read concurrently (many small files must not serialise on per-file
         // latency); the walk waits only when too many are outstanding.
         await this.outstanding.room(MAX_OUTSTANDING_FILES);
-        const node = this.track(this.entryNode(ev.path, name, ev.meta, parentNode), true);
-        if (!top) result = await node;
-        else top.nodes.push(node);
+        const node = this.entryNode(ev.path, name, ev.meta, parentNode);
+        if (!top) result = await this.track(node, true);
+        else this.addChild(top, name, node, true);
       }
     }
     return result;
@@ -237,6 +242,21 @@ export class Archiver {
     return p;
   }
 
+  /**
+   * Adds a child to its directory, to be kept encoded once finished. The walk yields a
+   * directory's entries in the tree format's order (the DirLister contract), so they
+   * are not sorted again; a walk that broke that contract would write a tree that
+   * lookups cannot search, so it fails the backup instead.
+   */
+  private addChild(frame: Frame, name: Buffer, node: Promise<TreeNode | null>, outstanding: boolean): void {
+    const i = frame.nodes.length;
+    frame.nodes.push(this.track(node.then((n) => (frame.nodes[i] = n && JSON.stringify(n))), outstanding));
+    if (frame.lastName && Buffer.compare(frame.lastName, name) >= 0) {
+      throw new CairnError('INTERNAL', `the walk of ${frame.path.toString()} gave ${JSON.stringify(name.toString())} after ${JSON.stringify(frame.lastName.toString())}: not in byte order`);
+    }
+    frame.lastName = name;
+  }
+
   private onWalkError(path: Buffer, err: unknown): void {
     const code = (err as NodeJS.ErrnoException)?.code;
     if (code === 'ENOENT') this.warn(path, 'VANISHED', 'vanished during the backup');
@@ -248,10 +268,9 @@ export class Archiver {
   }
 
   private async finishDir(frame: Frame): Promise<TreeNode> {
-    const nodes = (await Promise.all(frame.nodes)).filter((n): n is TreeNode => n !== null);
-    nodes.sort(compareNodes);
-    const tree: Tree = { nodes };
-    const bytes = encodeTree(tree);
+    const nodes = (await Promise.all(frame.nodes)).filter((n): n is string => n !== null);
+    frame.nodes.length = 0;
+    const bytes = encodeTreeFromNodes(nodes);
     const id = this.repo.hasher.id(bytes);
     // Same tree as in the parent snapshot: stored already (unless prune condemned its pack).
     if (!(frame.parentNode?.subtree === id && !this.repo.index.hasCondemned)) await this.saver.save('tree', bytes, id);
@@ -417,6 +436,19 @@ export class Archiver {
     nodes.sort(compareNodes);
     return (await this.saver.save('tree', encodeTree({ nodes }))).id;
   }
+}
+
+/**
+ * The parent snapshot's node for a child of `frame`, taken out of the frame's map: each
+ * name comes once, and a directory of 200k files otherwise holds all of its parent's
+ * decoded nodes (~700 bytes each) until it is finished.
+ */
+function takeParentNode(frame: Frame, name: Buffer): TreeNode | undefined {
+  if (!frame.parent) return undefined;
+  const k = key(name);
+  const node = frame.parent.get(k);
+  if (node) frame.parent.delete(k);
+  return node;
 }
 
 function lastComponent(path: Buffer): Buffer {

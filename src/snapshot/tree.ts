@@ -85,6 +85,31 @@ export function encodeTree(tree: Tree): Buffer {
   return Buffer.from(JSON.stringify(tree), 'utf8');
 }
 
+const TREE_HEAD = '{"nodes":[';
+const TREE_TAIL = ']}';
+
+/**
+ * The same bytes as encodeTree({ nodes }), from nodes already encoded one at a time with
+ * JSON.stringify (JSON.stringify of an array is its elements' encodings joined by
+ * commas), in tree order. A backup keeps a directory's finished entries in this form:
+ * one string of ~300 bytes each instead of an object, its strings and numbers (~800
+ * bytes), which is what its memory grows by in a directory of 100k+ files. Written
+ * straight into one buffer: joining first would hold the whole tree twice.
+ */
+export function encodeTreeFromNodes(encoded: readonly string[]): Buffer {
+  let size = TREE_HEAD.length + TREE_TAIL.length + Math.max(0, encoded.length - 1);
+  for (const e of encoded) size += Buffer.byteLength(e, 'utf8');
+  const out = Buffer.allocUnsafe(size);
+  let at = out.write(TREE_HEAD, 0, 'latin1');
+  for (let i = 0; i < encoded.length; i++) {
+    if (i > 0) out[at++] = 0x2c; // ','
+    at += out.write(encoded[i]!, at, 'utf8');
+  }
+  at += out.write(TREE_TAIL, at, 'latin1');
+  if (at !== size) throw new CairnError('INTERNAL', `tree encoding wrote ${at} of ${size} bytes`);
+  return out;
+}
+
 export function decodeTree(bytes: Buffer, id: string): Tree {
   let parsed: unknown;
   try {

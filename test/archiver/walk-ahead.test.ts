@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WalkAhead } from '../../src/archiver/walk-ahead.js';
@@ -66,7 +66,11 @@ describe('WalkAhead: the walk of a files backup, started before the repository i
       await mkdir(join(src, `d${d}`));
       for (let f = 0; f < 20; f++) await writeFile(join(src, `d${d}`, `f${f}`), `${d}/${f}\n`);
     }
-    await s.backup({ paths: [src] }); // the first listing of a new directory moves its atime
+    // Listing a directory moves its atime while atime <= mtime (relatime), and a first
+    // listing in the same clock tick as the last change leaves it so: with atimes ahead
+    // of every mtime and ctime, no backup's listing moves them.
+    const ahead1h = new Date(Date.now() + 3_600_000);
+    for (const d of [src, join(src, 'sub'), ...[0, 1, 2, 3, 4].map((d) => join(src, `d${d}`))]) await utimes(d, ahead1h, (await stat(d)).mtime);
     const plain = await s.backup({ paths: [src] });
     const ahead = new WalkAhead({ paths: [src] }, { clock, limit: 7 });
     const r = await s.backup({ paths: [src], walkAhead: ahead });
