@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { MemBackend } from '../../src/backend/mem-backend.js';
 import { withFaults } from '../../src/backend/with-faults.js';
@@ -7,6 +8,7 @@ import { systemRandom } from '../../src/core/random.js';
 import { BlobSaver } from '../../src/repository/blob-saver.js';
 import { syncIndex } from '../../src/repository/index-sync.js';
 import { Repository } from '../../src/repository/repository.js';
+import { TreePacks } from '../../src/repository/tree-packs.js';
 import { encodeTree } from '../../src/snapshot/tree.js';
 import { TEST_KDF } from '../helpers/temp-repo.js';
 
@@ -111,6 +113,35 @@ describe('Repository tree packs', () => {
     const b = await repo.loadTree(big);
     expect(b).not.toBe(a);
     expect(b.nodes.length).toBe(20_001);
+    await repo.close();
+  });
+
+  it('keeps whole packs up to its byte bound: a pack pushed out is read again, one kept is not', async () => {
+    const backend = new MemBackend();
+    const repo = await Repository.init(backend, 'pw', deps, { kdf: TEST_KDF });
+    // Three packs of one tree each (~20 kB of random names: they do not compress away).
+    for (let p = 0; p < 3; p++) {
+      const saver = new BlobSaver(repo);
+      await saver.save('tree', encodeTree({ nodes: [{ name: randomBytes(10_000).toString('hex'), type: 'file', mode: 0o644, size: 0, content: [] } as never] }));
+      await saver.finish();
+    }
+    const packs = (await listNames(backend)).filter((n) => n.startsWith('data/')).map((n) => n.split('/').at(-1)!);
+    expect(packs).toHaveLength(3);
+    const sizes = await Promise.all(packs.map(async (p) => (await backend.load(`data/${p.slice(0, 2)}/${p}`)).length));
+    const reads: string[] = [];
+    const read = (p: string) => (reads.push(p), backend.load(`data/${p.slice(0, 2)}/${p}`));
+
+    // Room for two of them: the third pushes out the least recently used.
+    const two = new TreePacks(read, repo.keyFor, sizes[0]! + sizes[1]! + Math.min(...sizes) - 1);
+    for (const p of [packs[0]!, packs[1]!, packs[0]!, packs[2]!, packs[0]!, packs[1]!]) await two.get(p);
+    expect(reads).toEqual([packs[0], packs[1], packs[2], packs[1]]);
+
+    // A pack bigger than the whole bound is read every time and pushes nothing out.
+    reads.length = 0;
+    const tiny = new TreePacks(read, repo.keyFor, Math.min(...sizes) - 1);
+    await tiny.get(packs[0]!);
+    await tiny.get(packs[0]!);
+    expect(reads).toEqual([packs[0], packs[0]]);
     await repo.close();
   });
 });
