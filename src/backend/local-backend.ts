@@ -382,8 +382,10 @@ function toBackendError(err: unknown, what: string): unknown {
   return mapped;
 }
 
-/** Positional reads: a 20-byte blob from a 100 MiB pack reads 20 bytes. */
-/** Reads into `into` when the range fits in it (a view of it is returned), else into a new Buffer. */
+/**
+ * Positional reads: a 20-byte blob from a 100 MiB pack reads 20 bytes. Reads into
+ * `into` when the range fits in it (a view of it is returned), else into a new Buffer.
+ */
 async function readRange(fh: FileHandle, name: string, range: ByteRange, into?: Uint8Array): Promise<Buffer> {
   const buf = into && into.length >= range.length ? Buffer.from(into.buffer, into.byteOffset, range.length) : Buffer.allocUnsafe(range.length);
   let filled = 0;
