@@ -580,14 +580,17 @@ describe('the environment', () => {
     }
   });
 
-  describe('with a 64 MiB file', () => {
+  // Big enough that a worker has the file open for a while (~0.5 s warm): the SIGINT
+  // test must catch the backup reading it, and with 64 MiB a fast run was sometimes over
+  // before the poll saw the file open.
+  describe('with a 192 MiB file', () => {
     let c: Cli;
     let bigSrc: string;
     beforeAll(async () => {
       c = await freshRepo('errors-big');
       bigSrc = join(c.dir, 'src');
       await fsp.mkdir(bigSrc);
-      await fsp.writeFile(join(bigSrc, 'big.bin'), pseudoRandom(64, 64 * MiB));
+      await fsp.writeFile(join(bigSrc, 'big.bin'), pseudoRandom(64, 192 * MiB));
       expectOk(await c.run(['backup', bigSrc]));
     });
     afterAll(() => fsp.rm(c.dir, { recursive: true, force: true }));
