@@ -96,13 +96,19 @@ export interface ScanResult {
  * into a new index file, so their blobs are reused instead of stored again.
  */
 export async function scanPacks(repo: Repository): Promise<ScanResult> {
+  // Only packs the cache had before the listing began can be missing from it: a backup
+  // sharing this cache records each pack once it is stored, so one recorded while the
+  // listing ran may have been stored after the listing went past its name. Dropping it
+  // lost its blobs from the cache for good (the backup's index file, recorded next,
+  // is not read again), and the prune then failed on that backup's snapshot.
+  const known = repo.index.packIds();
   const listed = new Map<string, number>();
   for await (const f of repo.backend.list('data/')) {
     const id = f.name.slice(f.name.lastIndexOf('/') + 1);
     if (isId(id)) listed.set(id, f.size);
   }
   const missing: PackId[] = [];
-  for (const id of repo.index.packIds()) {
+  for (const id of known) {
     if (!listed.has(id)) {
       missing.push(id);
       repo.index.removePack(id);

@@ -49,6 +49,9 @@ async function check(repo: Repository, opts: CheckOptions, pool: WorkerPool | nu
   // The content check starts from the index's packs while the repository's packs are
   // listed (one directory per id prefix, or a paged object listing): a pack the listing
   // misses fails its load and is reported from the listing below.
+  // The cache's packs are taken before the listing starts: a backup sharing this cache
+  // may add a pack it stored after the listing went past it, and that one is not stale.
+  const unindexedBefore = repo.index.unindexedPacks();
   const listing = listPacks(repo);
   listing.catch(() => undefined); // awaited below, once the content check is under way
   const indexedPacks: { id: PackId; size: number }[] = [];
@@ -111,7 +114,7 @@ async function check(repo: Repository, opts: CheckOptions, pool: WorkerPool | nu
   // Packs a killed backup left in this cache but no index file names, since swept by a
   // prune elsewhere: stale cache, not damage.
   const stale = new Set<string>();
-  for (const id of repo.index.unindexedPacks()) {
+  for (const id of unindexedBefore) {
     if (listed.has(id)) continue;
     repo.index.removePack(id);
     stale.add(id);
