@@ -1,10 +1,9 @@
 import pLimit from 'p-limit';
 import { isNotFound } from '../backend/types.js';
 import { CairnError } from '../core/errors/index.js';
-import { isId, type PackId } from '../core/ids.js';
 import type { Progress, RepairResult } from '../engine/types.js';
 import { encodeIndexFile, type IndexedPack } from '../repository/index-file.js';
-import { readPackEntries } from '../repository/index-sync.js';
+import { listPacks, readPackEntries } from '../repository/index-sync.js';
 import { RepoLock } from '../repository/lock.js';
 import type { Repository } from '../repository/repository.js';
 
@@ -18,11 +17,7 @@ const PACKS_PER_INDEX_FILE = 1000;
 export async function repairIndex(repo: Repository, opts: { onProgress?: (p: Progress) => void } = {}): Promise<RepairResult> {
   const lock = await RepoLock.acquire(repo, 'maintenance');
   try {
-    const listed: [PackId, number][] = [];
-    for await (const f of repo.backend.list('data/')) {
-      const id = f.name.slice(f.name.lastIndexOf('/') + 1);
-      if (isId(id)) listed.push([id as PackId, f.size]);
-    }
+    const listed = [...(await listPacks(repo))];
     const packs: IndexedPack[] = [];
     const damaged: string[] = [];
     const limit = pLimit(8);

@@ -90,6 +90,16 @@ export interface ScanResult {
   damaged: PackId[];
 }
 
+/** Every pack the repository holds, by id, with its size as listed. */
+export async function listPacks(repo: Repository): Promise<Map<PackId, number>> {
+  const listed = new Map<PackId, number>();
+  for await (const f of repo.backend.list('data/')) {
+    const id = f.name.slice(f.name.lastIndexOf('/') + 1);
+    if (isId(id)) listed.set(id as PackId, f.size);
+  }
+  return listed;
+}
+
 /**
  * Lists data/ and reconciles it with the cache: packs left behind by a killed backup
  * (stored but never named by an index file) are read from their trailers and written
@@ -102,11 +112,7 @@ export async function scanPacks(repo: Repository): Promise<ScanResult> {
   // lost its blobs from the cache for good (the backup's index file, recorded next,
   // is not read again), and the prune then failed on that backup's snapshot.
   const known = repo.index.packIds();
-  const listed = new Map<string, number>();
-  for await (const f of repo.backend.list('data/')) {
-    const id = f.name.slice(f.name.lastIndexOf('/') + 1);
-    if (isId(id)) listed.set(id, f.size);
-  }
+  const listed = await listPacks(repo);
   const missing: PackId[] = [];
   for (const id of known) {
     if (!listed.has(id)) {

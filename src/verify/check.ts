@@ -1,8 +1,8 @@
 import { isNotFound } from '../backend/types.js';
 import { CairnError } from '../core/errors/index.js';
-import { isId, type BlobId, type PackId } from '../core/ids.js';
+import type { BlobId, PackId } from '../core/ids.js';
 import { verifyPack } from '../format/pack-reader.js';
-import { syncIndex } from '../repository/index-sync.js';
+import { listPacks, syncIndex } from '../repository/index-sync.js';
 import { packName, type Repository } from '../repository/repository.js';
 import type { CheckOptions, CheckProblem, CheckResult } from '../engine/types.js';
 import { walkTree } from './tree-walk.js';
@@ -164,15 +164,6 @@ async function check(repo: Repository, opts: CheckOptions, pool: WorkerPool | nu
 }
 
 /** Every pack file in the repository, by id, with its size. */
-async function listPacks(repo: Repository): Promise<Map<string, number>> {
-  const listed = new Map<string, number>();
-  for await (const f of repo.backend.list('data/')) {
-    const id = f.name.slice(f.name.lastIndexOf('/') + 1);
-    if (isId(id)) listed.set(id, f.size);
-  }
-  return listed;
-}
-
 /** Data ids asked about per index query: per-call set-up made a query per tree ~2× dearer per id. */
 const ID_BATCH = 2048;
 
