@@ -13,7 +13,8 @@
         "src/chunker.c",
         "src/aead.c",
         "src/address.c",
-        "src/scandir.c"
+        "src/scandir.c",
+        "src/readfile.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE", "_FILE_OFFSET_BITS=64"],
       "libraries": ["-lm"],

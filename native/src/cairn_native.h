@@ -53,5 +53,7 @@ bool cairn_init_aead(napi_env env, napi_value exports);
 bool cairn_init_address(napi_env env, napi_value exports);
 /* scandir.c: scanDirs, directories' sorted entries with their lstat, read on the thread pool (src/fs/dir-lister.ts). */
 bool cairn_init_scandir(napi_env env, napi_value exports);
+/* readfile.c: readFileStart, a file's open, read, fstat and close in one call (src/pipeline/file-task.ts). */
+bool cairn_init_readfile(napi_env env, napi_value exports);
 
 #endif

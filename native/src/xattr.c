@@ -80,7 +80,20 @@ static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
   char *buf = NULL;
   ssize_t got = -1;
 #ifdef __linux__
-  for (int attempt = 0; attempt < CAIRN_XATTR_RETRIES; attempt++) {
+  /* Most entries have no names or a few: one call into a small buffer answers, where a
+   * size query first made it two path lookups for every new file of a backup. */
+  char first[1024];
+  got = llistxattr(path, first, sizeof first);
+  if (got >= 0) {
+    buf = malloc(got > 0 ? (size_t)got : 1);
+    if (buf == NULL) {
+      errno = ENOMEM;
+      got = -1;
+    } else {
+      memcpy(buf, first, (size_t)got);
+    }
+  }
+  for (int attempt = 0; got < 0 && errno == ERANGE && attempt < CAIRN_XATTR_RETRIES; attempt++) {
     ssize_t size = llistxattr(path, NULL, 0);
     if (size < 0) break;
     buf = malloc(size > 0 ? (size_t)size : 1);

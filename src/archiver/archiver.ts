@@ -299,11 +299,15 @@ export class Archiver {
   }
 
   private async entryNode(path: Buffer, name: Buffer, meta: EntryMeta, parentNode: TreeNode | undefined): Promise<TreeNode | null> {
-    const node = this.withXattrs(nodeFromMeta(name, meta), path, parentNode);
-    if (meta.type !== 'file') return node;
+    const node = nodeFromMeta(name, meta);
+    if (meta.type !== 'file') return this.withXattrs(node, path, parentNode);
     this.files++;
     const content = await this.fileContent(path, meta, parentNode);
     if (!content) return null;
+    // A worker that read the file saw on the open file whether it has xattrs: then the
+    // path is looked up only for files that have some. (Before content: the node's
+    // keys keep the order its JSON, and so the tree's id, depends on.)
+    if (content.hasXattrs !== false) this.withXattrs(node, path, parentNode);
     node.content = content.ids;
     if (content.meta) node.size = content.meta.size; // changed while read: the length of what was read
     this.processed += node.size ?? 0;
@@ -322,7 +326,7 @@ export class Archiver {
     path: Buffer,
     meta: EntryMeta,
     parentNode: TreeNode | undefined,
-  ): Promise<{ ids: BlobId[]; meta?: EntryMeta } | null> {
+  ): Promise<{ ids: BlobId[]; meta?: EntryMeta; hasXattrs?: boolean } | null> {
     if (this.opts.reuseUnchanged && unchangedSince(parentNode, meta) && this.stillStored(parentNode!.content!)) {
       this.stats.filesUnchanged++;
       return { ids: parentNode!.content! };
@@ -376,7 +380,7 @@ export class Archiver {
     meta: EntryMeta,
     parentNode: TreeNode | undefined,
     linkKey: string | null,
-  ): Promise<{ ids: BlobId[]; meta?: EntryMeta } | null> {
+  ): Promise<{ ids: BlobId[]; meta?: EntryMeta; hasXattrs?: boolean } | null> {
     await this.saver.waitForUploads();
     const r = await this.cancel.wrap(this.opts.pool!.backupFile(path, meta));
     this.checkCancelled();
@@ -387,12 +391,13 @@ export class Archiver {
       return null;
     }
     this.countFile(parentNode);
+    const xattrs = r.hasXattrs === undefined ? {} : { hasXattrs: r.hasXattrs };
     if (r.changed) {
       this.warn(path, 'CHANGED', 'changed while being read; the snapshot holds the bytes read');
-      return { ids: r.ids, meta: { ...meta, size: r.read } };
+      return { ids: r.ids, meta: { ...meta, size: r.read }, ...xattrs };
     }
     if (linkKey) this.hardLinks.set(linkKey, { size: meta.size, mtime: meta.mtimeNs.toString(), content: r.ids });
-    return { ids: r.ids };
+    return { ids: r.ids, ...xattrs };
   }
 
   /**

@@ -11,6 +11,12 @@ export interface FileResult {
   changed: boolean;
   newBlobs: number;
   newBytes: number;
+  /**
+   * Whether the open file has xattrs (flistxattr), when the addon could tell; the main
+   * thread reads names and values by path only for files that have some or when this is
+   * absent.
+   */
+  hasXattrs?: boolean;
   /** An errno-style failure: the file is left out of the snapshot. */
   error?: { code: string; message: string };
 }
@@ -24,7 +30,15 @@ export interface FileTaskDeps {
   store: (id: BlobId, chunk: Uint8Array) => void;
   /** Reusable read buffer, at least max chunk size + one read. */
   buffer: Buffer;
+  /**
+   * The addon's readFileStart (native/src/readfile.c): open, read into the buffer and,
+   * when the file ended there, fstat and close in one call. Without it, node:fs.
+   */
+  readStart?: ReadFileStart;
 }
+
+/** See NativeFs.readFileStart in src/util/native-addon.ts. */
+export type ReadFileStart = (path: Buffer, buf: Buffer, offset: number, out: BigInt64Array) => number;
 
 function openNoAtime(path: Buffer): number {
   const base = constants.O_RDONLY | constants.O_NOFOLLOW;
@@ -36,22 +50,37 @@ function openNoAtime(path: Buffer): number {
   }
 }
 
+/** [fd or -1, size, mtime ns, ctime ns, xattrs 1 / 0 / -1], filled by readStart. */
+const startOut = new BigInt64Array(5);
+
 /**
  * Reads one file with synchronous I/O (this runs on a worker thread, where blocking is
  * the point), cuts it into chunks in a reused buffer, hashes each chunk and stores the
  * new ones. Chunks are views into the buffer: nothing is allocated per chunk except
- * what compression and encryption produce.
+ * what compression and encryption produce. A file that fits in the buffer costs one
+ * call of the addon (`readStart`), not five of node:fs.
  */
 export function backupFile(path: Buffer, seen: { size: number; mtimeNs: bigint; ctimeNs: bigint }, d: FileTaskDeps): FileResult {
   const result: FileResult = { ids: [], read: 0, changed: false, newBlobs: 0, newBytes: 0 };
+  const buf = d.buffer;
   let fd: number;
+  let first = 0;
+  /** Size and times after the last read, once known. */
+  let after: { size: bigint; mtimeNs: bigint; ctimeNs: bigint } | null = null;
   try {
-    fd = openNoAtime(path);
+    if (d.readStart) {
+      first = d.readStart(path, buf, 0, startOut);
+      fd = Number(startOut[0]);
+      if (startOut[4]! >= 0n) result.hasXattrs = startOut[4] === 1n;
+      if (fd < 0) after = { size: startOut[1]!, mtimeNs: startOut[2]!, ctimeNs: startOut[3]! };
+    } else {
+      fd = openNoAtime(path);
+    }
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    return { ...result, error: { code: e.code ?? 'EIO', message: e.message } };
+    if (!e.code) throw err;
+    return { ...result, error: { code: e.code, message: e.message } };
   }
-  const buf = d.buffer;
   const finder = d.finder();
   let base = 0; // stream offset of buf[0]
   let start = 0; // start of the pending chunk in buf
@@ -67,8 +96,15 @@ export function backupFile(path: Buffer, seen: { size: number; mtimeNs: bigint; 
     }
     start = cut - base;
   };
+  const consume = (n: number): void => {
+    const cuts = finder.update(buf.subarray(end, end + n));
+    end += n;
+    result.read += n;
+    for (const cut of cuts) emit(cut);
+  };
   try {
-    for (;;) {
+    if (first > 0) consume(first);
+    while (fd >= 0) {
       if (end === buf.length) {
         // Slide the unfinished chunk to the front to make room.
         buf.copyWithin(0, start, end);
@@ -78,13 +114,10 @@ export function backupFile(path: Buffer, seen: { size: number; mtimeNs: bigint; 
       }
       const n = readSync(fd, buf, end, buf.length - end, null);
       if (n === 0) break;
-      const cuts = finder.update(buf.subarray(end, end + n));
-      end += n;
-      result.read += n;
-      for (const cut of cuts) emit(cut);
+      consume(n);
     }
     for (const cut of finder.finish()) emit(cut);
-    const after = fstatSync(fd, { bigint: true });
+    after ??= fstatSync(fd, { bigint: true });
     result.changed =
       result.read !== seen.size || after.size !== BigInt(seen.size) || after.mtimeNs !== seen.mtimeNs || after.ctimeNs !== seen.ctimeNs;
   } catch (err) {
@@ -92,7 +125,7 @@ export function backupFile(path: Buffer, seen: { size: number; mtimeNs: bigint; 
     if (!e.code) throw err;
     return { ...result, ids: [], error: { code: e.code, message: e.message } };
   } finally {
-    closeSync(fd);
+    if (fd >= 0) closeSync(fd);
   }
   return result;
 }

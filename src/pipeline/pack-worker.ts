@@ -14,6 +14,7 @@ import { createCutFinder } from '../chunker/create-cut-finder.js';
 import { ClaimTable } from './claim-table.js';
 import { backupFile, type FileResult } from './file-task.js';
 import { LruCache } from '../util/lru-cache.js';
+import { native } from '../util/native-addon.js';
 
 /**
  * Worker thread: the CPU-heavy half of the pipeline. On backup it compresses and
@@ -154,6 +155,7 @@ function handle(msg: ToWorker): void {
         claimNew: (id: BlobId) => !f.has(id) && f.claims.claim(id),
         store: (id: BlobId, chunk: Uint8Array) => sealBlob('data', id, chunk),
         buffer: f.buffer,
+        ...(native?.readFileStart ? { readStart: native.readFileStart.bind(native) } : {}),
       };
       const results: { seq: number; result: FileResult }[] = [];
       for (const item of msg.items) {

@@ -69,6 +69,16 @@ export interface NativeFs {
    * Optional: an older build lacks it (the walk then lists with node:fs).
    */
   scanDirs?(paths: Array<Buffer | string>): Promise<NativeDirScan>;
+  /**
+   * Opens a file for backup (read-only, O_NOFOLLOW, O_NOATIME where allowed), reads it
+   * into buf[offset..] and, when it ended there, fstats and closes it: one call instead
+   * of node:fs's five (native/src/readfile.c). Returns the bytes read; out receives
+   * [fd, size, mtime ns, ctime ns, xattrs]: fd -1 when the file was read whole and
+   * closed, else the buffer filled first and fd is left open for the caller; xattrs is
+   * 1 when the open file has some, 0 when none, -1 when flistxattr failed. Optional: an
+   * older build lacks it (the worker then uses node:fs).
+   */
+  readFileStart?(path: Buffer | string, buf: Uint8Array, offset: number, out: BigInt64Array): number;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { promises as fsp, mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, promises as fsp, mkdtempSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -31,6 +31,59 @@ describe.skipIf(process.env['CAIRN_NO_NATIVE'] === '1')('native addon', () => {
     expect(nat().lgetxattr(file, 'user.big')).toEqual(Buffer.alloc(3000, 7));
     expect(nat().lgetxattr(file, 'user.missing')).toBeNull();
     expect(nat().llistxattr('/')).toEqual(expect.any(Array)); // strings work too
+  });
+
+  it('lists names longer than its first buffer in full', async () => {
+    // llistxattr tries a 1 KiB buffer first and asks for the size only when that is short.
+    const file = p('many-names');
+    await fsp.writeFile(file, '');
+    const names = Array.from({ length: 48 }, (_, i) => `user.${String(i).padStart(2, '0')}-${'n'.repeat(24)}`);
+    for (const name of names) nat().lsetxattr(file, name, Buffer.from('v'));
+    expect(names.join('\0').length).toBeGreaterThan(1024);
+    expect(nat().llistxattr(file).sort()).toEqual(names);
+  });
+
+  it('readFileStart reads a file whole and closes it, or leaves it open when the buffer is full', async () => {
+    const file = p('read-start');
+    await fsp.writeFile(file, 'abcdefghij');
+    const st = await fsp.stat(file, { bigint: true });
+    const out = new BigInt64Array(5);
+    const whole = Buffer.alloc(11);
+    expect(nat().readFileStart!(file, whole, 0, out)).toBe(10);
+    expect(whole.subarray(0, 10).toString()).toBe('abcdefghij');
+    expect([...out]).toEqual([-1n, st.size, st.mtimeNs, st.ctimeNs, 0n]);
+    // A full buffer leaves the file open, even when it ended right there.
+    const exact = Buffer.alloc(10);
+    expect(nat().readFileStart!(file, exact, 0, out)).toBe(10);
+    expect(out[0]).toBeGreaterThanOrEqual(0n);
+    expect(readSync(Number(out[0]), exact, 0, 10, null)).toBe(0);
+    closeSync(Number(out[0]));
+    const part = Buffer.alloc(4);
+    expect(nat().readFileStart!(file, part, 0, out)).toBe(4);
+    const fd = Number(out[0]);
+    expect(fd).toBeGreaterThanOrEqual(0);
+    try {
+      const rest = Buffer.alloc(16);
+      expect(readSync(fd, rest, 0, 16, null)).toBe(6);
+      expect(part.toString() + rest.subarray(0, 6).toString()).toBe('abcdefghij');
+    } finally {
+      closeSync(fd);
+    }
+    nat().lsetxattr(file, 'user.x', Buffer.from('1'));
+    nat().readFileStart!(file, whole, 0, out);
+    expect(out[4]).toBe(1n);
+  });
+
+  it('readFileStart throws fs-style errors and rejects bad arguments', async () => {
+    const out = new BigInt64Array(5);
+    const buf = Buffer.alloc(8);
+    expect(catchError(() => nat().readFileStart!(p('nope'), buf, 0, out))).toMatchObject({ code: 'ENOENT', syscall: 'open' });
+    await fsp.symlink('read-start', p('read-link'));
+    expect(catchError(() => nat().readFileStart!(p('read-link'), buf, 0, out))).toMatchObject({ code: 'ELOOP' });
+    expect(catchError(() => nat().readFileStart!(dir, buf, 0, out))).toMatchObject({ code: 'EISDIR', syscall: 'read' });
+    expect(() => nat().readFileStart!(p('read-start'), buf, 9, out)).toThrow(RangeError);
+    expect(() => nat().readFileStart!(p('read-start'), buf, 0, new BigInt64Array(4))).toThrow(TypeError);
+    expect(() => nat().readFileStart!(p('read-start'), buf, 0, new Float64Array(5) as unknown as BigInt64Array)).toThrow(TypeError);
   });
 
   it('reads xattrs of a symlink itself, not of its target', async () => {

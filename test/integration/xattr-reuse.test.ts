@@ -54,4 +54,38 @@ describe.skipIf(native === null)('xattrs of unchanged entries come from the pare
       await s.close();
     }
   });
+
+  it('reads a new file\'s xattrs on the main thread only when the worker that read it saw some', async () => {
+    const r = await makeTempRepo();
+    try {
+      const src = join(r.dir, 'src');
+      await mkdir(src, { recursive: true });
+      await writeFile(join(src, 'plain'), 'p');
+      await writeFile(join(src, 'tagged'), 't');
+      native!.lsetxattr(join(src, 'tagged'), 'user.tag', Buffer.from('yes'));
+      const listed: string[] = [];
+      const list = native!.llistxattr.bind(native);
+      const spy = vi.spyOn(native!, 'llistxattr').mockImplementation((p) => {
+        listed.push(Buffer.from(p).toString());
+        return list(p);
+      });
+      const s = await r.open();
+      try {
+        await s.backup({ paths: [src] }); // files go to the worker pool by default
+        spy.mockRestore();
+        expect(listed).toContain(join(src, 'tagged'));
+        expect(listed).toContain(src); // directories are listed here as before
+        expect(listed).not.toContain(join(src, 'plain'));
+        const out = join(r.dir, 'out');
+        await s.restore({ snapshot: 'latest', target: out });
+        expect(native!.lgetxattr(join(out, src, 'tagged'), 'user.tag')?.toString()).toBe('yes');
+        expect(native!.llistxattr(join(out, src, 'plain'))).toEqual([]);
+      } finally {
+        spy.mockRestore();
+        await s.close();
+      }
+    } finally {
+      await r.cleanup();
+    }
+  });
 });
