@@ -31,14 +31,18 @@ export interface FileTaskDeps {
   /** Reusable read buffer, at least max chunk size + one read. */
   buffer: Buffer;
   /**
-   * The addon's readFileStart (native/src/readfile.c): open, read into the buffer and,
-   * when the file ended there, fstat and close in one call. Without it, node:fs.
+   * The addon's readFileStart and closeFd (native/src/readfile.c): open, read into the
+   * buffer and, when the file ended there, fstat and close in one call. Without them,
+   * node:fs.
    */
-  readStart?: ReadFileStart;
+  addon?: FileAddon;
 }
 
-/** See NativeFs.readFileStart in src/util/native-addon.ts. */
-export type ReadFileStart = (path: Buffer, buf: Buffer, offset: number, out: BigInt64Array) => number;
+/** See NativeFs.readFileStart and closeFd in src/util/native-addon.ts. */
+export interface FileAddon {
+  readFileStart(path: Buffer, buf: Buffer, offset: number, out: BigInt64Array): number;
+  closeFd(fd: number): void;
+}
 
 function openNoAtime(path: Buffer): number {
   const base = constants.O_RDONLY | constants.O_NOFOLLOW;
@@ -50,7 +54,7 @@ function openNoAtime(path: Buffer): number {
   }
 }
 
-/** [fd or -1, size, mtime ns, ctime ns, xattrs 1 / 0 / -1], filled by readStart. */
+/** [fd or -1, size, mtime ns, ctime ns, xattrs 1 / 0 / -1], filled by readFileStart. */
 const startOut = new BigInt64Array(5);
 
 /**
@@ -58,7 +62,7 @@ const startOut = new BigInt64Array(5);
  * the point), cuts it into chunks in a reused buffer, hashes each chunk and stores the
  * new ones. Chunks are views into the buffer: nothing is allocated per chunk except
  * what compression and encryption produce. A file that fits in the buffer costs one
- * call of the addon (`readStart`), not five of node:fs.
+ * call of the addon (`readFileStart`), not five of node:fs.
  */
 export function backupFile(path: Buffer, seen: { size: number; mtimeNs: bigint; ctimeNs: bigint }, d: FileTaskDeps): FileResult {
   const result: FileResult = { ids: [], read: 0, changed: false, newBlobs: 0, newBytes: 0 };
@@ -68,8 +72,8 @@ export function backupFile(path: Buffer, seen: { size: number; mtimeNs: bigint; 
   /** Size and times after the last read, once known. */
   let after: { size: bigint; mtimeNs: bigint; ctimeNs: bigint } | null = null;
   try {
-    if (d.readStart) {
-      first = d.readStart(path, buf, 0, startOut);
+    if (d.addon) {
+      first = d.addon.readFileStart(path, buf, 0, startOut);
       fd = Number(startOut[0]);
       if (startOut[4]! >= 0n) result.hasXattrs = startOut[4] === 1n;
       if (fd < 0) after = { size: startOut[1]!, mtimeNs: startOut[2]!, ctimeNs: startOut[3]! };
@@ -125,7 +129,12 @@ export function backupFile(path: Buffer, seen: { size: number; mtimeNs: bigint; 
     if (!e.code) throw err;
     return { ...result, ids: [], error: { code: e.code, message: e.message } };
   } finally {
-    if (fd >= 0) closeSync(fd);
+    // A descriptor the addon opened is closed by it: Node warns when closeSync closes
+    // one that node:fs did not open.
+    if (fd >= 0) {
+      if (d.addon) d.addon.closeFd(fd);
+      else closeSync(fd);
+    }
   }
   return result;
 }

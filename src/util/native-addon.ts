@@ -74,11 +74,14 @@ export interface NativeFs {
    * into buf[offset..] and, when it ended there, fstats and closes it: one call instead
    * of node:fs's five (native/src/readfile.c). Returns the bytes read; out receives
    * [fd, size, mtime ns, ctime ns, xattrs]: fd -1 when the file was read whole and
-   * closed, else the buffer filled first and fd is left open for the caller; xattrs is
+   * closed, else the buffer filled first and fd is left open for the caller (to close
+   * with closeFd: node:fs warns when it closes a descriptor it did not open); xattrs is
    * 1 when the open file has some, 0 when none, -1 when flistxattr failed. Optional: an
    * older build lacks it (the worker then uses node:fs).
    */
   readFileStart?(path: Buffer | string, buf: Uint8Array, offset: number, out: BigInt64Array): number;
+  /** Closes a descriptor readFileStart left open. Optional, as readFileStart. */
+  closeFd?(fd: number): void;
 }
 
 /**

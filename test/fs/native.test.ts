@@ -62,13 +62,12 @@ describe.skipIf(process.env['CAIRN_NO_NATIVE'] === '1')('native addon', () => {
     expect(nat().readFileStart!(file, part, 0, out)).toBe(4);
     const fd = Number(out[0]);
     expect(fd).toBeGreaterThanOrEqual(0);
-    try {
-      const rest = Buffer.alloc(16);
-      expect(readSync(fd, rest, 0, 16, null)).toBe(6);
-      expect(part.toString() + rest.subarray(0, 6).toString()).toBe('abcdefghij');
-    } finally {
-      closeSync(fd);
-    }
+    const rest = Buffer.alloc(16);
+    expect(readSync(fd, rest, 0, 16, null)).toBe(6);
+    expect(part.toString() + rest.subarray(0, 6).toString()).toBe('abcdefghij');
+    nat().closeFd!(fd);
+    expect(catchError(() => nat().closeFd!(fd))).toMatchObject({ code: 'EBADF', syscall: 'close' });
+    expect(() => nat().closeFd!(-1)).toThrow(RangeError);
     nat().lsetxattr(file, 'user.x', Buffer.from('1'));
     nat().readFileStart!(file, whole, 0, out);
     expect(out[4]).toBe(1n);

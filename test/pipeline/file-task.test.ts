@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FastCdc } from '../../src/chunker/fast-cdc.js';
+import { asBlobId } from '../../src/core/ids.js';
 import { gearTable } from '../../src/chunker/gear-table.js';
-import { backupFile, type FileTaskDeps, type ReadFileStart } from '../../src/pipeline/file-task.js';
+import { backupFile, type FileAddon, type FileTaskDeps } from '../../src/pipeline/file-task.js';
 import { native } from '../../src/util/native-addon.js';
 import { pseudoRandomBytes } from '../chunker/pseudo-random.js';
 
@@ -25,15 +26,15 @@ const gear = gearTable(new Uint8Array(32).fill(3));
 // that files cross the buffer's end).
 const BUFFER = params.max + 1536;
 
-function deps(readStart?: ReadFileStart): FileTaskDeps & { stored: Map<string, Buffer> } {
+function deps(addon?: FileAddon): FileTaskDeps & { stored: Map<string, Buffer> } {
   const stored = new Map<string, Buffer>();
   return {
     finder: () => new FastCdc(params, gear),
-    id: (chunk) => createHash('sha256').update(chunk).digest('hex'),
+    id: (chunk) => asBlobId(createHash('sha256').update(chunk).digest('hex')),
     claimNew: (id) => !stored.has(id),
     store: (id, chunk) => void stored.set(id, Buffer.from(chunk)),
     buffer: Buffer.alloc(BUFFER),
-    ...(readStart ? { readStart } : {}),
+    ...(addon ? { addon } : {}),
     stored,
   };
 }
@@ -55,9 +56,10 @@ function expectedIds(content: Buffer): string[] {
   });
 }
 
-const readStart: ReadFileStart | undefined = native?.readFileStart?.bind(native);
-const ways: [string, ReadFileStart | undefined][] = [['node:fs', undefined]];
-if (readStart) ways.push(['the addon', readStart]);
+const addon: FileAddon | undefined =
+  native?.readFileStart && native.closeFd ? { readFileStart: native.readFileStart.bind(native), closeFd: native.closeFd.bind(native) } : undefined;
+const ways: [string, FileAddon | undefined][] = [['node:fs', undefined]];
+if (addon) ways.push(['the addon', addon]);
 
 describe.each(ways)('backupFile through %s', (_name, start) => {
   it.each([0, 1, 63, 1000, BUFFER - 1, BUFFER, BUFFER + 1, 3 * BUFFER + 17, 40_000])('cuts a file of %i bytes as one stream would', (size) => {
@@ -97,15 +99,15 @@ describe.each(ways)('backupFile through %s', (_name, start) => {
   });
 });
 
-describe.skipIf(!readStart)('backupFile with the addon', () => {
+describe.skipIf(!addon)('backupFile with the addon', () => {
   it('says whether the open file has xattrs; node:fs cannot tell', () => {
     const plain = join(dir, 'plain');
     const tagged = join(dir, 'tagged');
     writeFileSync(plain, 'x');
     writeFileSync(tagged, 'x');
     native!.lsetxattr(tagged, 'user.tag', Buffer.from('1'));
-    expect(backupFile(Buffer.from(plain), seenOf(plain), deps(readStart)).hasXattrs).toBe(false);
-    expect(backupFile(Buffer.from(tagged), seenOf(tagged), deps(readStart)).hasXattrs).toBe(true);
+    expect(backupFile(Buffer.from(plain), seenOf(plain), deps(addon)).hasXattrs).toBe(false);
+    expect(backupFile(Buffer.from(tagged), seenOf(tagged), deps(addon)).hasXattrs).toBe(true);
     expect(backupFile(Buffer.from(tagged), seenOf(tagged), deps()).hasXattrs).toBeUndefined();
   });
 
@@ -114,7 +116,7 @@ describe.skipIf(!readStart)('backupFile with the addon', () => {
     writeFileSync(path, 'hello world');
     const buf = Buffer.alloc(32, 0);
     const out = new BigInt64Array(5);
-    expect(readStart!(Buffer.from(path), buf, 5, out)).toBe(11);
+    expect(addon!.readFileStart(Buffer.from(path), buf, 5, out)).toBe(11);
     expect(buf.subarray(5, 16).toString()).toBe('hello world');
     expect(buf[4]).toBe(0);
     const st = statSync(path, { bigint: true });
