@@ -68,8 +68,13 @@ interface Frame {
 
 const key = (name: Buffer): string => name.toString('latin1');
 
-/** Files read at once: enough to hide per-file open/stat latency, few enough to bound memory. */
-const MAX_OUTSTANDING_FILES = 32;
+/**
+ * Files read at once: enough to hide per-file open/stat latency, few enough to bound
+ * memory. With 32, each worker ran out of files before the main thread sent the next
+ * batch, and waking it cost the main thread ~130 us (three busy threads on two cores);
+ * 64 measured ~4% faster on 50k small files, the same on the bench set (time and peak).
+ */
+const MAX_OUTSTANDING_FILES = 64;
 
 /**
  * Walks the source paths and turns them into trees: file content through the
