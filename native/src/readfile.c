@@ -6,7 +6,7 @@
  * calls themselves ~5, and a backup of many small files spent a third of its worker
  * time in them. Twin of the node:fs path in src/pipeline/file-task.ts.
  *
- * The file is opened O_RDONLY | O_NOFOLLOW | O_CLOEXEC, with O_NOATIME where the kernel
+ * The file is opened O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, with O_NOATIME where the kernel
  * allows it (EPERM without ownership: opened again without). Reads go on until the
  * buffer is full or the file has ended. A read shorter than asked is followed by an
  * fstat: when the size equals the bytes read, the file ended there and is not read
@@ -59,7 +59,9 @@ static napi_value js_read_file_start(napi_env env, napi_callback_info info) {
   char *path = NULL;
   if (!cairn_get_cstring(env, argv[0], "path", &path)) return NULL;
 
-  const int base = O_RDONLY | O_NOFOLLOW | O_CLOEXEC;
+  // O_NONBLOCK: a fifo swapped in since the walk saw a file would block open (and the
+  // worker) until some writer came; regular files ignore the flag.
+  const int base = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
   int fd = open(path, base | O_NOATIME);
   if (fd < 0 && errno == EPERM && O_NOATIME != 0) fd = open(path, base);
   if (fd < 0) {

@@ -5,11 +5,12 @@ export const READ_SIZE = 1024 * 1024;
 
 /**
  * Opens a file for backup without updating its atime where the kernel allows it
- * (O_NOATIME needs ownership or CAP_FOWNER; fall back silently), and without
- * following a symlink swapped in since the walk saw a regular file.
+ * (O_NOATIME needs ownership or CAP_FOWNER; fall back silently), without following a
+ * symlink swapped in since the walk saw a regular file, and without waiting for a
+ * writer of a fifo swapped in (O_NONBLOCK; regular files ignore it).
  */
 export async function openForBackup(path: Buffer): Promise<FileHandle> {
-  const base = constants.O_RDONLY | constants.O_NOFOLLOW;
+  const base = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
   try {
     return await open(path, base | constants.O_NOATIME);
   } catch (err) {

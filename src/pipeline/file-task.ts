@@ -45,7 +45,9 @@ export interface FileAddon {
 }
 
 function openNoAtime(path: Buffer): number {
-  const base = constants.O_RDONLY | constants.O_NOFOLLOW;
+  // O_NONBLOCK: a fifo swapped in since the walk would block the open until a writer
+  // came (regular files ignore the flag).
+  const base = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
   try {
     return openSync(path, base | constants.O_NOATIME);
   } catch (err) {

@@ -1,8 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendFile, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { READ_SIZE, readPieces } from '../../src/archiver/file-reader.js';
+import { READ_SIZE, openForBackup, readPieces } from '../../src/archiver/file-reader.js';
 import { pseudoRandom } from '../helpers/data.js';
 
 /**
@@ -65,5 +66,18 @@ describe('readPieces', () => {
     expect(grew.bytes.equals(Buffer.concat([data, Buffer.from('more')]))).toBe(true);
     const shrank = await readAll(path, 50_000);
     expect(shrank.bytes.length).toBe(10_004);
+  });
+
+  it('openForBackup does not wait for a writer of a fifo swapped in for the file', async () => {
+    const fifo = join(dir, 'fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const fh = await openForBackup(Buffer.from(fifo)); // hung here without O_NONBLOCK
+    try {
+      const pieces: Buffer[] = [];
+      for await (const p of readPieces(fh, () => undefined, 5)) pieces.push(p);
+      expect(pieces).toEqual([]);
+    } finally {
+      await fh.close();
+    }
   });
 });

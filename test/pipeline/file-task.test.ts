@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -83,6 +84,14 @@ describe.each(ways)('backupFile through %s', (_name, start) => {
     expect(backupFile(Buffer.from(path), { ...seen, mtimeNs: seen.mtimeNs - 1n }, deps(start)).changed).toBe(true);
     expect(backupFile(Buffer.from(path), { ...seen, ctimeNs: seen.ctimeNs + 1n }, deps(start)).changed).toBe(true);
     expect(backupFile(Buffer.from(path), seen, deps(start)).changed).toBe(false);
+  });
+
+  it('does not wait for a writer of a fifo swapped in for the file: nothing read, reported changed', () => {
+    const fifo = join(dir, `fifo-${_name}`);
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const r = backupFile(Buffer.from(fifo), { size: 5, mtimeNs: 1n, ctimeNs: 1n }, deps(start));
+    expect(r.error).toBeUndefined();
+    expect(r).toMatchObject({ ids: [], read: 0, changed: true });
   });
 
   it('returns errno-style errors for a missing file, a symlink and a directory', () => {
