@@ -77,17 +77,15 @@ static napi_value js_read_file_start(napi_env env, napi_callback_info info) {
 #endif
   char *p = (char *)data + offset;
   size_t room = len - (size_t)offset, got = 0;
-  bool ended = false;
+  bool ended = false, stated = false;
+  const char *failed = NULL; /* the call that failed, errno set */
   struct stat st;
   while (got < room) {
     ssize_t n = read(fd, p + got, room - got);
     if (n < 0) {
       if (errno == EINTR) continue;
-      int saved = errno;
-      close(fd);
-      cairn_throw_errno(env, saved, "read", path);
-      free(path);
-      return NULL;
+      failed = "read";
+      break;
     }
     if (n == 0) {
       ended = true;
@@ -97,26 +95,23 @@ static napi_value js_read_file_start(napi_env env, napi_callback_info info) {
     if (got < room) {
       // A short read: usually the end. The size says whether it is.
       if (fstat(fd, &st) != 0) {
-        int saved = errno;
-        close(fd);
-        cairn_throw_errno(env, saved, "fstat", path);
-        free(path);
-        return NULL;
+        failed = "fstat";
+        break;
       }
       if (S_ISREG(st.st_mode) && (uint64_t)st.st_size == (uint64_t)got) {
-        ended = true;
-        goto done;
+        ended = stated = true;
+        break;
       }
     }
   }
-  if (ended && fstat(fd, &st) != 0) {
+  if (!failed && ended && !stated && fstat(fd, &st) != 0) failed = "fstat";
+  if (failed) {
     int saved = errno;
     close(fd);
-    cairn_throw_errno(env, saved, "fstat", path);
+    cairn_throw_errno(env, saved, failed, path);
     free(path);
     return NULL;
   }
-done:
   free(path);
   if (ended) {
     close(fd); // read-only: nothing to lose on a failed close

@@ -1,6 +1,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import type { BlobId } from '../core/ids.js';
 import type { CutFinder } from '../chunker/types.js';
+import { native } from '../util/native-addon.js';
 
 /** What the worker reports for one file. */
 export interface FileResult {
@@ -43,6 +44,10 @@ export interface FileAddon {
   readFileStart(path: Buffer, buf: Buffer, offset: number, out: BigInt64Array): number;
   closeFd(fd: number): void;
 }
+
+/** The addon's one-call file reads, null when this build (or CAIRN_NO_NATIVE) has none. */
+export const nativeFileAddon: FileAddon | null =
+  native?.readFileStart && native.closeFd ? { readFileStart: native.readFileStart.bind(native), closeFd: native.closeFd.bind(native) } : null;
 
 function openNoAtime(path: Buffer): number {
   // O_NONBLOCK: a fifo swapped in since the walk would block the open until a writer

@@ -12,9 +12,8 @@ import { CairnError } from '../core/errors/index.js';
 import Database from 'better-sqlite3';
 import { createCutFinder } from '../chunker/create-cut-finder.js';
 import { ClaimTable } from './claim-table.js';
-import { backupFile, type FileAddon, type FileResult } from './file-task.js';
+import { backupFile, nativeFileAddon, type FileResult } from './file-task.js';
 import { LruCache } from '../util/lru-cache.js';
-import { native } from '../util/native-addon.js';
 
 /**
  * Worker thread: the CPU-heavy half of the pipeline. On backup it compresses and
@@ -78,10 +77,6 @@ function fileContext(): FileContext {
   };
   return files;
 }
-
-/** The addon's one-call file reads, when this build has them. */
-const fileAddon: FileAddon | null =
-  native?.readFileStart && native.closeFd ? { readFileStart: native.readFileStart.bind(native), closeFd: native.closeFd.bind(native) } : null;
 
 let buffers: PackBuffers | null = null;
 /** The pack buffer the open writer fills. */
@@ -159,7 +154,7 @@ function handle(msg: ToWorker): void {
         claimNew: (id: BlobId) => !f.has(id) && f.claims.claim(id),
         store: (id: BlobId, chunk: Uint8Array) => sealBlob('data', id, chunk),
         buffer: f.buffer,
-        ...(fileAddon ? { addon: fileAddon } : {}),
+        ...(nativeFileAddon ? { addon: nativeFileAddon } : {}),
       };
       const results: { seq: number; result: FileResult }[] = [];
       for (const item of msg.items) {

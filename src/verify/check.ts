@@ -163,7 +163,6 @@ async function check(repo: Repository, opts: CheckOptions, pool: WorkerPool | nu
   return { ok: problems.length === 0, packsChecked, bytesRead, problems, damagedPacks: damaged, affected, affectedWal };
 }
 
-/** Every pack file in the repository, by id, with its size. */
 /** Data ids asked about per index query: per-call set-up made a query per tree ~2× dearer per id. */
 const ID_BATCH = 2048;
 

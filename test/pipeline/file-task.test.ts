@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FastCdc } from '../../src/chunker/fast-cdc.js';
 import { asBlobId } from '../../src/core/ids.js';
 import { gearTable } from '../../src/chunker/gear-table.js';
-import { backupFile, type FileAddon, type FileTaskDeps } from '../../src/pipeline/file-task.js';
+import { backupFile, nativeFileAddon, type FileAddon, type FileTaskDeps } from '../../src/pipeline/file-task.js';
 import { native } from '../../src/util/native-addon.js';
 import { pseudoRandomBytes } from '../chunker/pseudo-random.js';
 
@@ -57,8 +57,7 @@ function expectedIds(content: Buffer): string[] {
   });
 }
 
-const addon: FileAddon | undefined =
-  native?.readFileStart && native.closeFd ? { readFileStart: native.readFileStart.bind(native), closeFd: native.closeFd.bind(native) } : undefined;
+const addon = nativeFileAddon ?? undefined;
 const ways: [string, FileAddon | undefined][] = [['node:fs', undefined]];
 if (addon) ways.push(['the addon', addon]);
 
