@@ -17,6 +17,7 @@ import { openForBackup, readPieces } from './file-reader.js';
 import type { Totals } from './scan-totals.js';
 import type { LazyPool } from '../pipeline/lazy-pool.js';
 import { WorkSet } from '../util/work-set.js';
+import { DirMemo, type DirMemoEntry, type DirMemoRecorder } from './dir-memo.js';
 import { AbortGate } from '../util/abort-gate.js';
 
 export interface ArchiveOptions {
@@ -42,6 +43,10 @@ export interface ArchiveOptions {
   asRoot?: boolean;
   /** The walk read ahead for the first path (see WalkAhead); asked for once. */
   takeWalk?: () => Promise<{ path: string; walk: WalkStream } | undefined>;
+  /** The parent snapshot's directories by listing: one listed as before is not built again. */
+  memo?: DirMemo | null;
+  /** Receives this backup's directories, for the next backup's memo. */
+  record?: DirMemoRecorder;
 }
 
 export interface ArchiveResult {
@@ -62,8 +67,20 @@ interface Frame {
   nodes: (Promise<string | null> | string | null)[];
   /** The last child's name, to prove the walk's order is the tree's. */
   lastName: Buffer | null;
+  /** The parent snapshot's nodes of the children, by name; for a memo hit, loaded when a child first needs one. */
   parent: Map<string, TreeNode> | null;
   parentNode: TreeNode | undefined;
+  /** The subdirectories' tree ids, in walk order. */
+  subtrees: Promise<BlobId>[];
+  /** The listing's memo key; absent when the lister has no raw listing. */
+  listingKey?: string;
+  /**
+   * The parent snapshot's directory with this same listing (DirMemo): its entries other
+   * than subdirectories are neither read nor built, and its tree is taken as it was.
+   */
+  hit?: DirMemoEntry;
+  /** Cleared when an entry was skipped or changed while read: the tree then is not what the listing alone gives, and is not recorded. */
+  clean: boolean;
 }
 
 const key = (name: Buffer): string => name.toString('latin1');
@@ -186,6 +203,31 @@ export class Archiver {
     return new Map(tree.nodes.map((n) => [key(nodeNameBytes(n)), n]));
   }
 
+  /** A memo hit's map of parent nodes is its old tree's, loaded the first time a child needs one. */
+  private async loadParentMap(frame: Frame): Promise<void> {
+    if (frame.hit && !frame.parent) frame.parent = await this.childMap({ type: 'dir', subtree: frame.hit.tree } as TreeNode);
+  }
+
+  /** An entry of a directory taken from the memo: not read, not built, only counted. */
+  private countUnchanged(meta: EntryMeta, path: Buffer): void {
+    if (meta.type !== 'file') return;
+    this.files++;
+    this.stats.filesUnchanged++;
+    this.processed += meta.size;
+    if (this.files % 256 === 0) this.progress(path);
+  }
+
+  private progress(path: Buffer): void {
+    const t = this.opts.totals;
+    this.opts.onProgress?.({
+      phase: 'backup',
+      files: this.files,
+      bytes: this.processed,
+      ...(t?.done ? { totalFiles: t.files, totalBytes: t.bytes } : {}),
+      currentPath: path.toString(),
+    });
+  }
+
   /** Archives one source path; returns its node (a dir with subtree, or a file...). */
   private async archivePath(absPath: string): Promise<TreeNode | null> {
     const stack: Frame[] = [];
@@ -196,22 +238,40 @@ export class Archiver {
       const top = stack[stack.length - 1];
       if (ev.kind === 'error') {
         this.onWalkError(ev.path, ev.error);
+        if (top) top.clean = false;
       } else if (ev.kind === 'enter') {
         const name = stack.length === 0 ? Buffer.from(basename(absPath) || '/') : lastComponent(ev.path);
-        const parentNode = top ? takeParentNode(top, name) : rootParent;
-        stack.push({ path: ev.path, name, meta: ev.meta, nodes: [], lastName: null, parent: await this.childMap(parentNode), parentNode });
+        const listingKey = ev.rawListing && (this.memo || this.opts.record) ? DirMemo.listingKey(this.repo.hasher, ev.rawListing) : undefined;
+        const hit = listingKey !== undefined ? this.memo?.get(listingKey) : undefined;
+        // A hit inside a hit needs no parent node: its node is the one in the old tree.
+        let parentNode = rootParent;
+        if (top && !(hit && top.hit)) {
+          await this.loadParentMap(top);
+          parentNode = takeParentNode(top, name);
+        }
+        const frame: Frame = { path: ev.path, name, meta: ev.meta, nodes: [], lastName: null, parent: null, parentNode, subtrees: [], clean: true };
+        if (listingKey !== undefined) frame.listingKey = listingKey;
+        if (hit) frame.hit = hit;
+        else frame.parent = await this.childMap(parentNode);
+        stack.push(frame);
       } else if (ev.kind === 'leave') {
         const frame = stack.pop()!;
-        const node = this.finishDir(frame);
-        if (stack.length === 0) result = await node;
-        else this.addChild(stack[stack.length - 1]!, frame.name, node, false);
+        const up = stack[stack.length - 1];
+        const done = this.track(this.finishDir(frame, !up?.hit));
+        if (!up) result = (await done).node!;
+        else {
+          up.subtrees.push(this.track(done.then((d) => d.id)));
+          if (!up.hit) this.addChild(up, frame.name, done.then((d) => d.node!), false);
+        }
+      } else if (top?.hit) {
+        this.countUnchanged(ev.meta, ev.path);
       } else {
         const name = stack.length === 0 ? Buffer.from(basename(absPath)) : lastComponent(ev.path);
         const parentNode = top ? takeParentNode(top, name) : rootParent;
         // Files are read concurrently (many small files must not serialise on per-file
         // latency); the walk waits only when too many are outstanding.
         await this.outstanding.room(MAX_OUTSTANDING_FILES);
-        const node = this.entryNode(ev.path, name, ev.meta, parentNode);
+        const node = this.entryNode(ev.path, name, ev.meta, parentNode, top);
         if (!top) result = await this.track(node, true);
         else this.addChild(top, name, node, true);
       }
@@ -220,6 +280,15 @@ export class Archiver {
   }
 
   private readonly outstanding = new WorkSet();
+
+  /**
+   * The memo, when its trees may be reused: not for a full backup (it reads everything),
+   * nor while prune has condemned packs (an old tree may name blobs in them).
+   */
+  private get memo(): DirMemo | null {
+    const m = this.opts.memo;
+    return m && this.opts.reuseUnchanged && this.opts.parentTree && !this.repo.index.hasCondemned ? m : null;
+  }
 
   /** The walk of one source path: the one read ahead for it, if any, else a new one. */
   private async walkOf(absPath: string): Promise<WalkStream> {
@@ -272,19 +341,57 @@ export class Archiver {
     if (this.opts.signal?.aborted) throw new CairnError('CANCELLED', 'backup cancelled; nothing was committed');
   }
 
-  private async finishDir(frame: Frame): Promise<TreeNode> {
-    const nodes = (await Promise.all(frame.nodes)).filter((n): n is string => n !== null);
-    frame.nodes.length = 0;
-    const bytes = encodeTreeFromNodes(nodes);
-    const id = this.repo.hasher.id(bytes);
-    // Same tree as in the parent snapshot: stored already (unless prune condemned its pack).
-    if (!(frame.parentNode?.subtree === id && !this.repo.index.hasCondemned)) await this.saver.save('tree', bytes, id);
+  /**
+   * Writes a directory's tree (unless stored already) and records it in the memo.
+   * Returns its id, and its node when the directory above needs one: a memo hit above
+   * takes its nodes from its old tree.
+   */
+  private async finishDir(frame: Frame, wantNode: boolean): Promise<{ id: BlobId; node?: TreeNode }> {
+    const subtrees = await Promise.all(frame.subtrees);
+    let id: BlobId;
+    if (frame.hit) {
+      id = sameIds(subtrees, frame.hit.subtrees) ? frame.hit.tree : await this.rebuild(frame, subtrees);
+      if (id === frame.hit.tree) this.stats.dirsUnchanged++;
+      else this.stats.dirsChanged++;
+      this.progress(frame.path);
+    } else {
+      const nodes = (await Promise.all(frame.nodes)).filter((n): n is string => n !== null);
+      frame.nodes.length = 0;
+      const bytes = encodeTreeFromNodes(nodes);
+      id = this.repo.hasher.id(bytes);
+      // Same tree as in the parent snapshot: stored already (unless prune condemned its pack).
+      if (!(frame.parentNode?.subtree === id && !this.repo.index.hasCondemned)) await this.saver.save('tree', bytes, id);
+      if (!frame.parentNode) this.stats.dirsNew++;
+      else if (frame.parentNode.subtree === id) this.stats.dirsUnchanged++;
+      else this.stats.dirsChanged++;
+    }
+    if (frame.listingKey !== undefined && frame.clean) this.opts.record?.set(frame.listingKey, { tree: id, subtrees });
+    if (!wantNode) return { id };
     const node = this.withXattrs(nodeFromMeta(frame.name, frame.meta), frame.path, frame.parentNode);
     node.subtree = id;
-    if (!frame.parentNode) this.stats.dirsNew++;
-    else if (frame.parentNode.subtree === id) this.stats.dirsUnchanged++;
-    else this.stats.dirsChanged++;
-    return node;
+    return { id, node };
+  }
+
+  /**
+   * A memo hit whose subdirectories changed: the old tree's nodes (the same listing gives
+   * the same nodes) with the new subtrees. Its subdirectories are the old tree's, in order.
+   */
+  private async rebuild(frame: Frame, subtrees: BlobId[]): Promise<BlobId> {
+    const old = await this.repo.loadTree(frame.hit!.tree);
+    const nodes: string[] = [];
+    let k = 0;
+    for (const n of old.nodes) {
+      // A copy: the decoded tree may be cached, and is the parent snapshot's.
+      if (n.type === 'dir') nodes.push(JSON.stringify({ ...n, subtree: subtrees[k++] }));
+      else nodes.push(JSON.stringify(n));
+    }
+    if (k !== subtrees.length) {
+      throw new CairnError('INTERNAL', `${frame.path.toString()}: the memo's tree has ${k} subdirectories, the walk found ${subtrees.length}`);
+    }
+    const bytes = encodeTreeFromNodes(nodes);
+    const id = this.repo.hasher.id(bytes);
+    await this.saver.save('tree', bytes, id);
+    return id;
   }
 
   /**
@@ -303,11 +410,13 @@ export class Archiver {
     return node;
   }
 
-  private async entryNode(path: Buffer, name: Buffer, meta: EntryMeta, parentNode: TreeNode | undefined): Promise<TreeNode | null> {
+  /** `dir` is the entry's directory (none for a file given as a source path): an entry skipped or changed while read makes it unclean. */
+  private async entryNode(path: Buffer, name: Buffer, meta: EntryMeta, parentNode: TreeNode | undefined, dir: Frame | undefined): Promise<TreeNode | null> {
     const node = nodeFromMeta(name, meta);
     if (meta.type !== 'file') return this.withXattrs(node, path, parentNode);
     this.files++;
     const content = await this.fileContent(path, meta, parentNode);
+    if (!content || content.meta) if (dir) dir.clean = false;
     if (!content) return null;
     // A worker that read the file saw on the open file whether it has xattrs: then the
     // path is looked up only for files that have some. (Before content: the node's
@@ -316,14 +425,7 @@ export class Archiver {
     node.content = content.ids;
     if (content.meta) node.size = content.meta.size; // changed while read: the length of what was read
     this.processed += node.size ?? 0;
-    const t = this.opts.totals;
-    this.opts.onProgress?.({
-      phase: 'backup',
-      files: this.files,
-      bytes: this.processed,
-      ...(t?.done ? { totalFiles: t.files, totalBytes: t.bytes } : {}),
-      currentPath: path.toString(),
-    });
+    this.progress(path);
     return node;
   }
 
@@ -459,6 +561,10 @@ function takeParentNode(frame: Frame, name: Buffer): TreeNode | undefined {
   const node = frame.parent.get(k);
   if (node) frame.parent.delete(k);
   return node;
+}
+
+function sameIds(a: BlobId[], b: BlobId[]): boolean {
+  return a.length === b.length && a.every((id, i) => id === b[i]);
 }
 
 function lastComponent(path: Buffer): Buffer {

@@ -9,7 +9,9 @@ import { snapshotInfo } from '../snapshot/snapshot.js';
 import type { BackupOptions, BackupResult, SnapshotInfo } from '../engine/types.js';
 import { resolveSnapshotRef } from '../snapshot/select.js';
 import { Archiver, type ArchiveResult } from './archiver.js';
-import { selectFiles } from './select-files.js';
+import { selectFiles, type FilesSelection } from './select-files.js';
+import { DirMemo, DirMemoRecorder } from './dir-memo.js';
+import { idNamesDigest } from '../fs/id-names.js';
 import { scanTotals } from './scan-totals.js';
 import { PROGRAM } from '../core/version.js';
 import { fileWorkers } from '../pipeline/start-pool.js';
@@ -84,6 +86,7 @@ export async function runBackup(
     const totals = opts.estimateTotals && !built
       ? scanTotals(paths, { ...(exclude ? { exclude } : {}), ...(opts.oneFileSystem ? { oneFileSystem: true } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })
       : undefined;
+    const memo = !staged && !built && !opts.dryRun ? await dirMemoFor(repo, sel, parent) : null;
     const archiver = new Archiver(repo, saver, {
       paths,
       pool,
@@ -98,6 +101,7 @@ export async function runBackup(
       ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(opts.walkAhead && !staged && !built ? { takeWalk: () => opts.walkAhead!.take(sel) } : {}),
+      ...(memo ? { memo: memo.parent, record: memo.record } : {}),
     });
     const result = built ? await built.build({ saver, parent, reuseUnchanged: mode !== 'full' }) : await archiver.run();
     const sourceMeta = staged?.meta ?? (built ? { ...built.meta, ...(result as { meta?: Record<string, unknown> }).meta } : undefined);
@@ -136,6 +140,8 @@ export async function runBackup(
     const id: SnapshotId = lock
       ? await lock.commit(() => repo.saveSnapshot(body), (sid) => repo.removeSnapshot(sid))
       : ('0'.repeat(64) as SnapshotId);
+    // A differential backup's parent stays the parent of the next one: its memo is kept.
+    if (memo) keepDirMemo(repo, id, memo.record, mode === 'incremental' ? (parent?.id ?? null) : null);
     return { snapshot: snapshotInfo(id, body), warnings: result.warnings, partial: result.partial };
   } catch (err) {
     await saver.abandon();
@@ -143,6 +149,32 @@ export async function runBackup(
   } finally {
     await pool?.close();
     await lock?.release().catch(() => undefined);
+  }
+}
+
+/**
+ * The parent snapshot's directory memo, if this cache kept one for this selection, and
+ * a recorder for this backup's. Memos are a cache: one that cannot be read is no memo.
+ */
+async function dirMemoFor(repo: Repository, sel: FilesSelection, parent: SnapshotInfo | null): Promise<{ parent: DirMemo | null; record: DirMemoRecorder }> {
+  const config = JSON.stringify({ program: PROGRAM, patterns: sel.patterns, oneFileSystem: sel.oneFileSystem, owners: await idNamesDigest() });
+  let memo: DirMemo | null = null;
+  try {
+    const bytes = parent ? repo.index.getDirMemo(parent.id) : undefined;
+    if (bytes) memo = DirMemo.decode(bytes, repo.hasher, config);
+  } catch {
+    memo = null;
+  }
+  return { parent: memo, record: new DirMemoRecorder(repo.hasher, config) };
+}
+
+/** Keeps the new snapshot's memo in place of its parent's; best effort, as any cache write. */
+function keepDirMemo(repo: Repository, snapshot: SnapshotId, record: DirMemoRecorder, parent: SnapshotId | null): void {
+  if (!record.complete || record.size === 0) return;
+  try {
+    repo.index.putDirMemo(snapshot, record.encode(), parent);
+  } catch {
+    // The next backup builds its trees from the parent's, as without a memo.
   }
 }
 

@@ -17,4 +17,11 @@ export class BlobHasher {
   id(data: Uint8Array): BlobId {
     return createHmac('sha256', this.key).update(data).digest('hex') as BlobId;
   }
+
+  /** The same keyed hash over parts given in order, as 32 raw bytes (for local keys, never blob ids). */
+  digestOf(parts: readonly Uint8Array[]): Buffer {
+    const h = createHmac('sha256', this.key);
+    for (const p of parts) h.update(p);
+    return h.digest();
+  }
 }

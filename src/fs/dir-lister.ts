@@ -20,6 +20,12 @@ export interface DirListing {
    * read: ENOENT when it vanished after the listing.
    */
   meta(i: number, path: Buffer): EntryMeta;
+  /**
+   * The listing as read, byte for byte: every entry's name, lstat numbers (times
+   * included), errno and symlink target. Equal bytes mean an equal listing; a DirMemo
+   * keys directories by them. Absent when the lister has no such form (SyncDirLister).
+   */
+  raw?(): Buffer[];
 }
 
 /**
@@ -223,6 +229,7 @@ export class ScanDirLister implements DirLister {
         if (err !== 0) throw scanError(err, 'lstat', path);
         return this.decode(r.scan, e, path, this.opts);
       },
+      raw: () => rawListing(r),
     };
   }
 
@@ -261,6 +268,36 @@ function dirScan(scan: NativeDirScan, d: number): DirScan {
     error: scan.errors[d]!,
     syscall: SYSCALLS[scan.syscalls[d]!] ?? 'scandir',
   };
+}
+
+/**
+ * A directory's part of the batch: names and link targets with their lengths (the
+ * batch's offsets would depend on the batch), and views (no copy) of the numbers, ids
+ * and times.
+ */
+function rawListing(r: DirScan): Buffer[] {
+  const { scan, start, end } = r;
+  const view = (a: Float64Array | BigUint64Array | BigInt64Array, per: number) =>
+    Buffer.from(a.buffer, a.byteOffset + start * per * a.BYTES_PER_ELEMENT, (end - start) * per * a.BYTES_PER_ELEMENT);
+  const lengths = (ends: Uint32Array) => {
+    const out = new Uint32Array(end - start);
+    let prev = start === 0 ? 0 : ends[start - 1]!;
+    for (let e = start; e < end; e++) {
+      out[e - start] = ends[e]! - prev;
+      prev = ends[e]!;
+    }
+    return Buffer.from(out.buffer);
+  };
+  const bytes = (all: Buffer, ends: Uint32Array) => all.subarray(start === 0 ? 0 : ends[start - 1]!, end === 0 ? 0 : ends[end - 1]!);
+  return [
+    lengths(scan.nameEnds),
+    bytes(scan.names, scan.nameEnds),
+    view(scan.nums, NUMS),
+    view(scan.ids, IDS),
+    view(scan.times, TIMES),
+    lengths(scan.linkEnds),
+    bytes(scan.links, scan.linkEnds),
+  ];
 }
 
 function nameAt(r: NativeDirScan, e: number): Buffer {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 
 /**
@@ -42,14 +43,21 @@ function parseTable(text: string): { byId: Map<number, string>; byName: Map<stri
   return { byId, byName };
 }
 
+let texts: Promise<[string, string]> | undefined;
 let cached: Promise<IdNames> | undefined;
+
+const hostTables = (): Promise<[string, string]> => (texts ??= Promise.all([readOrEmpty('/etc/passwd'), readOrEmpty('/etc/group')]));
 
 /** The host's table, read once per process; a missing or unreadable file means no names. */
 export function idNames(): Promise<IdNames> {
-  cached ??= Promise.all([readOrEmpty('/etc/passwd'), readOrEmpty('/etc/group')]).then(([p, g]) =>
-    parseIdNames(p, g),
-  );
+  cached ??= hostTables().then(([p, g]) => parseIdNames(p, g));
   return cached;
+}
+
+/** A digest of the table idNames() reads: equal digests give every id the same name. */
+export async function idNamesDigest(): Promise<string> {
+  const [p, g] = await hostTables();
+  return createHash('sha256').update(p).update('\0').update(g).digest('hex');
 }
 
 async function readOrEmpty(path: string): Promise<string> {

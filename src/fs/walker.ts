@@ -40,6 +40,11 @@ export interface WalkDirEvent {
   error?: unknown;
   /** Set when oneFileSystem kept the walk out of this mount point: recorded, empty. */
   otherFileSystem?: boolean;
+  /**
+   * The directory's listing as read (DirListing.raw), before excludes: names and every
+   * entry's lstat. Absent when it was not listed or the lister has no raw form.
+   */
+  rawListing?: Buffer[];
 }
 
 export interface WalkOptions {
@@ -120,6 +125,7 @@ export async function* walk(root: Buffer, opts: WalkOptions = {}): AsyncGenerato
     } else {
       try {
         listing = await lister.list(path);
+        if (listing.raw) event.rawListing = listing.raw();
       } catch (err) {
         onError(path, err);
         event.error = err;

@@ -83,6 +83,7 @@ export class BlobIndex {
         PRIMARY KEY (id, type, pack)) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS blobs_by_pack ON blobs(pack);
       CREATE TABLE IF NOT EXISTS condemned (pack TEXT PRIMARY KEY);
+      CREATE TABLE IF NOT EXISTS dir_memos (snapshot TEXT PRIMARY KEY, body BLOB NOT NULL);
     `);
     this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     // Fails on a corrupt file (SQLITE_CORRUPT / SQLITE_NOTADB): the caller rebuilds.
@@ -146,6 +147,25 @@ export class BlobIndex {
 
   setMeta(key: string, value: string): void {
     this.db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(key, value);
+  }
+
+  /** The directory memo kept for a snapshot (see DirMemo), if any. */
+  getDirMemo(snapshot: string): Buffer | undefined {
+    const row = this.db.prepare('SELECT body FROM dir_memos WHERE snapshot = ?').get(snapshot) as { body: Buffer } | undefined;
+    return row?.body;
+  }
+
+  /**
+   * Keeps a snapshot's directory memo, in place of its parent's (the next backup of
+   * that source has the new snapshot as its parent), and at most `keep` in all: one per
+   * source backed up with this cache, the oldest dropped first.
+   */
+  putDirMemo(snapshot: string, body: Buffer, replaces: string | null, keep = 16): void {
+    this.db.transaction(() => {
+      if (replaces) this.db.prepare('DELETE FROM dir_memos WHERE snapshot = ?').run(replaces);
+      this.db.prepare('INSERT OR REPLACE INTO dir_memos (snapshot, body) VALUES (?, ?)').run(snapshot, body);
+      this.db.prepare('DELETE FROM dir_memos WHERE rowid NOT IN (SELECT rowid FROM dir_memos ORDER BY rowid DESC LIMIT ?)').run(keep);
+    })();
   }
 
   /** Location for backup dedup: never in a condemned pack. */

@@ -90,3 +90,20 @@ describe('an index cache that cannot be opened', () => {
     expect(code('EACCES')).toBe('PERMISSION_DENIED');
   });
 });
+
+describe('BlobIndex directory memos', () => {
+  it('keeps a snapshot\'s memo in place of the one it replaces, and only the newest few', () => {
+    const index = new BlobIndex(':memory:');
+    index.putDirMemo('s1', Buffer.from('one'), null);
+    index.putDirMemo('s2', Buffer.from('two'), 's1');
+    expect(index.getDirMemo('s1')).toBeUndefined();
+    expect(index.getDirMemo('s2')).toEqual(Buffer.from('two'));
+    // Another source's memo replaces nothing; past `keep` the oldest go.
+    index.putDirMemo('t1', Buffer.from('other'), null, 2);
+    index.putDirMemo('u1', Buffer.from('third'), null, 2);
+    expect(index.getDirMemo('s2')).toBeUndefined();
+    expect(index.getDirMemo('t1')).toEqual(Buffer.from('other'));
+    expect(index.getDirMemo('u1')).toEqual(Buffer.from('third'));
+    index.close();
+  });
+});

@@ -1,0 +1,156 @@
+import type { BlobId } from '../core/ids.js';
+import type { BlobHasher } from '../crypto/blob-hasher.js';
+
+/** What a directory of a snapshot was built from, besides its listing: its tree and its subdirectories' trees. */
+export interface DirMemoEntry {
+  tree: BlobId;
+  /** The subdirectories' tree ids, in the tree's order. */
+  subtrees: BlobId[];
+}
+
+const MAGIC = Buffer.from('CAIRN-DIRMEMO-1\n', 'latin1');
+const ID = 32;
+/** Separates listing keys from every other use of the id key (blob ids among them). */
+const LISTING_DOMAIN = Buffer.from('cairn dir listing v1\0', 'latin1');
+
+/**
+ * Beyond this many directories a backup records no memo: the next one builds every
+ * tree as before. A memo costs ~100 bytes per directory and a map entry for its key,
+ * recorded and loaded: the cap keeps both under ~40 MB (the "under 300 MiB for any tree"
+ * bound).
+ */
+export const MAX_MEMO_DIRS = 200_000;
+
+/**
+ * Each directory of one snapshot of a files source, keyed by its listing as the walk
+ * read it (every entry's name, lstat numbers with all three times, symlink target:
+ * DirListing.raw), with the tree that listing became and its subdirectories' trees.
+ *
+ * The next backup with that snapshot as parent looks each directory's listing up: a
+ * directory listed byte for byte as before has the same entries with the same metadata,
+ * so the same nodes (files' content is trusted to metadata, as for unchanged files
+ * anyway). If its subdirectories also come out as before, its tree is the old one, taken
+ * without loading the parent's tree or building a node; else the old tree's nodes are
+ * kept with the new subtrees. An unchanged backup then costs the walk and a keyed hash
+ * per directory.
+ *
+ * Valid only for backups with the same selection (`config`: exclude patterns, one file
+ * system, the uid/gid names; all decide what a listing becomes), and only as the
+ * parent's (its trees are the parent's, so they are stored). Kept in the local cache,
+ * authenticated with the repository's id key: a damaged or foreign memo is ignored,
+ * never trusted.
+ */
+export class DirMemo {
+  private constructor(
+    private readonly bytes: Buffer,
+    /** Listing key (latin1 of its 32 bytes) → offset of its entry in `bytes`. */
+    private readonly byKey: Map<string, number>,
+  ) {}
+
+  /**
+   * A memo written by DirMemoRecorder.encode with the same hasher and config, or null
+   * when it is not one: damaged, truncated, another repository's or another selection's.
+   */
+  static decode(bytes: Buffer, hasher: BlobHasher, config: string): DirMemo | null {
+    const head = MAGIC.length + ID + 4;
+    if (bytes.length < head + ID || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) return null;
+    if (!bytes.subarray(MAGIC.length, MAGIC.length + ID).equals(configDigest(hasher, config))) return null;
+    const body = bytes.subarray(0, bytes.length - ID);
+    if (!hasher.digestOf([body]).equals(bytes.subarray(bytes.length - ID))) return null;
+    const byKey = new Map<string, number>();
+    const n = body.readUInt32LE(MAGIC.length + ID);
+    let o = head;
+    for (let i = 0; i < n; i++) {
+      if (o + 2 * ID + 4 > body.length) return null;
+      byKey.set(body.toString('latin1', o, o + ID), o);
+      o += 2 * ID + 4 + ID * body.readUInt32LE(o + 2 * ID);
+    }
+    if (o !== body.length) return null;
+    return new DirMemo(body, byKey);
+  }
+
+  /** The key of a directory's listing (the walk's rawListing). */
+  static listingKey(hasher: BlobHasher, raw: readonly Buffer[]): string {
+    return hasher.digestOf([LISTING_DOMAIN, ...raw]).toString('latin1');
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  get(key: string): DirMemoEntry | undefined {
+    const o = this.byKey.get(key);
+    if (o === undefined) return undefined;
+    const b = this.bytes;
+    const n = b.readUInt32LE(o + 2 * ID);
+    const subtrees: BlobId[] = new Array(n);
+    for (let i = 0; i < n; i++) subtrees[i] = b.toString('hex', o + 2 * ID + 4 + i * ID, o + 3 * ID + 4 + i * ID) as BlobId;
+    return { tree: b.toString('hex', o + ID, o + 2 * ID) as BlobId, subtrees };
+  }
+}
+
+/** Records a backup's directories as they are finished, for the next backup's DirMemo. */
+export class DirMemoRecorder {
+  private readonly chunks: Buffer[] = [];
+  private current = Buffer.allocUnsafe(1 << 16);
+  private used = 0;
+  private readonly keys = new Set<string>();
+  private full = false;
+  private readonly config: Buffer;
+
+  constructor(
+    private readonly hasher: BlobHasher,
+    config: string,
+    private readonly maxDirs = MAX_MEMO_DIRS,
+  ) {
+    this.config = configDigest(hasher, config);
+  }
+
+  get size(): number {
+    return this.keys.size;
+  }
+
+  /** False once more than its cap (MAX_MEMO_DIRS) were offered: such a memo is not kept. */
+  get complete(): boolean {
+    return !this.full;
+  }
+
+  /** Records a directory; a key recorded already keeps its first entry (equal listings give equal trees). */
+  set(key: string, entry: DirMemoEntry): void {
+    if (this.full || this.keys.has(key)) return;
+    if (this.keys.size >= this.maxDirs) {
+      this.full = true;
+      this.chunks.length = 0;
+      this.keys.clear();
+      return;
+    }
+    const need = 2 * ID + 4 + ID * entry.subtrees.length;
+    if (this.used + need > this.current.length) {
+      this.chunks.push(this.current.subarray(0, this.used));
+      this.current = Buffer.allocUnsafe(Math.max(1 << 16, need));
+      this.used = 0;
+    }
+    const c = this.current;
+    const at = this.used;
+    c.write(key, at, ID, 'latin1');
+    c.write(entry.tree, at + ID, ID, 'hex');
+    c.writeUInt32LE(entry.subtrees.length, at + 2 * ID);
+    for (let i = 0; i < entry.subtrees.length; i++) c.write(entry.subtrees[i]!, at + 2 * ID + 4 + i * ID, ID, 'hex');
+    this.used += need;
+    this.keys.add(key);
+  }
+
+  /** The memo as stored: magic, config digest, count, entries, then the keyed hash of all that. */
+  encode(): Buffer {
+    const head = Buffer.alloc(MAGIC.length + ID + 4);
+    MAGIC.copy(head);
+    this.config.copy(head, MAGIC.length);
+    head.writeUInt32LE(this.keys.size, MAGIC.length + ID);
+    const body = Buffer.concat([head, ...this.chunks, this.current.subarray(0, this.used)]);
+    return Buffer.concat([body, this.hasher.digestOf([body])]);
+  }
+}
+
+function configDigest(hasher: BlobHasher, config: string): Buffer {
+  return hasher.digestOf([Buffer.from(`cairn dir memo config v1\0${config}`, 'utf8')]);
+}
