@@ -67,7 +67,12 @@ export interface ScanAheadOptions {
   descend?: (path: Buffer, dev: bigint) => boolean;
   /** Entries read ahead and not yet walked, at most (default 20,000: ~3 MB as scanned). */
   maxLead?: number;
-  /** Batches of directories scanned at once (default 2). */
+  /**
+   * Batches of directories scanned at once (default 8). On a cold cache a scan mostly
+   * waits for the disk, which serves several reads at once: with an unchanged backup's
+   * trees taken from the directory memo the walk is its critical path, and 8 in flight
+   * measured ~0.1 s (~8%) faster than 2 on the benchmark set, first backups no slower.
+   */
   concurrency?: number;
   /** Directories per batch, at most (default 16). */
   batch?: number;
@@ -130,7 +135,7 @@ export class ScanDirLister implements DirLister {
     else if (scanDirs) this.scanDirs = (paths) => scanDirs.call(native, paths);
     else throw new Error('the native addon has no scanDirs');
     this.maxLead = aheadOpts.maxLead ?? 20_000;
-    this.concurrency = aheadOpts.concurrency ?? 2;
+    this.concurrency = aheadOpts.concurrency ?? 8;
     this.batch = aheadOpts.batch ?? 16;
   }
 
