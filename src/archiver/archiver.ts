@@ -43,6 +43,8 @@ export interface ArchiveOptions {
   asRoot?: boolean;
   /** The walk read ahead for the first path (see WalkAhead); asked for once. */
   takeWalk?: () => Promise<{ path: string; walk: WalkStream } | undefined>;
+  /** Record access times (off by default: see nodeFromMeta). */
+  atime?: boolean;
   /** The parent snapshot's directories by listing: one listed as before is not built again. */
   memo?: DirMemo | null;
   /** Receives this backup's directories, for the next backup's memo. */
@@ -241,7 +243,8 @@ export class Archiver {
         if (top) top.clean = false;
       } else if (ev.kind === 'enter') {
         const name = stack.length === 0 ? Buffer.from(basename(absPath) || '/') : lastComponent(ev.path);
-        const listingKey = ev.rawListing && (this.memo || this.opts.record) ? DirMemo.listingKey(this.repo.hasher, ev.rawListing) : undefined;
+        const listingKey =
+          ev.rawListing && (this.memo || this.opts.record) ? DirMemo.listingKey(this.repo.hasher, ev.rawListing, this.opts.atime === true) : undefined;
         const hit = listingKey !== undefined ? this.memo?.get(listingKey) : undefined;
         // A hit inside a hit needs no parent node: its node is the one in the old tree.
         let parentNode = rootParent;
@@ -367,7 +370,7 @@ export class Archiver {
     }
     if (frame.listingKey !== undefined && frame.clean) this.opts.record?.set(frame.listingKey, { tree: id, subtrees });
     if (!wantNode) return { id };
-    const node = this.withXattrs(nodeFromMeta(frame.name, frame.meta), frame.path, frame.parentNode);
+    const node = this.withXattrs(nodeFromMeta(frame.name, frame.meta, this.opts.atime), frame.path, frame.parentNode);
     node.subtree = id;
     return { id, node };
   }
@@ -412,7 +415,7 @@ export class Archiver {
 
   /** `dir` is the entry's directory (none for a file given as a source path): an entry skipped or changed while read makes it unclean. */
   private async entryNode(path: Buffer, name: Buffer, meta: EntryMeta, parentNode: TreeNode | undefined, dir: Frame | undefined): Promise<TreeNode | null> {
-    const node = nodeFromMeta(name, meta);
+    const node = nodeFromMeta(name, meta, this.opts.atime);
     if (meta.type !== 'file') return this.withXattrs(node, path, parentNode);
     this.files++;
     const content = await this.fileContent(path, meta, parentNode);
@@ -541,7 +544,7 @@ export class Archiver {
       } catch (err) {
         throw new CairnError('SOURCE_NOT_FOUND', `cannot read parent directory ${childPath}: ${(err as Error).message}`);
       }
-      const node = nodeFromMeta(Buffer.from(name), meta);
+      const node = nodeFromMeta(Buffer.from(name), meta, this.opts.atime);
       node.subtree = subtree;
       nodes.push(node);
     }

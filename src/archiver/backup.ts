@@ -86,7 +86,7 @@ export async function runBackup(
     const totals = opts.estimateTotals && !built
       ? scanTotals(paths, { ...(exclude ? { exclude } : {}), ...(opts.oneFileSystem ? { oneFileSystem: true } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })
       : undefined;
-    const memo = !staged && !built && !opts.dryRun ? await dirMemoFor(repo, sel, parent) : null;
+    const memo = !staged && !built && !opts.dryRun ? await dirMemoFor(repo, sel, parent, opts.atime === true) : null;
     const archiver = new Archiver(repo, saver, {
       paths,
       pool,
@@ -97,6 +97,7 @@ export async function runBackup(
       ...(staged ? { asRoot: true } : {}),
       ...(exclude ? { exclude } : {}),
       ...(opts.oneFileSystem ? { oneFileSystem: true } : {}),
+      ...(opts.atime ? { atime: true } : {}),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
@@ -156,8 +157,8 @@ export async function runBackup(
  * The parent snapshot's directory memo, if this cache kept one for this selection, and
  * a recorder for this backup's. Memos are a cache: one that cannot be read is no memo.
  */
-async function dirMemoFor(repo: Repository, sel: FilesSelection, parent: SnapshotInfo | null): Promise<{ parent: DirMemo | null; record: DirMemoRecorder }> {
-  const config = JSON.stringify({ program: PROGRAM, patterns: sel.patterns, oneFileSystem: sel.oneFileSystem, owners: await idNamesDigest() });
+async function dirMemoFor(repo: Repository, sel: FilesSelection, parent: SnapshotInfo | null, atime: boolean): Promise<{ parent: DirMemo | null; record: DirMemoRecorder }> {
+  const config = JSON.stringify({ program: PROGRAM, patterns: sel.patterns, oneFileSystem: sel.oneFileSystem, atime, owners: await idNamesDigest() });
   let memo: DirMemo | null = null;
   try {
     const bytes = parent ? repo.index.getDirMemo(parent.id) : undefined;

@@ -23,8 +23,9 @@ export const MAX_MEMO_DIRS = 200_000;
 
 /**
  * Each directory of one snapshot of a files source, keyed by its listing as the walk
- * read it (every entry's name, lstat numbers with all three times, symlink target:
- * DirListing.raw), with the tree that listing became and its subdirectories' trees.
+ * read it (every entry's name, lstat numbers with mtime and ctime, and atime when the
+ * backup records it, symlink target: DirListing.raw), with the tree that listing
+ * became and its subdirectories' trees.
  *
  * The next backup with that snapshot as parent looks each directory's listing up: a
  * directory listed byte for byte as before has the same entries with the same metadata,
@@ -35,7 +36,7 @@ export const MAX_MEMO_DIRS = 200_000;
  * per directory.
  *
  * Valid only for backups with the same selection (`config`: exclude patterns, one file
- * system, the uid/gid names; all decide what a listing becomes), and only as the
+ * system, atime, the uid/gid names; all decide what a listing becomes), and only as the
  * parent's (its trees are the parent's, so they are stored). Kept in the local cache,
  * authenticated with the repository's id key: a damaged or foreign memo is ignored,
  * never trusted.
@@ -69,9 +70,13 @@ export class DirMemo {
     return new DirMemo(body, byKey);
   }
 
-  /** The key of a directory's listing (the walk's rawListing). */
-  static listingKey(hasher: BlobHasher, raw: readonly Buffer[]): string {
-    return hasher.digestOf([LISTING_DOMAIN, ...raw]).toString('latin1');
+  /**
+   * The key of a directory's listing (the walk's rawListing). Its last part, the access
+   * times, counts only for a backup that records them: otherwise a directory whose files
+   * were only read is the same directory.
+   */
+  static listingKey(hasher: BlobHasher, raw: readonly Buffer[], atime: boolean): string {
+    return hasher.digestOf([LISTING_DOMAIN, ...(atime ? raw : raw.slice(0, -1))]).toString('latin1');
   }
 
   get size(): number {

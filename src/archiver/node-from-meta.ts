@@ -1,8 +1,13 @@
 import type { EntryMeta, Xattr } from '../fs/types.js';
 import { encodeName, type TreeNode } from '../snapshot/tree.js';
 
-/** Builds the tree node for an entry; content/subtree are filled in by the caller. */
-export function nodeFromMeta(name: Buffer, meta: EntryMeta): TreeNode {
+/**
+ * Builds the tree node for an entry; content/subtree are filled in by the caller. The
+ * access time only with `atime`: reading a file moves it (relatime: once a day), so
+ * recording it changed the trees of every directory whose files were read since the
+ * last backup, for a time restores seldom need (borg and kopia do not record it either).
+ */
+export function nodeFromMeta(name: Buffer, meta: EntryMeta, atime = false): TreeNode {
   // Built by assignment, not object spread: spreading optional parts made V8 give every
   // node a dictionary shape, ~60 µs a node (seconds per 40k entries).
   const n = encodeName(name);
@@ -16,7 +21,7 @@ export function nodeFromMeta(name: Buffer, meta: EntryMeta): TreeNode {
   if (meta.user !== undefined) node.user = meta.user;
   if (meta.group !== undefined) node.group = meta.group;
   node.mtime = meta.mtimeNs.toString();
-  node.atime = meta.atimeNs.toString();
+  if (atime) node.atime = meta.atimeNs.toString();
   node.ctime = meta.ctimeNs.toString();
   node.dev = meta.dev.toString();
   node.inode = meta.inode.toString();

@@ -10,6 +10,7 @@ export interface BackupFlags {
   exclude?: string[];
   excludeFile?: string[];
   oneFileSystem?: boolean;
+  atime?: boolean;
   parent?: string;
   dryRun?: boolean;
   mirror?: string[];

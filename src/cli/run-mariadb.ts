@@ -15,9 +15,9 @@ export function isMariadbUrl(s: string): boolean {
 }
 
 /** `cairn backup mariadb://…`: a logical dump with binlog coordinates. */
-export async function runMariadbBackup(ctx: CliContext, paths: string[], flags: { name?: string; tag?: string[]; host?: string; mode?: BackupMode; logical?: boolean; exclude?: string[]; dryRun?: boolean }): Promise<void> {
+export async function runMariadbBackup(ctx: CliContext, paths: string[], flags: { name?: string; tag?: string[]; host?: string; mode?: BackupMode; logical?: boolean; exclude?: string[]; dryRun?: boolean; atime?: boolean }): Promise<void> {
   if (paths.length !== 1) throw usageError('back up one mariadb:// URL at a time, without other paths', 'cairn backup mariadb://cairn@db1:3306/ --name db1');
-  if (flags.exclude?.length || flags.dryRun || flags.logical) throw usageError('--exclude, --dry-run and --logical do not apply to a mariadb:// source (choose the kind of base in the URL: ?method=logical, the default, or ?method=physical)');
+  if (flags.exclude?.length || flags.dryRun || flags.logical || flags.atime) throw usageError('--exclude, --dry-run, --logical and --atime do not apply to a mariadb:// source (choose the kind of base in the URL: ?method=logical, the default, or ?method=physical)');
   if (flags.name !== undefined && !/^[A-Za-z0-9_.-]{1,100}$/.test(flags.name)) throw usageError(`--name "${flags.name}": use letters, digits, ".", "_" and "-"`);
   const tags = parseTags(flags.tag);
   const result = await ctx.withSession(async (s) => {

@@ -15,6 +15,7 @@ export function toPgBackupOptions(paths: string[], flags: BackupFlags): PgBackup
     ['--exclude', flags.exclude?.length],
     ['--exclude-file', flags.excludeFile?.length],
     ['--one-file-system', flags.oneFileSystem],
+    ['--atime', flags.atime],
     ['--parent', flags.parent],
     ['--dry-run', flags.dryRun],
     ['--mirror', flags.mirror?.length],

@@ -27,7 +27,7 @@ export interface RedisBackupFlags {
 /** `cairn backup redis://…`: an RDB through PSYNC (nothing on the server's disk). */
 export async function runRedisBackup(ctx: CliContext, paths: string[], flags: RedisBackupFlags): Promise<void> {
   if (paths.length !== 1) throw usageError('back up one redis:// URL at a time, without other paths', 'cairn backup redis://cairn:secret@cache1:6379 --name cache1');
-  for (const f of ['exclude', 'excludeFile', 'oneFileSystem', 'parent', 'dryRun', 'mirror', 'logical', 'mode'] as const) {
+  for (const f of ['exclude', 'excludeFile', 'oneFileSystem', 'atime', 'parent', 'dryRun', 'mirror', 'logical', 'mode'] as const) {
     const v = flags[f];
     if (v !== undefined && v !== false && !(Array.isArray(v) && v.length === 0)) throw usageError(`--${f.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} does not apply to a redis:// source`);
   }

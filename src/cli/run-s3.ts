@@ -25,6 +25,7 @@ export function toS3BackupOptions(paths: string[], flags: BackupFlags): S3Backup
     ['--exclude', flags.exclude?.length],
     ['--exclude-file', flags.excludeFile?.length],
     ['--one-file-system', flags.oneFileSystem],
+    ['--atime', flags.atime],
     ['--mirror', flags.mirror?.length],
     ['--logical', flags.logical],
   ]);

@@ -98,6 +98,8 @@ export interface BackupOptions {
   excludes?: string[]; // globs
   excludeFiles?: string[]; // files with one glob per line
   oneFileSystem?: boolean;
+  /** Record access times in the snapshot (not by default; restore then sets them to the mtime). */
+  atime?: boolean;
   /** Explicit parent snapshot (id or prefix); default chosen by mode. */
   parent?: string;
   dryRun?: boolean;

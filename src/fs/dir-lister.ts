@@ -22,8 +22,9 @@ export interface DirListing {
   meta(i: number, path: Buffer): EntryMeta;
   /**
    * The listing as read, byte for byte: every entry's name, lstat numbers (times
-   * included), errno and symlink target. Equal bytes mean an equal listing; a DirMemo
-   * keys directories by them. Absent when the lister has no such form (SyncDirLister).
+   * included), errno and symlink target; the access times are the last part. Equal
+   * bytes mean an equal listing; a DirMemo keys directories by them. Absent when the
+   * lister has no such form (SyncDirLister).
    */
   raw?(): Buffer[];
 }
@@ -277,8 +278,8 @@ function dirScan(scan: NativeDirScan, d: number): DirScan {
 
 /**
  * A directory's part of the batch: names and link targets with their lengths (the
- * batch's offsets would depend on the batch), and views (no copy) of the numbers, ids
- * and times.
+ * batch's offsets would depend on the batch), views (no copy) of the numbers and ids,
+ * then mtimes with ctimes, and last the atimes (copied apart: a memo may leave them out).
  */
 function rawListing(r: DirScan): Buffer[] {
   const { scan, start, end } = r;
@@ -294,14 +295,25 @@ function rawListing(r: DirScan): Buffer[] {
     return Buffer.from(out.buffer);
   };
   const bytes = (all: Buffer, ends: Uint32Array) => all.subarray(start === 0 ? 0 : ends[start - 1]!, end === 0 ? 0 : ends[end - 1]!);
+  // times[6e ..] = atime, mtime, ctime as seconds and nanoseconds: 12 32-bit words an
+  // entry, copied as words (as BigInts they would be allocated one by one).
+  const words = new Uint32Array(scan.times.buffer, scan.times.byteOffset + start * TIMES * 8, (end - start) * TIMES * 2);
+  const atimes = new Uint32Array(4 * (end - start));
+  const mc = new Uint32Array(8 * (end - start));
+  for (let i = 0; i < end - start; i++) {
+    for (let k = 0; k < 4; k++) atimes[4 * i + k] = words[12 * i + k]!;
+    for (let k = 0; k < 8; k++) mc[8 * i + k] = words[12 * i + 4 + k]!;
+  }
+  const changeTimes = Buffer.from(mc.buffer);
   return [
     lengths(scan.nameEnds),
     bytes(scan.names, scan.nameEnds),
     view(scan.nums, NUMS),
     view(scan.ids, IDS),
-    view(scan.times, TIMES),
+    changeTimes,
     lengths(scan.linkEnds),
     bytes(scan.links, scan.linkEnds),
+    Buffer.from(atimes.buffer),
   ];
 }
 

@@ -10,7 +10,8 @@ export function nodeMeta(node: TreeNode): EntryMeta {
     uid: node.uid,
     gid: node.gid,
     mtimeNs: BigInt(node.mtime),
-    atimeNs: BigInt(node.atime),
+    // Not recorded by default: the file gets its mtime as access time, as with borg.
+    atimeNs: BigInt(node.atime ?? node.mtime),
     ctimeNs: BigInt(node.ctime),
     dev: BigInt(node.dev ?? 0),
     inode: BigInt(node.inode ?? 0),

@@ -14,7 +14,8 @@ export interface TreeNode {
   user?: string;
   group?: string;
   mtime: string; // ns since epoch
-  atime: string;
+  /** Recorded only by backups run with `--atime` (restore then uses mtime). */
+  atime?: string;
   ctime: string;
   dev?: string;
   inode?: string;

@@ -5,7 +5,7 @@ import type { BlobId } from '../../src/core/ids.js';
 
 const hasher = new BlobHasher(Buffer.alloc(32, 7));
 const id = (n: number) => n.toString(16).padStart(64, '0') as BlobId;
-const key = (n: number) => DirMemo.listingKey(hasher, [Buffer.from(`listing ${n}`)]);
+const key = (n: number) => DirMemo.listingKey(hasher, [Buffer.from(`listing ${n}`), Buffer.alloc(16)], false);
 
 function recorded(config = 'cfg'): { bytes: Buffer; entries: Map<string, { tree: BlobId; subtrees: BlobId[] }> } {
   const r = new DirMemoRecorder(hasher, config);
@@ -49,16 +49,22 @@ describe('DirMemo', () => {
     expect(DirMemo.decode(Buffer.alloc(0), hasher, 'cfg')).toBeNull();
   });
 
-  it('keys a listing by every byte of it, and with the repository key', () => {
-    const parts = [Buffer.from([1, 0, 0, 0]), Buffer.from('a'), Buffer.alloc(48, 2)];
-    const k = DirMemo.listingKey(hasher, parts);
-    expect(k).toHaveLength(32);
-    for (let p = 0; p < parts.length; p++) {
-      const changed = parts.map((b) => Buffer.from(b));
-      changed[p]![0]! ^= 1;
-      expect(DirMemo.listingKey(hasher, changed)).not.toBe(k);
+  it('keys a listing by every byte of it and the repository key; by its access times only when they are recorded', () => {
+    const atimes = Buffer.alloc(16, 3);
+    const parts = [Buffer.from([1, 0, 0, 0]), Buffer.from('a'), Buffer.alloc(48, 2), atimes];
+    for (const atime of [false, true]) {
+      const k = DirMemo.listingKey(hasher, parts, atime);
+      expect(k).toHaveLength(32);
+      for (let p = 0; p < parts.length - 1; p++) {
+        const changed = parts.map((b) => Buffer.from(b));
+        changed[p]![0]! ^= 1;
+        expect(DirMemo.listingKey(hasher, changed, atime)).not.toBe(k);
+      }
+      expect(DirMemo.listingKey(new BlobHasher(Buffer.alloc(32, 8)), parts, atime)).not.toBe(k);
     }
-    expect(DirMemo.listingKey(new BlobHasher(Buffer.alloc(32, 8)), parts)).not.toBe(k);
+    const otherAtimes = [...parts.slice(0, -1), Buffer.alloc(16, 4)];
+    expect(DirMemo.listingKey(hasher, otherAtimes, false)).toBe(DirMemo.listingKey(hasher, parts, false));
+    expect(DirMemo.listingKey(hasher, otherAtimes, true)).not.toBe(DirMemo.listingKey(hasher, parts, true));
   });
 
   it('records nothing past its cap: a memo that misses directories is not kept', () => {

@@ -155,6 +155,7 @@ describe('command option mapping', () => {
           exclude: ['*.tmp'],
           excludeFile: ['ex.txt'],
           oneFileSystem: true,
+          atime: true,
           parent: 'abcd',
           dryRun: true,
         },
@@ -168,6 +169,7 @@ describe('command option mapping', () => {
       excludes: ['*.tmp'],
       excludeFiles: ['/work/ex.txt'],
       oneFileSystem: true,
+      atime: true,
       parent: 'abcd',
       dryRun: true,
     });

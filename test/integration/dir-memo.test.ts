@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { appendFile, chmod, link, mkdir, mkdtemp, readdir, readlink, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, link, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -107,7 +107,7 @@ describe.runIf(ScanDirLister.available())('directory memo', () => {
       await writeFile(join(src, 'a1', 'b2', 'new.txt'), 'new');
       await rm(join(src, 'a0', 'b1', 'f3.txt'));
     }],
-    ['only an access time moves', () => utimes(join(src, 'a0', 'b2', 'f1.txt'), new Date(2001, 1, 1), new Date(2020, 1, 1))],
+    ['a file is touched', () => utimes(join(src, 'a0', 'b2', 'f1.txt'), new Date(2001, 1, 1), new Date(2020, 1, 1))],
     ['a directory changes mode', () => chmod(join(src, 'a2', 'b0'), 0o700)],
     ['a subdirectory appears and the empty one goes', async () => {
       await mkdir(join(src, 'a1', 'b1', 'c', 'd'));
@@ -130,6 +130,25 @@ describe.runIf(ScanDirLister.available())('directory memo', () => {
       parent = r.snap;
     });
   }
+
+  it('takes a tree whose files were only read (access times are not recorded), unless access times are recorded', async () => {
+    // Access times older than the mtimes (utimes moves the ctimes: a backup records that)...
+    const f = join(src, 'a1', 'b0', 'f2.txt');
+    const dir = join(src, 'a1', 'b0', 'c');
+    for (const p of [f, dir]) await utimes(p, new Date(2001, 1, 1), (await stat(p)).mtime);
+    parent = (await backupBoth()).snap;
+    // ...so that reading the file and listing the directory move them (relatime), and nothing else.
+    await readFile(f);
+    await readdir(dir);
+    expect((await stat(f)).atimeMs).toBeGreaterThan((await stat(f)).mtimeMs);
+    const r = await backupBoth();
+    expect(r.withMemo).toBe(r.without);
+    expect(r.withMemo).toBe(await srcTree(memo, parent));
+    expect(r.loads).toBeLessThanOrEqual(src.split('/').length);
+    const timed = await backupBoth({ atime: true });
+    expect(timed.withMemo).toBe(timed.without);
+    expect(timed.withMemo).not.toBe(r.withMemo);
+  });
 
   it('is not used for a backup with other excludes (the listing would give other trees)', async () => {
     const r = await backupBoth({ excludes: ['*.log'] });

@@ -27,6 +27,7 @@ export function toBackupOptions(paths: string[], flags: BackupFlags, cwd: string
   if (flags.exclude?.length) opts.excludes = [...flags.exclude];
   if (flags.excludeFile?.length) opts.excludeFiles = flags.excludeFile.map((p) => resolve(cwd, p));
   if (flags.oneFileSystem) opts.oneFileSystem = true;
+  if (flags.atime) opts.atime = true;
   if (flags.parent !== undefined) opts.parent = flags.parent;
   if (flags.dryRun) opts.dryRun = true;
   if (flags.mirror?.length) {
@@ -95,6 +96,7 @@ export function backupCommand(parent: Command, deps: CliDeps): Command {
     .option('--exclude <glob>', 'skip paths matching the glob (repeatable)', collect)
     .option('--exclude-file <file>', 'read exclude globs from a file, one per line (repeatable)', collect)
     .option('--one-file-system', 'do not cross file-system boundaries')
+    .option('--atime', 'also record access times (off by default: reading a file moves its access time, which would change its directory in every backup)')
     .option('--parent <snapshot>', 'compare against this snapshot instead of the one the mode picks')
     .option('--dry-run', 'read the sources and report, but write nothing to the repository')
     .option('--mirror <repo>', 'also write the backup to this mirror (made with init --mirror-of; repeatable; env CAIRN_MIRRORS, comma-separated)', collect)
