@@ -15,9 +15,9 @@ const LISTING_DOMAIN = Buffer.from('cairn dir listing v1\0', 'latin1');
 
 /**
  * Beyond this many directories a backup records no memo: the next one builds every
- * tree as before. A memo costs ~100 bytes per directory and a map entry for its key,
- * recorded and loaded: the cap keeps both under ~40 MB (the "under 300 MiB for any tree"
- * bound).
+ * tree as before. A memo costs ~100 bytes per directory (more with many subdirectories)
+ * and 8 bytes of its lookup table, both while recorded and while loaded: the cap keeps
+ * the pair under ~45 MB (the "under 300 MiB for any tree" bound).
  */
 export const MAX_MEMO_DIRS = 200_000;
 
@@ -44,8 +44,13 @@ export const MAX_MEMO_DIRS = 200_000;
 export class DirMemo {
   private constructor(
     private readonly bytes: Buffer,
-    /** Listing key (latin1 of its 32 bytes) → offset of its entry in `bytes`. */
-    private readonly byKey: Map<string, number>,
+    /**
+     * Open addressing over the entries' offsets (-1: empty), by the key's first four
+     * bytes (keys are keyed hashes, so uniform): a Map of string keys cost ~100 bytes a
+     * directory more, ~10 MB for 100k directories.
+     */
+    private readonly slots: Int32Array,
+    readonly size: number,
   ) {}
 
   /**
@@ -58,39 +63,49 @@ export class DirMemo {
     if (!bytes.subarray(MAGIC.length, MAGIC.length + ID).equals(configDigest(hasher, config))) return null;
     const body = bytes.subarray(0, bytes.length - ID);
     if (!hasher.digestOf([body]).equals(bytes.subarray(bytes.length - ID))) return null;
-    const byKey = new Map<string, number>();
     const n = body.readUInt32LE(MAGIC.length + ID);
+    let capacity = 16;
+    while (capacity < 2 * n) capacity *= 2;
+    const memo = new DirMemo(body, new Int32Array(capacity).fill(-1), n);
     let o = head;
     for (let i = 0; i < n; i++) {
       if (o + 2 * ID + 4 > body.length) return null;
-      byKey.set(body.toString('latin1', o, o + ID), o);
-      o += 2 * ID + 4 + ID * body.readUInt32LE(o + 2 * ID);
+      const next = o + 2 * ID + 4 + ID * body.readUInt32LE(o + 2 * ID);
+      if (next > body.length) return null;
+      const slot = memo.find(body.subarray(o, o + ID));
+      if (memo.slots[slot] === -1) memo.slots[slot] = o; // a key recorded twice keeps its first entry
+      o = next;
     }
     if (o !== body.length) return null;
-    return new DirMemo(body, byKey);
+    return memo;
   }
 
   /**
-   * The key of a directory's listing (the walk's rawListing). Its last part, the access
-   * times, counts only for a backup that records them: otherwise a directory whose files
-   * were only read is the same directory.
+   * The key of a directory's listing (the walk's rawListing), 32 bytes. Its last part,
+   * the access times, counts only for a backup that records them: otherwise a directory
+   * whose files were only read is the same directory.
    */
-  static listingKey(hasher: BlobHasher, raw: readonly Buffer[], atime: boolean): string {
-    return hasher.digestOf([LISTING_DOMAIN, ...(atime ? raw : raw.slice(0, -1))]).toString('latin1');
+  static listingKey(hasher: BlobHasher, raw: readonly Buffer[], atime: boolean): Buffer {
+    return hasher.digestOf([LISTING_DOMAIN, ...(atime ? raw : raw.slice(0, -1))]);
   }
 
-  get size(): number {
-    return this.byKey.size;
-  }
-
-  get(key: string): DirMemoEntry | undefined {
-    const o = this.byKey.get(key);
-    if (o === undefined) return undefined;
+  get(key: Buffer): DirMemoEntry | undefined {
+    const o = this.slots[this.find(key)]!;
+    if (o === -1) return undefined;
     const b = this.bytes;
     const n = b.readUInt32LE(o + 2 * ID);
     const subtrees: BlobId[] = new Array(n);
     for (let i = 0; i < n; i++) subtrees[i] = b.toString('hex', o + 2 * ID + 4 + i * ID, o + 3 * ID + 4 + i * ID) as BlobId;
     return { tree: b.toString('hex', o + ID, o + 2 * ID) as BlobId, subtrees };
+  }
+
+  /** The slot holding `key`, or the empty one where it would go. */
+  private find(key: Buffer): number {
+    const mask = this.slots.length - 1;
+    for (let i = key.readUInt32LE(0) & mask; ; i = (i + 1) & mask) {
+      const o = this.slots[i]!;
+      if (o === -1 || this.bytes.compare(key, 0, ID, o, o + ID) === 0) return i;
+    }
   }
 }
 
@@ -99,7 +114,7 @@ export class DirMemoRecorder {
   private readonly chunks: Buffer[] = [];
   private current = Buffer.allocUnsafe(1 << 16);
   private used = 0;
-  private readonly keys = new Set<string>();
+  private count = 0;
   private full = false;
   private readonly config: Buffer;
 
@@ -112,7 +127,7 @@ export class DirMemoRecorder {
   }
 
   get size(): number {
-    return this.keys.size;
+    return this.count;
   }
 
   /** False once more than its cap (MAX_MEMO_DIRS) were offered: such a memo is not kept. */
@@ -120,13 +135,13 @@ export class DirMemoRecorder {
     return !this.full;
   }
 
-  /** Records a directory; a key recorded already keeps its first entry (equal listings give equal trees). */
-  set(key: string, entry: DirMemoEntry): void {
-    if (this.full || this.keys.has(key)) return;
-    if (this.keys.size >= this.maxDirs) {
+  /** Records a directory (a key recorded twice, equal listings, keeps its first entry: they give equal trees). */
+  set(key: Buffer, entry: DirMemoEntry): void {
+    if (this.full) return;
+    if (this.count >= this.maxDirs) {
       this.full = true;
       this.chunks.length = 0;
-      this.keys.clear();
+      this.current = Buffer.alloc(0);
       return;
     }
     const need = 2 * ID + 4 + ID * entry.subtrees.length;
@@ -137,12 +152,12 @@ export class DirMemoRecorder {
     }
     const c = this.current;
     const at = this.used;
-    c.write(key, at, ID, 'latin1');
+    key.copy(c, at, 0, ID);
     c.write(entry.tree, at + ID, ID, 'hex');
     c.writeUInt32LE(entry.subtrees.length, at + 2 * ID);
     for (let i = 0; i < entry.subtrees.length; i++) c.write(entry.subtrees[i]!, at + 2 * ID + 4 + i * ID, ID, 'hex');
     this.used += need;
-    this.keys.add(key);
+    this.count++;
   }
 
   /** The memo as stored: magic, config digest, count, entries, then the keyed hash of all that. */
@@ -150,7 +165,7 @@ export class DirMemoRecorder {
     const head = Buffer.alloc(MAGIC.length + ID + 4);
     MAGIC.copy(head);
     this.config.copy(head, MAGIC.length);
-    head.writeUInt32LE(this.keys.size, MAGIC.length + ID);
+    head.writeUInt32LE(this.count, MAGIC.length + ID);
     const body = Buffer.concat([head, ...this.chunks, this.current.subarray(0, this.used)]);
     return Buffer.concat([body, this.hasher.digestOf([body])]);
   }

@@ -5,6 +5,7 @@ import { entryMeta, readEntryMetaSync, type ReadEntryMetaOptions } from './read-
 import type { IdNames } from './id-names.js';
 import type { EntryMeta } from './types.js';
 import { joinPath } from './join-path.js';
+import { MinHeap } from '../util/min-heap.js';
 
 /**
  * One directory as the walk sees it: its entries sorted by the raw bytes of their names
@@ -69,10 +70,13 @@ export interface ScanAheadOptions {
   /** Entries read ahead and not yet walked, at most (default 20,000: ~3 MB as scanned). */
   maxLead?: number;
   /**
-   * Batches of directories scanned at once (default 8). On a cold cache a scan mostly
-   * waits for the disk, which serves several reads at once: with an unchanged backup's
-   * trees taken from the directory memo the walk is its critical path, and 8 in flight
-   * measured ~0.1 s (~8%) faster than 2 on the benchmark set, first backups no slower.
+   * Batches of directories scanned at once (default 4, libuv's threads). On a cold cache
+   * a scan mostly waits for the disk, which serves several reads at once: with an
+   * unchanged backup's trees taken from the directory memo the walk is its critical
+   * path, and 4 or 8 in flight measured ~0.1 s faster than 2 on the benchmark set
+   * (1.2-1.5 s). Each busy pool thread's malloc arena stays resident, though: on 100k
+   * directories of one file a warm unchanged backup peaked at 241 MiB with 2, 255-258
+   * with 4 and 277-280 with 8.
    */
   concurrency?: number;
   /** Directories per batch, at most (default 16). */
@@ -117,8 +121,13 @@ export class ScanDirLister implements DirLister {
   private readonly batch: number;
   /** Scans started ahead, by path (latin1: raw bytes as a string key). */
   private readonly ahead = new Map<string, AheadScan>();
-  /** Directories found and not yet scanned, the next one to scan last (depth first). */
-  private readonly todo: Buffer[] = [];
+  /**
+   * Directories found and not yet scanned, the one the walk reaches first on top. Found
+   * in the order their parents' scans settled, which is not the walk's: with a stack, a
+   * wide first level (100 directories of 1,000 subdirectories each) had the scan read
+   * ahead the last parent's children while the walk needed the first's.
+   */
+  private readonly todo = new MinHeap<{ order: Buffer; path: Buffer }>((a, b) => Buffer.compare(a.order, b.order));
   /** Keys of `todo` still to scan: the walk may ask for one first, and it is then skipped. */
   private readonly wanted = new Set<string>();
   private running = 0;
@@ -136,7 +145,7 @@ export class ScanDirLister implements DirLister {
     else if (scanDirs) this.scanDirs = (paths) => scanDirs.call(native, paths);
     else throw new Error('the native addon has no scanDirs');
     this.maxLead = aheadOpts.maxLead ?? 20_000;
-    this.concurrency = aheadOpts.concurrency ?? 8;
+    this.concurrency = aheadOpts.concurrency ?? 4;
     this.batch = aheadOpts.batch ?? 16;
   }
 
@@ -157,8 +166,12 @@ export class ScanDirLister implements DirLister {
       if (settled) this.lead -= r.end - r.start;
       else this.found(path, r);
     } else {
+      // Not read ahead (the lead was full): read it now with the directories the walk
+      // reaches next, lead or not, so that the walk waits once per batch, not per directory.
       this.wanted.delete(key);
-      r = dirScan(await this.scanDirs([path]), 0);
+      const [mine] = this.startBatch([path, ...this.next(this.batch - 1)]);
+      this.ahead.delete(key); // taken: its settling leaves it to this call
+      r = await mine!.promise;
       this.found(path, r);
     }
     this.pump();
@@ -169,60 +182,67 @@ export class ScanDirLister implements DirLister {
   /** Stops scanning ahead; scans in flight finish and are dropped. */
   close(): void {
     this.closed = true;
-    this.todo.length = 0;
+    this.todo.clear();
     this.wanted.clear();
     this.ahead.clear();
   }
 
-  /** Queues the subdirectories of a scanned directory, first child to be scanned first. */
+  /** Queues the subdirectories of a scanned directory. */
   private found(dir: Buffer, r: DirScan): void {
     if (this.closed || r.error !== 0) return;
-    const found: Buffer[] = [];
     const nums = r.scan.nums;
     for (let e = r.start; e < r.end; e++) {
       if (nums[e * NUMS] !== 0 || (nums[e * NUMS + 1]! & 0o170000) !== 0o040000) continue;
       const path = joinPath(dir, nameAt(r.scan, e));
       if (this.aheadOpts.descend && !this.aheadOpts.descend(path, r.scan.ids[e * IDS]!)) continue;
-      found.push(path);
-    }
-    for (let i = found.length - 1; i >= 0; i--) {
-      this.todo.push(found[i]!);
-      this.wanted.add(found[i]!.toString('latin1'));
+      this.todo.push({ order: walkOrder(path), path });
+      this.wanted.add(path.toString('latin1'));
     }
   }
 
-  private pump(): void {
-    while (!this.closed && this.running < this.concurrency && this.lead < this.maxLead && this.todo.length > 0) {
-      const paths: Buffer[] = [];
-      while (paths.length < this.batch && this.todo.length > 0) {
-        const path = this.todo.pop()!;
-        if (this.wanted.delete(path.toString('latin1'))) paths.push(path); // else the walk got there first
-      }
-      if (paths.length === 0) continue;
-      this.running++;
-      const batch = this.scanDirs(paths);
-      const entries = paths.map((path, d) => {
-        const entry: AheadScan = { promise: batch.then((scan) => dirScan(scan, d)), done: false };
-        // A failed batch (out of memory) fails each directory's list() when the walk gets there.
-        entry.promise.catch(() => undefined);
-        this.ahead.set(path.toString('latin1'), entry);
-        return entry;
-      });
-      const settle = (scan: NativeDirScan | null): void => {
-        this.running--;
-        paths.forEach((path, d) => {
-          const entry = entries[d]!;
-          entry.done = true;
-          // Taken by the walk meanwhile (it queues the subdirectories then), or closed.
-          if (this.closed || this.ahead.get(path.toString('latin1')) !== entry || !scan) return;
-          const r = dirScan(scan, d);
-          this.lead += r.end - r.start;
-          this.found(path, r);
-        });
-        this.pump();
-      };
-      batch.then(settle, () => settle(null));
+  /** Up to n queued directories, the walk's next first (those it reached already are dropped). */
+  private next(n: number): Buffer[] {
+    const paths: Buffer[] = [];
+    while (paths.length < n && this.todo.size > 0) {
+      const { path } = this.todo.pop()!;
+      if (this.wanted.delete(path.toString('latin1'))) paths.push(path); // else the walk got there first
     }
+    return paths;
+  }
+
+  private pump(): void {
+    while (!this.closed && this.running < this.concurrency && this.lead < this.maxLead && this.todo.size > 0) {
+      const paths = this.next(this.batch);
+      if (paths.length > 0) this.startBatch(paths);
+    }
+  }
+
+  /** Scans `paths` in one call; each directory's scan is in `ahead` until the walk takes it. */
+  private startBatch(paths: Buffer[]): AheadScan[] {
+    this.running++;
+    const batch = this.scanDirs(paths);
+    const entries = paths.map((path, d) => {
+      const entry: AheadScan = { promise: batch.then((scan) => dirScan(scan, d)), done: false };
+      // A failed batch (out of memory) fails each directory's list() when the walk gets there.
+      entry.promise.catch(() => undefined);
+      this.ahead.set(path.toString('latin1'), entry);
+      return entry;
+    });
+    const settle = (scan: NativeDirScan | null): void => {
+      this.running--;
+      paths.forEach((path, d) => {
+        const entry = entries[d]!;
+        entry.done = true;
+        // Taken by the walk meanwhile (it queues the subdirectories then), or closed.
+        if (this.closed || this.ahead.get(path.toString('latin1')) !== entry || !scan) return;
+        const r = dirScan(scan, d);
+        this.lead += r.end - r.start;
+        this.found(path, r);
+      });
+      this.pump();
+    };
+    batch.then(settle, () => settle(null));
+    return entries;
   }
 
   private listing(r: DirScan): DirListing {
@@ -315,6 +335,17 @@ function rawListing(r: DirScan): Buffer[] {
     bytes(scan.links, scan.linkEnds),
     Buffer.from(atimes.buffer),
   ];
+}
+
+/**
+ * A path's place in the walk's order, as bytes: the walk goes depth first with each
+ * directory's names in byte order, which is byte order of the paths with "/" as the
+ * smallest byte (names never hold NUL).
+ */
+function walkOrder(path: Buffer): Buffer {
+  const order = Buffer.from(path);
+  for (let i = order.indexOf(0x2f); i !== -1; i = order.indexOf(0x2f, i + 1)) order[i] = 0;
+  return order;
 }
 
 function nameAt(r: NativeDirScan, e: number): Buffer {

@@ -42,9 +42,11 @@ export interface WalkDirEvent {
   otherFileSystem?: boolean;
   /**
    * The directory's listing as read (DirListing.raw), before excludes: names and every
-   * entry's lstat. Absent when it was not listed or the lister has no raw form.
+   * entry's lstat. Absent when it was not listed or the lister has no raw form. A
+   * function: made only when asked for, as events may wait in a read-ahead (a few
+   * small buffers per directory held there were ~60 MB at 100k directories).
    */
-  rawListing?: Buffer[];
+  rawListing?: () => Buffer[];
 }
 
 export interface WalkOptions {
@@ -125,7 +127,7 @@ export async function* walk(root: Buffer, opts: WalkOptions = {}): AsyncGenerato
     } else {
       try {
         listing = await lister.list(path);
-        if (listing.raw) event.rawListing = listing.raw();
+        if (listing.raw) event.rawListing = listing.raw;
       } catch (err) {
         onError(path, err);
         event.error = err;

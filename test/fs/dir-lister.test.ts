@@ -139,6 +139,42 @@ describe.runIf(ScanDirLister.available())('ScanDirLister', () => {
     expect(scanned.length).toBe(dirs.length);
   });
 
+  it('with its lead full of a wide first level, still scans what the walk needs next, a batch at a time', async () => {
+    // 6 directories of 30 subdirectories each: scanning the first level fills a lead of
+    // 50 entries, so the subdirectories are scanned when the walk asks for them.
+    const root = join(base, 'wide');
+    const children: Buffer[][] = [];
+    for (let p = 0; p < 6; p++) {
+      children.push([]);
+      for (let d = 0; d < 30; d++) {
+        const dir = join(root, `p${p}`, `d${String(d).padStart(2, '0')}`);
+        mkdirSync(dir, { recursive: true });
+        children[p]!.push(Buffer.from(dir));
+      }
+    }
+    const calls: string[][] = [];
+    const scanDirs = (paths: Buffer[]): Promise<NativeDirScan> => {
+      calls.push(paths.map((p) => p.toString()));
+      return native!.scanDirs!(paths);
+    };
+    const lister = new ScanDirLister(owners, { xattrs: false }, { scanDirs, maxLead: 50, batch: 8, concurrency: 2 });
+    await lister.list(Buffer.from(root));
+    for (let p = 0; p < 6; p++) {
+      await lister.list(Buffer.from(join(root, `p${p}`)));
+      // Let the settled scans queue their subdirectories, as the walk's own pace would.
+      for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+      for (const dir of children[p]!) expect((await lister.list(dir)).length).toBe(0);
+    }
+    lister.close();
+    const scanned = calls.flat();
+    expect(new Set(scanned).size).toBe(scanned.length);
+    expect(scanned.length).toBe(1 + 6 + 6 * 30);
+    // A batch per 8 directories the walk asked for (one per directory before), and each
+    // batch that the walk waited for starts with the directory it asked for, then the next ones in its order.
+    expect(calls.length).toBeLessThanOrEqual(2 + 6 * Math.ceil(30 / 8) + 2);
+    for (const c of calls) expect(c).toEqual([...c].sort((a, b) => Buffer.compare(Buffer.from(a.replaceAll('/', '\0')), Buffer.from(b.replaceAll('/', '\0')))));
+  });
+
   it('reads ahead only the directories the walk will enter (descend)', async () => {
     const root = join(base, 'descend');
     makeTree(root, 6, 1);
