@@ -107,6 +107,8 @@ export async function runBackup(
     const result = built ? await built.build({ saver, parent, reuseUnchanged: mode !== 'full' }) : await archiver.run();
     const sourceMeta = staged?.meta ?? (built ? { ...built.meta, ...(result as { meta?: Record<string, unknown> }).meta } : undefined);
     await saver.finish();
+    // Every pack is stored: the workers' memory goes before the snapshot and the memo are written.
+    await pool?.close();
     // The last moment to honour a cancel: after this the snapshot exists.
     if (opts.signal?.aborted) throw new CairnError('CANCELLED', 'backup cancelled; nothing was committed');
 

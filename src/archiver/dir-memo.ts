@@ -160,14 +160,26 @@ export class DirMemoRecorder {
     this.count++;
   }
 
-  /** The memo as stored: magic, config digest, count, entries, then the keyed hash of all that. */
+  /**
+   * The memo as stored: magic, config digest, count, entries, then the keyed hash of all
+   * that. Written into one buffer, and the recorded entries let go: at 100k directories
+   * a concatenated copy more was 10 MB at the backup's end, its peak there.
+   */
   encode(): Buffer {
     const head = Buffer.alloc(MAGIC.length + ID + 4);
     MAGIC.copy(head);
     this.config.copy(head, MAGIC.length);
     head.writeUInt32LE(this.count, MAGIC.length + ID);
-    const body = Buffer.concat([head, ...this.chunks, this.current.subarray(0, this.used)]);
-    return Buffer.concat([body, this.hasher.digestOf([body])]);
+    const parts = [head, ...this.chunks, this.current.subarray(0, this.used)];
+    this.chunks.length = 0;
+    this.current = Buffer.alloc(0);
+    this.used = 0;
+    const length = parts.reduce((n, p) => n + p.length, 0);
+    const out = Buffer.allocUnsafe(length + ID);
+    let at = 0;
+    for (const p of parts) at += p.copy(out, at);
+    this.hasher.digestOf([out.subarray(0, length)]).copy(out, length);
+    return out;
   }
 }
 

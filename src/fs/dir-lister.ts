@@ -127,7 +127,7 @@ export class ScanDirLister implements DirLister {
    * wide first level (100 directories of 1,000 subdirectories each) had the scan read
    * ahead the last parent's children while the walk needed the first's.
    */
-  private readonly todo = new MinHeap<{ order: Buffer; path: Buffer }>((a, b) => Buffer.compare(a.order, b.order));
+  private readonly todo = new MinHeap<Buffer>(Buffer.compare);
   /** Keys of `todo` still to scan: the walk may ask for one first, and it is then skipped. */
   private readonly wanted = new Set<string>();
   private running = 0;
@@ -195,7 +195,7 @@ export class ScanDirLister implements DirLister {
       if (nums[e * NUMS] !== 0 || (nums[e * NUMS + 1]! & 0o170000) !== 0o040000) continue;
       const path = joinPath(dir, nameAt(r.scan, e));
       if (this.aheadOpts.descend && !this.aheadOpts.descend(path, r.scan.ids[e * IDS]!)) continue;
-      this.todo.push({ order: walkOrder(path), path });
+      this.todo.push(walkOrder(path)); // the path, in a form whose byte order is the walk's
       this.wanted.add(path.toString('latin1'));
     }
   }
@@ -204,7 +204,7 @@ export class ScanDirLister implements DirLister {
   private next(n: number): Buffer[] {
     const paths: Buffer[] = [];
     while (paths.length < n && this.todo.size > 0) {
-      const { path } = this.todo.pop()!;
+      const path = pathOf(this.todo.pop()!);
       if (this.wanted.delete(path.toString('latin1'))) paths.push(path); // else the walk got there first
     }
     return paths;
@@ -345,6 +345,12 @@ function rawListing(r: DirScan): Buffer[] {
 function walkOrder(path: Buffer): Buffer {
   const order = Buffer.from(path);
   for (let i = order.indexOf(0x2f); i !== -1; i = order.indexOf(0x2f, i + 1)) order[i] = 0;
+  return order;
+}
+
+/** walkOrder's path back (in place: the queue drops it). */
+function pathOf(order: Buffer): Buffer {
+  for (let i = order.indexOf(0); i !== -1; i = order.indexOf(0, i + 1)) order[i] = 0x2f;
   return order;
 }
 
