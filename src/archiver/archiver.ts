@@ -244,7 +244,7 @@ export class Archiver {
       } else if (ev.kind === 'enter') {
         const name = stack.length === 0 ? Buffer.from(basename(absPath) || '/') : lastComponent(ev.path);
         const listingKey =
-          ev.rawListing && (this.memo || this.opts.record) ? DirMemo.listingKey(this.repo.hasher, ev.rawListing(), this.opts.atime === true) : undefined;
+          ev.rawListing && (this.memo || this.opts.record) ? DirMemo.listingKey(this.repo.hasher, ev.path, ev.rawListing(), this.opts.atime === true) : undefined;
         const hit = listingKey !== undefined ? this.memo?.get(listingKey) : undefined;
         // A hit inside a hit needs no parent node: its node is the one in the old tree.
         let parentNode = rootParent;

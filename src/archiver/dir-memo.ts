@@ -22,10 +22,10 @@ const LISTING_DOMAIN = Buffer.from('cairn dir listing v1\0', 'latin1');
 export const MAX_MEMO_DIRS = 200_000;
 
 /**
- * Each directory of one snapshot of a files source, keyed by its listing as the walk
- * read it (every entry's name, lstat numbers with mtime and ctime, and atime when the
- * backup records it, symlink target: DirListing.raw), with the tree that listing
- * became and its subdirectories' trees.
+ * Each directory of one snapshot of a files source, keyed by its path and its listing
+ * as the walk read it (every entry's name, lstat numbers with mtime and ctime, and
+ * atime when the backup records it, symlink target: DirListing.raw), with the tree
+ * that listing became and its subdirectories' trees.
  *
  * The next backup with that snapshot as parent looks each directory's listing up: a
  * directory listed byte for byte as before has the same entries with the same metadata,
@@ -81,12 +81,16 @@ export class DirMemo {
   }
 
   /**
-   * The key of a directory's listing (the walk's rawListing), 32 bytes. Its last part,
-   * the access times, counts only for a backup that records them: otherwise a directory
-   * whose files were only read is the same directory.
+   * The key of a directory's listing (the walk's rawListing) at its path, 32 bytes. The
+   * path counts: two directories can list alike (hard links to the same files under the
+   * same names), and an exclude pattern can leave out an entry of one and not of the
+   * other. The listing's last part, the access times, counts only for a backup that
+   * records them: otherwise a directory whose files were only read is the same.
    */
-  static listingKey(hasher: BlobHasher, raw: readonly Buffer[], atime: boolean): Buffer {
-    return hasher.digestOf([LISTING_DOMAIN, ...(atime ? raw : raw.slice(0, -1))]);
+  static listingKey(hasher: BlobHasher, path: Buffer, raw: readonly Buffer[], atime: boolean): Buffer {
+    const length = Buffer.alloc(4);
+    length.writeUInt32LE(path.length);
+    return hasher.digestOf([LISTING_DOMAIN, length, path, ...(atime ? raw : raw.slice(0, -1))]);
   }
 
   get(key: Buffer): DirMemoEntry | undefined {

@@ -5,7 +5,7 @@ import type { BlobId } from '../../src/core/ids.js';
 
 const hasher = new BlobHasher(Buffer.alloc(32, 7));
 const id = (n: number) => n.toString(16).padStart(64, '0') as BlobId;
-const key = (n: number) => DirMemo.listingKey(hasher, [Buffer.from(`listing ${n}`), Buffer.alloc(16)], false);
+const key = (n: number) => DirMemo.listingKey(hasher, Buffer.from('/d'), [Buffer.from(`listing ${n}`), Buffer.alloc(16)], false);
 
 function recorded(config = 'cfg'): { bytes: Buffer; entries: Map<Buffer, { tree: BlobId; subtrees: BlobId[] }> } {
   const r = new DirMemoRecorder(hasher, config);
@@ -49,22 +49,24 @@ describe('DirMemo', () => {
     expect(DirMemo.decode(Buffer.alloc(0), hasher, 'cfg')).toBeNull();
   });
 
-  it('keys a listing by every byte of it and the repository key; by its access times only when they are recorded', () => {
+  it('keys a listing by its path, every byte of it and the repository key; by its access times only when they are recorded', () => {
+    const dir = Buffer.from('/srv/a');
     const atimes = Buffer.alloc(16, 3);
     const parts = [Buffer.from([1, 0, 0, 0]), Buffer.from('a'), Buffer.alloc(48, 2), atimes];
     for (const atime of [false, true]) {
-      const k = DirMemo.listingKey(hasher, parts, atime);
+      const k = DirMemo.listingKey(hasher, dir, parts, atime);
       expect(k).toHaveLength(32);
       for (let p = 0; p < parts.length - 1; p++) {
         const changed = parts.map((b) => Buffer.from(b));
         changed[p]![0]! ^= 1;
-        expect(DirMemo.listingKey(hasher, changed, atime).equals(k)).toBe(false);
+        expect(DirMemo.listingKey(hasher, dir, changed, atime).equals(k)).toBe(false);
       }
-      expect(DirMemo.listingKey(new BlobHasher(Buffer.alloc(32, 8)), parts, atime).equals(k)).toBe(false);
+      expect(DirMemo.listingKey(new BlobHasher(Buffer.alloc(32, 8)), dir, parts, atime).equals(k)).toBe(false);
     }
+    expect(DirMemo.listingKey(hasher, Buffer.from('/srv/b'), parts, false).equals(DirMemo.listingKey(hasher, dir, parts, false))).toBe(false);
     const otherAtimes = [...parts.slice(0, -1), Buffer.alloc(16, 4)];
-    expect(DirMemo.listingKey(hasher, otherAtimes, false).equals(DirMemo.listingKey(hasher, parts, false))).toBe(true);
-    expect(DirMemo.listingKey(hasher, otherAtimes, true).equals(DirMemo.listingKey(hasher, parts, true))).toBe(false);
+    expect(DirMemo.listingKey(hasher, dir, otherAtimes, false).equals(DirMemo.listingKey(hasher, dir, parts, false))).toBe(true);
+    expect(DirMemo.listingKey(hasher, dir, otherAtimes, true).equals(DirMemo.listingKey(hasher, dir, parts, true))).toBe(false);
   });
 
   it('records nothing past its cap: a memo that misses directories is not kept', () => {

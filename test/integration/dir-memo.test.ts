@@ -223,3 +223,35 @@ describe.runIf(ScanDirLister.available())('directory memo: a directory with an e
     });
   }
 });
+
+describe.runIf(ScanDirLister.available())('directory memo: two directories that list alike', () => {
+  it('keeps each one\'s own tree when an exclude applies to one of them only', async () => {
+    // a/ and b/ hold hard links to the same two files under the same names: their
+    // listings are equal byte for byte. The exclude leaves out a/x and not b/x.
+    const t = await makeTempRepo();
+    try {
+      const src = join(t.dir, 'src');
+      await mkdir(join(src, 'a'), { recursive: true });
+      await mkdir(join(src, 'b'));
+      for (const f of ['x', 'y']) {
+        await writeFile(join(src, 'a', f), f);
+        await link(join(src, 'a', f), join(src, 'b', f));
+      }
+      const s = await t.open();
+      const opts = { paths: [src], excludes: [join(src, 'a', 'x')] };
+      await s.backup(opts);
+      await s.backup(opts); // with the first one's memo
+      const last = await s.backup(opts);
+      const names = async (dir: string) => {
+        const out: string[] = [];
+        for await (const n of s.ls(last.snapshot.id, { path: join(src, dir) })) out.push(n.name);
+        return out;
+      };
+      expect(await names('a')).toEqual(['y']);
+      expect(await names('b')).toEqual(['x', 'y']);
+      await s.close();
+    } finally {
+      await t.cleanup();
+    }
+  });
+});
