@@ -57,8 +57,17 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<v
     if (err.code !== 'EPIPE') deps.stderr.write(`cairn: warning: cannot write to stdout: ${err.message}\n`);
   };
   let signals = 0;
+  /** Set once the command settled, with its exit code. */
+  let finished: number | undefined;
   const onSignal = (sig: NodeJS.Signals): void => {
     signals++;
+    // After the command: its output is being flushed. The first signal waits for that
+    // (removing the handler instead let the signal kill the process, exit status
+    // "SIGINT", after a committed backup had printed its result); a second one exits.
+    if (finished !== undefined) {
+      if (signals > 1) exit(finished);
+      return;
+    }
     if (signals === 1) {
       controller.abort(new CairnError('CANCELLED', `interrupted by ${sig}`));
       deps.stderr.write('\ncairn: interrupted, cleaning up (press Ctrl-C again to quit at once)\n');
@@ -96,13 +105,17 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<v
     if (r.stdout) deps.stdout.write(r.stdout);
     if (r.stderr) deps.stderr.write(r.stderr);
     code = exitCodeFor(err);
+  }
+  finished = code;
+  signals = 0;
+  try {
+    await flush(deps.stdout);
+    await flush(deps.stderr);
   } finally {
     if (overrides.signal === undefined) {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
   }
-  await flush(deps.stdout);
-  await flush(deps.stderr);
   exit(code);
 }

@@ -1,11 +1,12 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { CairnError } from '../../src/core/errors/index.js';
 import type { CheckResult } from '../../src/engine/types.js';
 import { FakeEngine, fakeSnapshot, summary } from './helpers/fake-engine.js';
-import { fakeStdin, runCli } from './helpers/run-cli.js';
+import { fakeStdin, runCli, Sink } from './helpers/run-cli.js';
+import { main } from '../../src/cli/main.js';
 
 beforeAll(() => {
   process.env.TZ = 'UTC';
@@ -103,6 +104,34 @@ describe('main: errors and exit codes', () => {
     expect(r.code).toBe(130);
     expect(r.stderr).toContain('[CANCELLED]');
     expect(engine.calls.at(-1)?.method).toBe('close');
+  });
+
+  it('a signal while the output is flushed after the command does not cut it short: the command\'s code, after the flush', async () => {
+    // Before: the handlers were removed before flushing stdout, so a SIGINT then took
+    // the default action and killed a process whose backup had committed and printed.
+    const before = process.listenerCount('SIGINT');
+    const stderr = new Sink();
+    const codes: number[] = [];
+    let flushing: (() => void) | undefined;
+    const stdout = Object.assign(new Sink(), {
+      write(chunk: string | Uint8Array, cb?: (err?: Error | null) => void): boolean {
+        stdout.chunks.push(chunk);
+        // The flush (an empty write) completes only when the test lets it.
+        if (chunk === '' && cb) flushing = () => cb();
+        else cb?.();
+        return true;
+      },
+    });
+    const done = main(['node', 'cairn', '--version'], { stdin: fakeStdin(), stdout, stderr, exit: (c) => void codes.push(c) });
+    await vi.waitFor(() => expect(flushing).toBeDefined());
+    expect(process.listenerCount('SIGINT')).toBe(before + 1);
+    process.emit('SIGINT', 'SIGINT');
+    expect(codes).toEqual([]);
+    flushing!();
+    await vi.waitFor(() => expect(codes).toEqual([0]));
+    await done;
+    expect(stderr.text()).toBe('');
+    expect(process.listenerCount('SIGINT')).toBe(before);
   });
 
   it('--help and --version exit 0 and print to stdout', async () => {
