@@ -198,16 +198,15 @@ export class Archiver {
     }
   }
 
-  private async childMap(node: TreeNode | undefined): Promise<Map<string, TreeNode> | null> {
-    if (!node || node.type !== 'dir' || !node.subtree) return null;
-    const tree = await this.loadTreeSafe(node.subtree);
-    if (!tree) return null;
-    return new Map(tree.nodes.map((n) => [key(nodeNameBytes(n)), n]));
+  /** A tree's nodes by name; null when it cannot be read. */
+  private async childMap(tree: BlobId | undefined): Promise<Map<string, TreeNode> | null> {
+    const t = tree ? await this.loadTreeSafe(tree) : null;
+    return t ? new Map(t.nodes.map((n) => [key(nodeNameBytes(n)), n])) : null;
   }
 
   /** A memo hit's map of parent nodes is its old tree's, loaded the first time a child needs one. */
   private async loadParentMap(frame: Frame): Promise<void> {
-    if (frame.hit && !frame.parent) frame.parent = await this.childMap({ type: 'dir', subtree: frame.hit.tree } as TreeNode);
+    if (frame.hit && !frame.parent) frame.parent = await this.childMap(frame.hit.tree);
   }
 
   /** An entry of a directory taken from the memo: not read, not built, only counted. */
@@ -255,7 +254,7 @@ export class Archiver {
         const frame: Frame = { path: ev.path, name, meta: ev.meta, nodes: [], lastName: null, parent: null, parentNode, subtrees: [], clean: true };
         if (listingKey !== undefined) frame.listingKey = listingKey;
         if (hit) frame.hit = hit;
-        else frame.parent = await this.childMap(parentNode);
+        else frame.parent = parentNode?.type === 'dir' ? await this.childMap(parentNode.subtree) : null;
         stack.push(frame);
       } else if (ev.kind === 'leave') {
         const frame = stack.pop()!;

@@ -10,6 +10,8 @@ export interface DirMemoEntry {
 
 const MAGIC = Buffer.from('CAIRN-DIRMEMO-1\n', 'latin1');
 const ID = 32;
+/** An entry: listing key, tree id, subdirectory count (u32 LE), subdirectories' tree ids. */
+const entryLength = (subtrees: number): number => 2 * ID + 4 + ID * subtrees;
 /** Separates listing keys from every other use of the id key (blob ids among them). */
 const LISTING_DOMAIN = Buffer.from('cairn dir listing v1\0', 'latin1');
 
@@ -69,8 +71,8 @@ export class DirMemo {
     const memo = new DirMemo(body, new Int32Array(capacity).fill(-1), n);
     let o = head;
     for (let i = 0; i < n; i++) {
-      if (o + 2 * ID + 4 > body.length) return null;
-      const next = o + 2 * ID + 4 + ID * body.readUInt32LE(o + 2 * ID);
+      if (o + entryLength(0) > body.length) return null;
+      const next = o + entryLength(body.readUInt32LE(o + 2 * ID));
       if (next > body.length) return null;
       const slot = memo.find(body.subarray(o, o + ID));
       if (memo.slots[slot] === -1) memo.slots[slot] = o; // a key recorded twice keeps its first entry
@@ -148,7 +150,7 @@ export class DirMemoRecorder {
       this.current = Buffer.alloc(0);
       return;
     }
-    const need = 2 * ID + 4 + ID * entry.subtrees.length;
+    const need = entryLength(entry.subtrees.length);
     if (this.used + need > this.current.length) {
       this.chunks.push(this.current.subarray(0, this.used));
       this.current = Buffer.allocUnsafe(Math.max(1 << 16, need));
