@@ -2,18 +2,20 @@ import { basename } from 'node:path';
 import { CairnError } from '../core/errors/index.js';
 import type { BlobId } from '../core/ids.js';
 import { createCutFinder } from '../chunker/create-cut-finder.js';
-import { chunkStream } from '../chunker/chunk-stream.js';
 import type { EntryMeta } from '../fs/types.js';
 import { walkEvents } from '../fs/walker.js';
 import type { WalkStream } from './walk-ahead.js';
 import { walkOptionsFor } from './select-files.js';
-import { readEntryMeta, readXattrs } from '../fs/read-entry-meta.js';
+import { readXattrs } from '../fs/read-entry-meta.js';
 import type { BlobSaver } from '../repository/blob-saver.js';
 import type { Repository } from '../repository/repository.js';
-import { compareNodes, encodeTree, encodeTreeFromNodes, nodeNameBytes, type Tree, type TreeNode } from '../snapshot/tree.js';
+import { encodeTreeFromNodes, type TreeNode } from '../snapshot/tree.js';
 import type { Progress, SnapshotSummary, SourceWarning } from '../engine/types.js';
 import { nodeFromMeta, sameInodeAndCtime, unchangedSince, xattrNodes } from './node-from-meta.js';
-import { openForBackup, readPieces } from './file-reader.js';
+import { readFileOnMain } from './file-reader.js';
+import { ParentTrees, takeNode } from './parent-trees.js';
+import { VirtualDir } from './virtual-dir.js';
+import type { FileResult } from '../pipeline/file-task.js';
 import type { Totals } from './scan-totals.js';
 import type { LazyPool } from '../pipeline/lazy-pool.js';
 import { WorkSet } from '../util/work-set.js';
@@ -85,8 +87,6 @@ interface Frame {
   clean: boolean;
 }
 
-const key = (name: Buffer): string => name.toString('latin1');
-
 /**
  * Files read at once: enough to hide per-file open/stat latency, few enough to bound
  * memory. With 32, each worker ran out of files before the main thread sent the next
@@ -125,7 +125,10 @@ export class Archiver {
     private readonly opts: ArchiveOptions,
   ) {
     this.cancel = new AbortGate(opts.signal, () => new CairnError('CANCELLED', 'backup cancelled; nothing was committed'));
+    this.parents = new ParentTrees(repo, opts.parentTree);
   }
+
+  private readonly parents: ParentTrees;
 
   /** Waits for workers that end at once on cancel: the pool is terminated by the caller. */
   private readonly cancel: AbortGate;
@@ -156,7 +159,7 @@ export class Archiver {
       const node = await this.archivePath(p);
       if (node) top.place(p.split('/').filter(Boolean), node);
     }
-    const root = await this.buildPrefixTree(top, '');
+    const root = await top.toTree('', async (bytes) => (await this.saver.save('tree', bytes)).id, this.opts.atime === true);
     return {
       tree: root,
       summary: { ...this.stats },
@@ -175,38 +178,9 @@ export class Archiver {
     this.opts.onWarning?.(w);
   }
 
-  private async parentNodeFor(absPath: string): Promise<TreeNode | undefined> {
-    if (!this.opts.parentTree) return undefined;
-    let treeId: BlobId | undefined = this.opts.parentTree;
-    let node: TreeNode | undefined;
-    for (const comp of absPath.split('/').filter(Boolean)) {
-      if (!treeId) return undefined;
-      const tree = await this.loadTreeSafe(treeId);
-      if (!tree) return undefined;
-      node = tree.nodes.find((n) => nodeNameBytes(n).equals(Buffer.from(comp)));
-      treeId = node?.subtree;
-    }
-    return node;
-  }
-
-  /** A parent tree that cannot be read just means no reuse, never a failed backup. */
-  private async loadTreeSafe(id: BlobId): Promise<Tree | null> {
-    try {
-      return await this.repo.loadTree(id);
-    } catch {
-      return null;
-    }
-  }
-
-  /** A tree's nodes by name; null when it cannot be read. */
-  private async childMap(tree: BlobId | undefined): Promise<Map<string, TreeNode> | null> {
-    const t = tree ? await this.loadTreeSafe(tree) : null;
-    return t ? new Map(t.nodes.map((n) => [key(nodeNameBytes(n)), n])) : null;
-  }
-
   /** A memo hit's map of parent nodes is its old tree's, loaded the first time a child needs one. */
   private async loadParentMap(frame: Frame): Promise<void> {
-    if (frame.hit && !frame.parent) frame.parent = await this.childMap(frame.hit.tree);
+    if (frame.hit && !frame.parent) frame.parent = await this.parents.children(frame.hit.tree);
   }
 
   /** An entry of a directory taken from the memo: not read, not built, only counted. */
@@ -233,7 +207,7 @@ export class Archiver {
   private async archivePath(absPath: string): Promise<TreeNode | null> {
     const stack: Frame[] = [];
     let result: TreeNode | null = null;
-    const rootParent = await this.parentNodeFor(absPath);
+    const rootParent = await this.parents.nodeFor(absPath);
     for await (const ev of await this.walkOf(absPath)) {
       this.checkCancelled();
       const top = stack[stack.length - 1];
@@ -249,12 +223,12 @@ export class Archiver {
         let parentNode = rootParent;
         if (top && !(hit && top.hit)) {
           await this.loadParentMap(top);
-          parentNode = takeParentNode(top, name);
+          parentNode = takeNode(top.parent, name);
         }
         const frame: Frame = { path: ev.path, name, meta: ev.meta, nodes: [], lastName: null, parent: null, parentNode, subtrees: [], clean: true };
         if (listingKey !== undefined) frame.listingKey = listingKey;
         if (hit) frame.hit = hit;
-        else frame.parent = parentNode?.type === 'dir' ? await this.childMap(parentNode.subtree) : null;
+        else frame.parent = parentNode?.type === 'dir' ? await this.parents.children(parentNode.subtree) : null;
         stack.push(frame);
       } else if (ev.kind === 'leave') {
         const frame = stack.pop()!;
@@ -269,7 +243,7 @@ export class Archiver {
         this.countUnchanged(ev.meta, ev.path);
       } else {
         const name = stack.length === 0 ? Buffer.from(basename(absPath)) : lastComponent(ev.path);
-        const parentNode = top ? takeParentNode(top, name) : rootParent;
+        const parentNode = top ? takeNode(top.parent, name) : rootParent;
         // Files are read concurrently (many small files must not serialise on per-file
         // latency); the walk waits only when too many are outstanding.
         await this.outstanding.room(MAX_OUTSTANDING_FILES);
@@ -446,55 +420,16 @@ export class Archiver {
       this.countFile(parentNode);
       return { ids: seen.content };
     }
-    if (this.opts.pool) return this.fileOnWorker(path, meta, parentNode, linkKey);
-    let fh;
-    try {
-      fh = await openForBackup(path);
-    } catch (err) {
-      this.onOpenError(path, err);
-      return null;
-    }
-    const ids: BlobId[] = [];
-    let read = 0;
-    const onBytes = (n: number) => {
-      read += n;
-      this.stats.bytesRead += n;
-    };
-    try {
-      for await (const chunk of chunkStream(readPieces(fh, onBytes, meta.size), createCutFinder(this.repo.config.chunker, this.repo.gear))) {
-        this.checkCancelled();
-        ids.push((await this.saver.save('data', chunk)).id);
-      }
-      const after = await fh.stat({ bigint: true });
-      this.countFile(parentNode);
-      if (read !== meta.size || after.size !== BigInt(meta.size) || after.mtimeNs !== meta.mtimeNs || after.ctimeNs !== meta.ctimeNs) {
-        this.warn(path, 'CHANGED', 'changed while being read; the snapshot holds the bytes read');
-        // The size is what was read (the content's real length). The times stay those seen
-        // before reading, so the next incremental backup sees a difference and reads it again.
-        return { ids, meta: { ...meta, size: read } };
-      }
-      if (linkKey) this.hardLinks.set(linkKey, { size: meta.size, mtime: meta.mtimeNs.toString(), content: ids });
-      return { ids };
-    } catch (err) {
-      if (err instanceof CairnError) throw err;
-      this.onOpenError(path, err);
-      return null;
-    } finally {
-      await fh.close().catch(() => undefined);
-    }
-  }
-
-  private async fileOnWorker(
-    path: Buffer,
-    meta: EntryMeta,
-    parentNode: TreeNode | undefined,
-    linkKey: string | null,
-  ): Promise<{ ids: BlobId[]; meta?: EntryMeta; hasXattrs?: boolean } | null> {
-    await this.saver.waitForUploads();
-    const r = await this.cancel.wrap(this.opts.pool!.backupFile(path, meta));
-    this.checkCancelled();
+    const r = this.opts.pool
+      ? await this.fileOnWorker(path, meta)
+      : await readFileOnMain(
+          path,
+          meta,
+          createCutFinder(this.repo.config.chunker, this.repo.gear),
+          async (chunk) => (await this.saver.save('data', chunk)).id,
+          () => this.checkCancelled(),
+        );
     this.stats.bytesRead += r.read;
-    this.saver.countStored(r.newBlobs, r.newBytes);
     if (r.error) {
       this.onOpenError(path, Object.assign(new Error(r.error.message), { code: r.error.code }));
       return null;
@@ -503,10 +438,21 @@ export class Archiver {
     const xattrs = r.hasXattrs === undefined ? {} : { hasXattrs: r.hasXattrs };
     if (r.changed) {
       this.warn(path, 'CHANGED', 'changed while being read; the snapshot holds the bytes read');
+      // The size is what was read (the content's real length). The times stay those seen
+      // before reading, so the next incremental backup sees a difference and reads it again.
       return { ids: r.ids, meta: { ...meta, size: r.read }, ...xattrs };
     }
     if (linkKey) this.hardLinks.set(linkKey, { size: meta.size, mtime: meta.mtimeNs.toString(), content: r.ids });
     return { ids: r.ids, ...xattrs };
+  }
+
+  /** A file read by a worker; its new blobs went into the worker's packs and are counted here. */
+  private async fileOnWorker(path: Buffer, meta: EntryMeta): Promise<FileResult> {
+    await this.saver.waitForUploads();
+    const r = await this.cancel.wrap(this.opts.pool!.backupFile(path, meta));
+    this.checkCancelled();
+    this.saver.countStored(r.newBlobs, r.newBytes);
+    return r;
   }
 
   /**
@@ -528,41 +474,8 @@ export class Archiver {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') this.warn(path, 'VANISHED', 'vanished before it could be read; not in the snapshot');
     else if (code === 'ELOOP') this.warn(path, 'CHANGED', 'was replaced by a symlink during the backup; skipped');
-    else this.warn(path, 'UNREADABLE', `cannot read (${code ?? 'error'}): ${(err as Error).message}; not in the snapshot`);
+    else this.warn(path, 'UNREADABLE', `cannot read (${code || 'error'}): ${(err as Error).message}; not in the snapshot`);
   }
-
-  /** Wraps the archived paths into their parent directories up to "/". */
-  private async buildPrefixTree(dir: VirtualDir, absPath: string): Promise<BlobId> {
-    const nodes: TreeNode[] = [...dir.leaves.values()];
-    for (const [name, child] of dir.dirs) {
-      const childPath = `${absPath}/${name}`;
-      const subtree = await this.buildPrefixTree(child, childPath);
-      let meta: EntryMeta;
-      try {
-        meta = await readEntryMeta(Buffer.from(childPath), { xattrs: true });
-      } catch (err) {
-        throw new CairnError('SOURCE_NOT_FOUND', `cannot read parent directory ${childPath}: ${(err as Error).message}`);
-      }
-      const node = nodeFromMeta(Buffer.from(name), meta, this.opts.atime);
-      node.subtree = subtree;
-      nodes.push(node);
-    }
-    nodes.sort(compareNodes);
-    return (await this.saver.save('tree', encodeTree({ nodes }))).id;
-  }
-}
-
-/**
- * The parent snapshot's node for a child of `frame`, taken out of the frame's map: each
- * name comes once, and a directory of 200k files otherwise holds all of its parent's
- * decoded nodes (~700 bytes each) until it is finished.
- */
-function takeParentNode(frame: Frame, name: Buffer): TreeNode | undefined {
-  if (!frame.parent) return undefined;
-  const k = key(name);
-  const node = frame.parent.get(k);
-  if (node) frame.parent.delete(k);
-  return node;
 }
 
 function sameIds(a: BlobId[], b: BlobId[]): boolean {
@@ -572,21 +485,4 @@ function sameIds(a: BlobId[], b: BlobId[]): boolean {
 function lastComponent(path: Buffer): Buffer {
   const i = path.lastIndexOf(0x2f);
   return i < 0 ? path : path.subarray(i + 1);
-}
-
-/** The directories leading to the source paths, merged: /srv/a and /srv/b share /srv. */
-class VirtualDir {
-  readonly dirs = new Map<string, VirtualDir>();
-  readonly leaves = new Map<string, TreeNode>();
-
-  place(components: string[], node: TreeNode): void {
-    if (components.length === 1) {
-      this.leaves.set(components[0]!, node);
-      return;
-    }
-    const [head, ...rest] = components;
-    let d = this.dirs.get(head!);
-    if (!d) this.dirs.set(head!, (d = new VirtualDir()));
-    d.place(rest, node);
-  }
 }

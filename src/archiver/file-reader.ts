@@ -1,5 +1,10 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
+import { CairnError } from '../core/errors/index.js';
+import type { BlobId } from '../core/ids.js';
+import type { CutFinder } from '../chunker/types.js';
+import { chunkStream } from '../chunker/chunk-stream.js';
+import type { FileResult } from '../pipeline/file-task.js';
 
 export const READ_SIZE = 1024 * 1024;
 
@@ -38,5 +43,47 @@ export async function* readPieces(fh: FileHandle, onBytes: (n: number) => void, 
     read += bytesRead;
     onBytes(bytesRead);
     yield bytesRead === size ? buf : buf.subarray(0, bytesRead);
+  }
+}
+
+/**
+ * Reads, chunks and stores one file on the main thread (no worker pool): the twin of
+ * the workers' backupFile, with the same result. `store` saves a chunk and gives its id;
+ * `checkCancelled` throws between chunks once the backup is cancelled (a CairnError,
+ * which is thrown on, where a file's own failure becomes `error`, its code '' when the
+ * failure had none).
+ */
+export async function readFileOnMain(
+  path: Buffer,
+  seen: { size: number; mtimeNs: bigint; ctimeNs: bigint },
+  finder: CutFinder,
+  store: (chunk: Buffer) => Promise<BlobId>,
+  checkCancelled: () => void,
+): Promise<FileResult> {
+  const result: FileResult = { ids: [], read: 0, changed: false, newBlobs: 0, newBytes: 0 };
+  const failed = (err: unknown): FileResult => {
+    const e = err as NodeJS.ErrnoException;
+    return { ...result, ids: [], error: { code: e.code ?? '', message: e.message } };
+  };
+  let fh: FileHandle;
+  try {
+    fh = await openForBackup(path);
+  } catch (err) {
+    return failed(err);
+  }
+  try {
+    for await (const chunk of chunkStream(readPieces(fh, (n) => (result.read += n), seen.size), finder)) {
+      checkCancelled();
+      result.ids.push(await store(chunk));
+    }
+    const after = await fh.stat({ bigint: true });
+    result.changed =
+      result.read !== seen.size || after.size !== BigInt(seen.size) || after.mtimeNs !== seen.mtimeNs || after.ctimeNs !== seen.ctimeNs;
+    return result;
+  } catch (err) {
+    if (err instanceof CairnError) throw err;
+    return failed(err);
+  } finally {
+    await fh.close().catch(() => undefined);
   }
 }

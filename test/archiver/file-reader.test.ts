@@ -1,9 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appendFile, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { READ_SIZE, openForBackup, readPieces } from '../../src/archiver/file-reader.js';
+import { READ_SIZE, openForBackup, readFileOnMain, readPieces } from '../../src/archiver/file-reader.js';
+import { createCutFinder } from '../../src/chunker/create-cut-finder.js';
+import { gearTable } from '../../src/chunker/gear-table.js';
+import { CairnError } from '../../src/core/errors/index.js';
+import type { BlobId } from '../../src/core/ids.js';
 import { pseudoRandom } from '../helpers/data.js';
 
 /**
@@ -79,5 +83,59 @@ describe('readPieces', () => {
     } finally {
       await fh.close();
     }
+  });
+});
+
+/** The main thread's twin of the workers' backupFile (backups without a worker pool). */
+describe('readFileOnMain', () => {
+  let dir: string;
+  const params = { min: 4096, avg: 16384, max: 65536 };
+  const gear = gearTable(Buffer.alloc(32, 5));
+  const seen = async (path: string) => {
+    const st = await stat(path, { bigint: true });
+    return { size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
+  };
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cairn-read-main-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('stores every chunk, in order, and gives their ids; unchanged', async () => {
+    const path = join(dir, 'whole');
+    const data = pseudoRandom(3, 300_000);
+    await writeFile(path, data);
+    const stored: Buffer[] = [];
+    const r = await readFileOnMain(Buffer.from(path), await seen(path), createCutFinder(params, gear), async (c) => (stored.push(Buffer.from(c)), `id${stored.length}` as BlobId), () => undefined);
+    expect(Buffer.concat(stored).equals(data)).toBe(true);
+    expect(stored.length).toBeGreaterThan(1);
+    expect(r).toMatchObject({ ids: stored.map((_, i) => `id${i + 1}`), read: data.length, changed: false });
+    expect(r.error).toBeUndefined();
+  });
+
+  it('says changed, with the bytes read, when the file grew while read', async () => {
+    const path = join(dir, 'growing');
+    await writeFile(path, pseudoRandom(4, 100_000));
+    const before = await seen(path);
+    let grown = false;
+    const r = await readFileOnMain(Buffer.from(path), before, createCutFinder(params, gear), async () => {
+      if (!grown) await appendFile(path, Buffer.alloc(5000, 1));
+      grown = true;
+      return 'id' as BlobId;
+    }, () => undefined);
+    expect(r.changed).toBe(true);
+    expect(r.read).toBe(105_000);
+  });
+
+  it('gives a missing file as an error with its code, and passes a cancel on', async () => {
+    const gone = await readFileOnMain(Buffer.from(join(dir, 'nope')), { size: 1, mtimeNs: 0n, ctimeNs: 0n }, createCutFinder(params, gear), async () => 'id' as BlobId, () => undefined);
+    expect(gone).toMatchObject({ ids: [], error: { code: 'ENOENT' } });
+    const path = join(dir, 'cancelled');
+    await writeFile(path, pseudoRandom(5, 1000));
+    const cancelled = readFileOnMain(Buffer.from(path), await seen(path), createCutFinder(params, gear), async () => 'id' as BlobId, () => {
+      throw new CairnError('CANCELLED', 'backup cancelled');
+    });
+    await expect(cancelled).rejects.toMatchObject({ code: 'CANCELLED' });
   });
 });
