@@ -43,8 +43,12 @@ export async function runPrune(repo: Repository, opts: PruneOptions = {}): Promi
       const live = blobs.filter((b) => used.has(b.type, b.id));
       if (live.length === 0) unused.push(pack.id);
       else {
+        // The share of the blobs' bytes that is dead. Not of the pack's size: its header
+        // and trailer are no waste, and a pack of a few small blobs then looked mostly
+        // unused, was repacked into one just like it, and every prune marked it again.
         const liveBytes = live.reduce((n, b) => n + b.length, 0);
-        if (1 - liveBytes / pack.size > maxUnused) repack.push(pack.id);
+        const allBytes = blobs.reduce((n, b) => n + b.length, 0);
+        if (1 - liveBytes / allBytes > maxUnused) repack.push(pack.id);
       }
     }
     const newlyMarked = [...unused, ...repack];

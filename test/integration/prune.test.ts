@@ -163,6 +163,42 @@ describe('prune', () => {
     await s.close();
   });
 
+  it('marks nothing when nothing was forgotten, whatever the size of the packs', async () => {
+    // A pack's header and trailer are not unused space: counted as such, a pack of a
+    // few small blobs looked mostly unused, was repacked into another one like it, and
+    // every prune marked a pack again, so a repository was never without condemned packs.
+    const clock = new FakeClock('2026-03-01T00:00:00Z');
+    t = await makeTempRepo({ clock });
+    const src = join(t.dir, 'src');
+    await mkdir(src, { recursive: true });
+    await writeFile(join(src, 'tiny'), 'x');
+    const s = await t.open();
+    await s.backup({ paths: [src] });
+    for (let i = 0; i < 2; i++) {
+      const r = await s.prune();
+      expect(r.marked.packs).toBe(0);
+      expect(r.repacked.packs).toBe(0);
+      clock.advance(2 * HOUR);
+    }
+    await s.close();
+  });
+
+  it('after forget, one mark and one sweep leave nothing condemned', async () => {
+    const clock = new FakeClock('2026-03-01T00:00:00Z');
+    const { s, a } = await setup(clock);
+    await s.forget({ ids: [a.snapshot.id] });
+    expect((await s.prune()).marked.packs).toBeGreaterThan(0);
+    clock.advance(2 * HOUR);
+    const second = await s.prune();
+    expect(second.swept.packs).toBeGreaterThan(0);
+    expect(second.marked.packs).toBe(0);
+    const other = await Repository.open(new LocalBackend(t.repo), t.password, { clock, random: systemRandom, cacheDir: join(t.dir, 'cache4') });
+    await syncIndex(other);
+    expect(other.index.hasCondemned).toBe(false);
+    await other.close();
+    await s.close();
+  });
+
   it('forget keeps by policy and refuses to run without a rule', async () => {
     const clock = new FakeClock('2026-03-01T00:00:00Z');
     const { s } = await setup(clock);
