@@ -29,6 +29,12 @@ export interface ArchiveOptions {
   parentTree: BlobId | null;
   /** `full` reads everything even with a parent. */
   reuseUnchanged: boolean;
+  /**
+   * Every blob the parent names is known to be stored (see parentIsStored): reuse it
+   * on metadata alone. Otherwise each reused blob and tree is looked up in the index,
+   * and one that is missing is read and stored again.
+   */
+  parentStored?: boolean;
   exclude?: (path: Buffer, isDir: boolean) => boolean;
   oneFileSystem?: boolean;
   onProgress?: (p: Progress) => void;
@@ -259,11 +265,11 @@ export class Archiver {
 
   /**
    * The memo, when its trees may be reused: not for a full backup (it reads everything),
-   * nor while prune has condemned packs (an old tree may name blobs in them).
+   * nor when the parent's blobs are not known to be stored (a memo hit looks nothing up).
    */
   private get memo(): DirMemo | null {
     const m = this.opts.memo;
-    return m && this.opts.reuseUnchanged && this.opts.parentTree && !this.repo.index.hasCondemned ? m : null;
+    return m && this.opts.reuseUnchanged && this.opts.parentTree && this.opts.parentStored ? m : null;
   }
 
   /** The walk of one source path: the one read ahead for it, if any, else a new one. */
@@ -335,8 +341,8 @@ export class Archiver {
       frame.nodes.length = 0;
       const bytes = encodeTreeFromNodes(nodes);
       id = this.repo.hasher.id(bytes);
-      // Same tree as in the parent snapshot: stored already (unless prune condemned its pack).
-      if (!(frame.parentNode?.subtree === id && !this.repo.index.hasCondemned)) await this.saver.save('tree', bytes, id);
+      // Same tree as in the parent snapshot: stored already, when the parent is known to be.
+      if (!(frame.parentNode?.subtree === id && this.opts.parentStored)) await this.saver.save('tree', bytes, id);
       if (!frame.parentNode) this.stats.dirsNew++;
       else if (frame.parentNode.subtree === id) this.stats.dirsUnchanged++;
       else this.stats.dirsChanged++;
@@ -456,12 +462,12 @@ export class Archiver {
   }
 
   /**
-   * The parent's blobs may be reused only if they are not in packs a prune has marked
-   * for deletion. With nothing marked (the usual case), the parent snapshot's blobs are
-   * stored by definition, and the per-blob lookups are skipped.
+   * The parent's blobs may be reused only if they are stored and not in packs a prune
+   * has marked for deletion. When the parent is known to be stored (the usual case),
+   * the per-blob lookups are skipped.
    */
   private stillStored(ids: BlobId[]): boolean {
-    if (!this.repo.index.hasCondemned) return true;
+    if (this.opts.parentStored) return true;
     return ids.every((id) => this.saver.has('data', id));
   }
 

@@ -38,7 +38,7 @@ export interface BuiltSource {
   source: { type: string; name: string };
   paths: string[];
   meta?: Record<string, unknown>;
-  build(ctx: { saver: BlobSaver; parent: SnapshotInfo | null; reuseUnchanged: boolean }): Promise<ArchiveResult & { meta?: Record<string, unknown> }>;
+  build(ctx: { saver: BlobSaver; parent: SnapshotInfo | null; reuseUnchanged: boolean; parentStored: boolean }): Promise<ArchiveResult & { meta?: Record<string, unknown> }>;
 }
 
 export function filesSourceName(paths: string[]): string {
@@ -83,6 +83,8 @@ export async function runBackup(
 
     const all = await snapshots();
     const parent = chooseParent(all, opts.parent, mode, host, source);
+    const generation = repo.index.lossGeneration;
+    const parentStored = parentIsStored(repo, parent);
     const totals = opts.estimateTotals && !built
       ? scanTotals(paths, { ...(exclude ? { exclude } : {}), ...(opts.oneFileSystem ? { oneFileSystem: true } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })
       : undefined;
@@ -94,6 +96,7 @@ export async function runBackup(
       // A staging directory is freshly written each time: no file's metadata matches its parent's.
       parentTree: staged ? null : (parent?.tree ?? null),
       reuseUnchanged: mode !== 'full',
+      parentStored,
       ...(staged ? { asRoot: true } : {}),
       ...(exclude ? { exclude } : {}),
       ...(opts.oneFileSystem ? { oneFileSystem: true } : {}),
@@ -104,7 +107,7 @@ export async function runBackup(
       ...(opts.walkAhead && !staged && !built ? { takeWalk: () => opts.walkAhead!.take(sel) } : {}),
       ...(memo ? { memo: memo.parent, record: memo.record } : {}),
     });
-    const result = built ? await built.build({ saver, parent, reuseUnchanged: mode !== 'full' }) : await archiver.run();
+    const result = built ? await built.build({ saver, parent, reuseUnchanged: mode !== 'full', parentStored }) : await archiver.run();
     const sourceMeta = staged?.meta ?? (built ? { ...built.meta, ...(result as { meta?: Record<string, unknown> }).meta } : undefined);
     await saver.finish();
     // Every pack is stored: the workers' memory goes before the snapshot and the memo are written.
@@ -143,6 +146,7 @@ export async function runBackup(
     const id: SnapshotId = lock
       ? await lock.commit(() => repo.saveSnapshot(body), (sid) => repo.removeSnapshot(sid))
       : ('0'.repeat(64) as SnapshotId);
+    if (lock) markStored(repo, id, generation);
     // A differential backup's parent stays the parent of the next one: its memo is kept.
     if (memo) keepDirMemo(repo, id, memo.record, mode === 'incremental' ? (parent?.id ?? null) : null);
     return { snapshot: snapshotInfo(id, body), warnings: result.warnings, partial: result.partial };
@@ -152,6 +156,26 @@ export async function runBackup(
   } finally {
     await pool?.close();
     await lock?.release().catch(() => undefined);
+  }
+}
+
+/**
+ * Whether every blob the parent names can be taken as stored without looking each up:
+ * only when this cache committed the parent itself and has lost no pack since
+ * (BlobIndex.isStoredSnapshot), and no prune has condemned packs. Otherwise the backup
+ * looks up each blob it reuses and stores again what is missing, so that backing up
+ * after `repair index` dropped a lost pack heals the new snapshot, as restic's does.
+ */
+function parentIsStored(repo: Repository, parent: SnapshotInfo | null): boolean {
+  return parent !== null && !repo.index.hasCondemned && repo.index.isStoredSnapshot(parent.id);
+}
+
+/** Best effort, as any cache write: without the record the next backup looks blobs up. */
+function markStored(repo: Repository, snapshot: SnapshotId, generation: number): void {
+  try {
+    repo.index.markStoredSnapshot(snapshot, generation);
+  } catch {
+    // slower next time, never wrong
   }
 }
 

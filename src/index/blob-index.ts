@@ -34,6 +34,12 @@ const CODE_TYPE: BlobType[] = ['data', 'tree'];
  * Packs named in a gc mark are "condemned": lookups skip them, so a backup that
  * starts after prune's mark phase stores such blobs again instead of referencing
  * data that the sweep will delete.
+ *
+ * A pack that leaves the cache without having been condemned (gone from data/, left
+ * out by `repair index`, or swept by a prune whose mark this cache never saw) may have
+ * held blobs that snapshots still name: the cache's *loss generation* goes up, and
+ * every snapshot recorded as fully stored under an earlier generation loses that
+ * standing (see isStoredSnapshot).
  */
 export class BlobIndex {
   private readonly db: Database.Database;
@@ -84,6 +90,7 @@ export class BlobIndex {
       CREATE INDEX IF NOT EXISTS blobs_by_pack ON blobs(pack);
       CREATE TABLE IF NOT EXISTS condemned (pack TEXT PRIMARY KEY);
       CREATE TABLE IF NOT EXISTS dir_memos (snapshot TEXT PRIMARY KEY, body BLOB NOT NULL);
+      CREATE TABLE IF NOT EXISTS stored_snapshots (snapshot TEXT PRIMARY KEY, generation INTEGER NOT NULL);
     `);
     this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     // Fails on a corrupt file (SQLITE_CORRUPT / SQLITE_NOTADB): the caller rebuilds.
@@ -168,6 +175,45 @@ export class BlobIndex {
     })();
   }
 
+  /**
+   * The loss generation: how many times this cache has seen packs go that were not
+   * condemned (see the class comment). 0 for a new cache.
+   */
+  get lossGeneration(): number {
+    return Number(this.getMeta('loss_generation') ?? 0);
+  }
+
+  /** Records that blobs may have been lost: no snapshot recorded so far is trusted whole. */
+  noteLoss(): void {
+    this.tx(() => {
+      this.setMeta('loss_generation', String(this.lossGeneration + 1));
+      this.db.prepare('DELETE FROM stored_snapshots').run();
+    });
+  }
+
+  /**
+   * Records that every blob of `snapshot` was in the index when it was committed, as
+   * of loss generation `generation` (read before the backup made its choices).
+   * Keeps the newest `keep` records.
+   */
+  markStoredSnapshot(snapshot: string, generation: number, keep = 1000): void {
+    if (generation !== this.lossGeneration) return;
+    this.tx(() => {
+      this.db.prepare('INSERT OR REPLACE INTO stored_snapshots (snapshot, generation) VALUES (?, ?)').run(snapshot, generation);
+      this.db.prepare('DELETE FROM stored_snapshots WHERE rowid NOT IN (SELECT rowid FROM stored_snapshots ORDER BY rowid DESC LIMIT ?)').run(keep);
+    });
+  }
+
+  /**
+   * True when this cache committed `snapshot` itself and has lost no pack since: its
+   * blobs are stored without asking the index for each (a backup reuses them on
+   * metadata alone). False for a snapshot made elsewhere or before a loss.
+   */
+  isStoredSnapshot(snapshot: string): boolean {
+    const row = this.db.prepare('SELECT generation FROM stored_snapshots WHERE snapshot = ?').get(snapshot) as { generation: number } | undefined;
+    return row !== undefined && row.generation === this.lossGeneration;
+  }
+
   /** Location for backup dedup: never in a condemned pack. */
   find(type: BlobType, id: BlobId): BlobLocation | undefined {
     // Usually nothing is condemned: a plain primary-key lookup, ~5 µs instead of ~25.
@@ -180,6 +226,11 @@ export class BlobIndex {
   /** True when some pack is marked for deletion by prune. */
   get hasCondemned(): boolean {
     return this.condemnedCount > 0;
+  }
+
+  /** The packs some gc mark condemns, as last set. */
+  condemnedPacks(): Set<string> {
+    return new Set(this.db.prepare('SELECT pack FROM condemned').pluck().all() as string[]);
   }
 
   /** Location for reading: prefers live packs, but falls back to condemned ones (not yet swept). */
@@ -247,27 +298,49 @@ export class BlobIndex {
     return new Set((this.db.prepare('SELECT id FROM index_files').all() as { id: string }[]).map((r) => r.id));
   }
 
-  /** Forgets an index file that disappeared from the repository; packs no index names any more go too. */
+  /**
+   * Forgets an index file that disappeared from the repository; packs no index names
+   * any more go too (a loss unless condemned, see the class comment).
+   */
   dropIndexFile(id: string): void {
     this.tx(() => {
       const packs = this.db.prepare('SELECT pack FROM pack_index WHERE index_id = ?').all(id) as { pack: string }[];
       this.db.prepare('DELETE FROM pack_index WHERE index_id = ?').run(id);
       this.db.prepare('DELETE FROM index_files WHERE id = ?').run(id);
+      let lost = false;
       for (const { pack } of packs) {
         const still = this.db.prepare('SELECT 1 FROM pack_index WHERE pack = ? LIMIT 1').get(pack);
-        if (!still) this.removePackRows(pack as PackId);
+        if (!still) lost = this.removePackRows(pack as PackId) || lost;
       }
+      if (lost) this.noteLoss();
     });
   }
 
+  /** Forgets a pack (a loss unless condemned, see the class comment). */
   removePack(id: PackId): void {
-    this.tx(() => this.removePackRows(id));
+    this.tx(() => {
+      if (this.removePackRows(id)) this.noteLoss();
+    });
   }
 
-  private removePackRows(id: PackId): void {
+  /**
+   * Forgets every pack and index file without counting a loss: for `repair index`,
+   * which compares what it rebuilt with what was there and calls noteLoss itself.
+   */
+  clearPacks(): void {
+    this.tx(() => {
+      for (const t of ['blobs', 'pack_index', 'packs', 'index_files']) this.db.prepare(`DELETE FROM ${t}`).run();
+    });
+  }
+
+  /** Deletes a pack's rows; true when it was known and not condemned (a possible loss). */
+  private removePackRows(id: PackId): boolean {
+    const known = this.stmt.getPack.get(id) !== undefined;
+    const condemned = this.db.prepare('SELECT 1 FROM condemned WHERE pack = ?').get(id) !== undefined;
     this.db.prepare('DELETE FROM blobs WHERE pack = ?').run(id);
     this.db.prepare('DELETE FROM pack_index WHERE pack = ?').run(id);
     this.db.prepare('DELETE FROM packs WHERE id = ?').run(id);
+    return known && !condemned;
   }
 
   /** Packs the cache knows but no index file in the repository names (e.g. after a killed backup). */

@@ -13,6 +13,8 @@ export interface TreeBuildContext {
   parent: SnapshotInfo | null;
   /** False in --mode full: read everything even with a parent. */
   reuseUnchanged: boolean;
+  /** The parent's blobs are known to be stored: reuse them without a lookup each. */
+  parentStored: boolean;
 }
 
 export interface TreeBuildResult {

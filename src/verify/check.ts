@@ -158,7 +158,11 @@ async function check(repo: Repository, opts: CheckOptions, pool: WorkerPool | nu
   problems.push(...contentProblems);
   for (const p of problems) if (p.kind === 'pack' && p.message.includes('missing from') && !damaged.includes(p.id)) damaged.push(p.id);
 
-  const affected = damaged.length > 0 ? await affectedPaths(repo, new Set(damaged), snapshots) : [];
+  // A blob in no pack is reported once, under the first snapshot that names it (trees
+  // are walked once): after `repair index` dropped a lost pack that is the only sign of
+  // it, so every snapshot and path it affects is listed as for a damaged pack.
+  const unindexed = problems.some((p) => p.kind === 'blob' || p.kind === 'snapshot');
+  const affected = damaged.length > 0 || unindexed ? await affectedPaths(repo, new Set(damaged), snapshots) : [];
   const affectedWal = affectedWalSegments(repo, new Set(damaged), walRecords);
   return { ok: problems.length === 0, packsChecked, bytesRead, problems, damagedPacks: damaged, affected, affectedWal };
 }

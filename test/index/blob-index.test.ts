@@ -107,3 +107,59 @@ describe('BlobIndex directory memos', () => {
     index.close();
   });
 });
+
+describe('BlobIndex loss generation and stored snapshots', () => {
+  it('a pack leaving without being condemned is a loss: snapshots recorded before it are no longer known stored', () => {
+    const index = seeded();
+    expect(index.lossGeneration).toBe(0);
+    index.markStoredSnapshot('s1', 0);
+    expect(index.isStoredSnapshot('s1')).toBe(true);
+    expect(index.isStoredSnapshot('other')).toBe(false);
+
+    index.removePack(pack('b'));
+    expect(index.lossGeneration).toBe(1);
+    expect(index.isStoredSnapshot('s1')).toBe(false);
+    // A snapshot whose backup read the generation before the loss is not recorded.
+    index.markStoredSnapshot('s2', 0);
+    expect(index.isStoredSnapshot('s2')).toBe(false);
+    index.markStoredSnapshot('s3', 1);
+    expect(index.isStoredSnapshot('s3')).toBe(true);
+    index.close();
+  });
+
+  it('a condemned pack, an unknown one, or clearing for a rebuild is no loss', () => {
+    const index = seeded();
+    index.markStoredSnapshot('s1', 0);
+    index.setCondemned([pack('b')]);
+    index.removePack(pack('b'));
+    index.removePack(pack('f'));
+    expect(index.lossGeneration).toBe(0);
+    index.clearPacks();
+    expect(index.packIds()).toEqual([]);
+    expect(index.find('data', id('1'))).toBeUndefined();
+    expect(index.lossGeneration).toBe(0);
+    expect(index.isStoredSnapshot('s1')).toBe(true);
+    index.close();
+  });
+
+  it('an index file dropped is a loss only for packs no other index file names', () => {
+    const index = seeded();
+    index.markIndexed([pack('a')], 'idx2');
+    index.dropIndexFile('idx1'); // a is still named by idx2; b goes
+    expect(index.hasPack(pack('a'))).toBe(true);
+    expect(index.hasPack(pack('b'))).toBe(false);
+    expect(index.lossGeneration).toBe(1);
+    index.setCondemned([pack('a')]);
+    index.dropIndexFile('idx2'); // a goes, but it was condemned: swept by a prune
+    expect(index.hasPack(pack('a'))).toBe(false);
+    expect(index.lossGeneration).toBe(1);
+    index.close();
+  });
+
+  it('keeps only the newest records', () => {
+    const index = seeded();
+    for (let i = 0; i < 5; i++) index.markStoredSnapshot(`s${i}`, 0, 3);
+    expect([0, 1, 2, 3, 4].map((i) => index.isStoredSnapshot(`s${i}`))).toEqual([false, false, true, true, true]);
+    index.close();
+  });
+});

@@ -48,6 +48,7 @@ export class S3Source implements Source<T.S3BackupOptions, T.S3BackupResult, T.S
           builder = new S3TreeBuilder(host.repo, ctx.saver, bucket, {
             parentTree: ctx.parent?.tree ?? null,
             reuseUnchanged: ctx.reuseUnchanged,
+            parentStored: ctx.parentStored,
             ...(this.options.retry ? { retry: this.options.retry } : {}),
             ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
             ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),

@@ -20,6 +20,8 @@ import { WorkSet } from '../../util/work-set.js';
 export interface BuildOptions {
   parentTree: BlobId | null;
   reuseUnchanged: boolean;
+  /** Every blob the parent names is known to be stored: reuse without a lookup each (see ArchiveOptions). */
+  parentStored?: boolean;
   retry?: RetryOptions;
   onProgress?: (p: Progress) => void;
   onWarning?: (w: SourceWarning) => void;
@@ -187,7 +189,7 @@ export class S3TreeBuilder {
   }
 
   private stillStored(ids: BlobId[]): boolean {
-    return !this.repo.index.hasCondemned || ids.every((id) => this.saver.has('data', id));
+    return this.opts.parentStored === true || ids.every((id) => this.saver.has('data', id));
   }
 
   private async fileNode(o: ListedObject, name: Buffer, pn: TreeNode | undefined): Promise<TreeNode | null> {
@@ -308,7 +310,7 @@ export class S3TreeBuilder {
     nodes.sort(compareNodes);
     const bytes = encodeTree({ nodes });
     const id = this.repo.hasher.id(bytes);
-    if (!(f.parentNode?.subtree === id && !this.repo.index.hasCondemned)) await this.saver.save('tree', bytes, id);
+    if (!(f.parentNode?.subtree === id && this.opts.parentStored)) await this.saver.save('tree', bytes, id);
     let mtime = marker?.mtime;
     if (mtime === undefined) {
       let max = 0n;
