@@ -84,6 +84,7 @@ export async function runBackup(
     const all = await snapshots();
     const parent = chooseParent(all, opts.parent, mode, host, source);
     const generation = repo.index.lossGeneration;
+    const marksSeen = repo.gcMarksKnown;
     const parentStored = parentIsStored(repo, parent);
     const totals = opts.estimateTotals && !built
       ? scanTotals(paths, { ...(exclude ? { exclude } : {}), ...(opts.oneFileSystem ? { oneFileSystem: true } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })
@@ -146,7 +147,7 @@ export async function runBackup(
     const id: SnapshotId = lock
       ? await lock.commit(() => repo.saveSnapshot(body), (sid) => repo.removeSnapshot(sid))
       : ('0'.repeat(64) as SnapshotId);
-    if (lock) markStored(repo, id, generation);
+    if (lock) markStored(repo, id, generation, marksSeen);
     // A differential backup's parent stays the parent of the next one: its memo is kept.
     if (memo) keepDirMemo(repo, id, memo.record, mode === 'incremental' ? (parent?.id ?? null) : null);
     return { snapshot: snapshotInfo(id, body), warnings: result.warnings, partial: result.partial };
@@ -162,18 +163,24 @@ export async function runBackup(
 /**
  * Whether every blob the parent names can be taken as stored without looking each up:
  * only when this cache committed the parent itself and has lost no pack since
- * (BlobIndex.isStoredSnapshot), and no prune has condemned packs. Otherwise the backup
- * looks up each blob it reuses and stores again what is missing, so that backing up
- * after `repair index` dropped a lost pack heals the new snapshot, as restic's does.
+ * (BlobIndex.storedSnapshot), and no blob of it can be only in a pack a gc mark
+ * condemns: each mark loaded now was either loaded by the parent's own backup (which
+ * treated its packs as absent) or computed with the parent among its snapshots.
+ * Otherwise the backup looks up each blob it reuses and stores again what is missing,
+ * so that backing up after `repair index` dropped a lost pack heals the new snapshot,
+ * as restic's does.
  */
 function parentIsStored(repo: Repository, parent: SnapshotInfo | null): boolean {
-  return parent !== null && !repo.index.hasCondemned && repo.index.isStoredSnapshot(parent.id);
+  const rec = parent ? repo.index.storedSnapshot(parent.id) : undefined;
+  if (!parent || !rec) return false;
+  if (!repo.index.hasCondemned) return true;
+  return repo.gcMarksKnown.every((mark, i) => rec.marks.includes(mark) || repo.gcMarkSnapshots[i]?.has(parent.id) === true);
 }
 
 /** Best effort, as any cache write: without the record the next backup looks blobs up. */
-function markStored(repo: Repository, snapshot: SnapshotId, generation: number): void {
+function markStored(repo: Repository, snapshot: SnapshotId, generation: number, marks: readonly string[]): void {
   try {
-    repo.index.markStoredSnapshot(snapshot, generation);
+    repo.index.markStoredSnapshot(snapshot, generation, marks);
   } catch {
     // slower next time, never wrong
   }

@@ -39,7 +39,7 @@ const CODE_TYPE: BlobType[] = ['data', 'tree'];
  * out by `repair index`, or swept by a prune whose mark this cache never saw) may have
  * held blobs that snapshots still name: the cache's *loss generation* goes up, and
  * every snapshot recorded as fully stored under an earlier generation loses that
- * standing (see isStoredSnapshot).
+ * standing (see storedSnapshot).
  */
 export class BlobIndex {
   private readonly db: Database.Database;
@@ -90,7 +90,7 @@ export class BlobIndex {
       CREATE INDEX IF NOT EXISTS blobs_by_pack ON blobs(pack);
       CREATE TABLE IF NOT EXISTS condemned (pack TEXT PRIMARY KEY);
       CREATE TABLE IF NOT EXISTS dir_memos (snapshot TEXT PRIMARY KEY, body BLOB NOT NULL);
-      CREATE TABLE IF NOT EXISTS stored_snapshots (snapshot TEXT PRIMARY KEY, generation INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS stored_snapshots (snapshot TEXT PRIMARY KEY, generation INTEGER NOT NULL, marks TEXT NOT NULL);
     `);
     this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     // Fails on a corrupt file (SQLITE_CORRUPT / SQLITE_NOTADB): the caller rebuilds.
@@ -193,25 +193,30 @@ export class BlobIndex {
 
   /**
    * Records that every blob of `snapshot` was in the index when it was committed, as
-   * of loss generation `generation` (read before the backup made its choices).
-   * Keeps the newest `keep` records.
+   * of loss generation `generation` (read before the backup made its choices), and
+   * none only in a pack condemned by the gc marks `marks` (the ones the backup loaded:
+   * it treated their packs as absent). Keeps the newest `keep` records.
    */
-  markStoredSnapshot(snapshot: string, generation: number, keep = 1000): void {
+  markStoredSnapshot(snapshot: string, generation: number, marks: readonly string[], keep = 1000): void {
     if (generation !== this.lossGeneration) return;
     this.tx(() => {
-      this.db.prepare('INSERT OR REPLACE INTO stored_snapshots (snapshot, generation) VALUES (?, ?)').run(snapshot, generation);
+      this.db
+        .prepare('INSERT OR REPLACE INTO stored_snapshots (snapshot, generation, marks) VALUES (?, ?, ?)')
+        .run(snapshot, generation, JSON.stringify(marks));
       this.db.prepare('DELETE FROM stored_snapshots WHERE rowid NOT IN (SELECT rowid FROM stored_snapshots ORDER BY rowid DESC LIMIT ?)').run(keep);
     });
   }
 
   /**
-   * True when this cache committed `snapshot` itself and has lost no pack since: its
-   * blobs are stored without asking the index for each (a backup reuses them on
-   * metadata alone). False for a snapshot made elsewhere or before a loss.
+   * When this cache committed `snapshot` itself and has lost no pack since, the gc
+   * marks its backup had loaded (its blobs are stored, none only in those marks'
+   * packs); undefined for a snapshot made elsewhere or before a loss.
    */
-  isStoredSnapshot(snapshot: string): boolean {
-    const row = this.db.prepare('SELECT generation FROM stored_snapshots WHERE snapshot = ?').get(snapshot) as { generation: number } | undefined;
-    return row !== undefined && row.generation === this.lossGeneration;
+  storedSnapshot(snapshot: string): { marks: string[] } | undefined {
+    const row = this.db.prepare('SELECT generation, marks FROM stored_snapshots WHERE snapshot = ?').get(snapshot) as
+      | { generation: number; marks: string }
+      | undefined;
+    return row && row.generation === this.lossGeneration ? { marks: JSON.parse(row.marks) as string[] } : undefined;
   }
 
   /** Location for backup dedup: never in a condemned pack. */

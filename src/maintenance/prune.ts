@@ -68,7 +68,7 @@ export async function runPrune(repo: Repository, opts: PruneOptions = {}): Promi
         }
         await saver.finish();
       }
-      const mark: GcMark = { created: repo.deps.clock.now().toISOString(), packs: newlyMarked };
+      const mark: GcMark = { created: repo.deps.clock.now().toISOString(), packs: newlyMarked, snapshots: snaps.map((s) => s.id) };
       const id = await repo.saveSealed('gc', mark);
       marks.set(id, mark);
       for (const p of newlyMarked) condemned.add(p);

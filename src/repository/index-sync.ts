@@ -43,6 +43,11 @@ export async function syncIndex(repo: Repository): Promise<void> {
 export interface GcMark {
   created: string;
   packs: string[];
+  /**
+   * The snapshots the mark's reachability was computed from: none of their blobs is
+   * only in the marked packs. Absent in marks written before 2026-12-07.
+   */
+  snapshots?: string[];
 }
 
 export async function loadGcMarks(repo: Repository): Promise<Map<string, GcMark>> {
@@ -59,6 +64,7 @@ export async function loadGcMarks(repo: Repository): Promise<Map<string, GcMark>
   for (const m of marks.values()) for (const p of m.packs) condemned.add(p);
   repo.index.setCondemned(condemned);
   repo.gcMarksKnown = [...marks.keys()];
+  repo.gcMarkSnapshots = [...marks.values()].map((m) => (Array.isArray(m.snapshots) ? new Set(m.snapshots) : null));
   return marks;
 }
 

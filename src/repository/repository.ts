@@ -67,6 +67,11 @@ export class Repository {
    * so prune knows which marks this writer can no longer be relying on.
    */
   gcMarksKnown: readonly string[] = [];
+  /**
+   * For each of those marks, the snapshots it was computed from (null for an older mark
+   * that does not say): a snapshot in every set has no blob only in a marked pack.
+   */
+  gcMarkSnapshots: ReadonlyArray<ReadonlySet<string> | null> = [];
   readonly hasher: BlobHasher;
   readonly gear: Uint32Array;
   // Bounded by nodes, not only trees: 2048 directories of 500 files each held ~60 MB.

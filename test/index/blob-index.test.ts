@@ -112,24 +112,24 @@ describe('BlobIndex loss generation and stored snapshots', () => {
   it('a pack leaving without being condemned is a loss: snapshots recorded before it are no longer known stored', () => {
     const index = seeded();
     expect(index.lossGeneration).toBe(0);
-    index.markStoredSnapshot('s1', 0);
-    expect(index.isStoredSnapshot('s1')).toBe(true);
-    expect(index.isStoredSnapshot('other')).toBe(false);
+    index.markStoredSnapshot('s1', 0, []);
+    expect(index.storedSnapshot('s1')).toEqual({ marks: [] });
+    expect(index.storedSnapshot('other')).toBeUndefined();
 
     index.removePack(pack('b'));
     expect(index.lossGeneration).toBe(1);
-    expect(index.isStoredSnapshot('s1')).toBe(false);
+    expect(index.storedSnapshot('s1')).toBeUndefined();
     // A snapshot whose backup read the generation before the loss is not recorded.
-    index.markStoredSnapshot('s2', 0);
-    expect(index.isStoredSnapshot('s2')).toBe(false);
-    index.markStoredSnapshot('s3', 1);
-    expect(index.isStoredSnapshot('s3')).toBe(true);
+    index.markStoredSnapshot('s2', 0, []);
+    expect(index.storedSnapshot('s2')).toBeUndefined();
+    index.markStoredSnapshot('s3', 1, ['m1']);
+    expect(index.storedSnapshot('s3')).toEqual({ marks: ['m1'] });
     index.close();
   });
 
   it('a condemned pack, an unknown one, or clearing for a rebuild is no loss', () => {
     const index = seeded();
-    index.markStoredSnapshot('s1', 0);
+    index.markStoredSnapshot('s1', 0, []);
     index.setCondemned([pack('b')]);
     index.removePack(pack('b'));
     index.removePack(pack('f'));
@@ -138,7 +138,7 @@ describe('BlobIndex loss generation and stored snapshots', () => {
     expect(index.packIds()).toEqual([]);
     expect(index.find('data', id('1'))).toBeUndefined();
     expect(index.lossGeneration).toBe(0);
-    expect(index.isStoredSnapshot('s1')).toBe(true);
+    expect(index.storedSnapshot('s1')).toEqual({ marks: [] });
     index.close();
   });
 
@@ -158,8 +158,8 @@ describe('BlobIndex loss generation and stored snapshots', () => {
 
   it('keeps only the newest records', () => {
     const index = seeded();
-    for (let i = 0; i < 5; i++) index.markStoredSnapshot(`s${i}`, 0, 3);
-    expect([0, 1, 2, 3, 4].map((i) => index.isStoredSnapshot(`s${i}`))).toEqual([false, false, true, true, true]);
+    for (let i = 0; i < 5; i++) index.markStoredSnapshot(`s${i}`, 0, [], 3);
+    expect([0, 1, 2, 3, 4].map((i) => index.storedSnapshot(`s${i}`) !== undefined)).toEqual([false, false, true, true, true]);
     index.close();
   });
 });

@@ -144,6 +144,47 @@ describe('backing up after a pack was lost', () => {
     expect(loads.mock.calls.length).toBeLessThanOrEqual(src.split('/').length);
   });
 
+  it.runIf(ScanDirLister.available())('while a mark waits for its sweep, a parent the mark was computed from, or whose backup loaded it, is still known stored', async () => {
+    const clock = new FakeClock('2026-03-01T00:00:00Z');
+    const { src, first } = await setup(clock);
+    await s.forget({ ids: [first.id] });
+    await writeFile(join(src, 'b', 'gone.bin'), pseudoRandom(9, 300_000));
+    clock.advance(60_000);
+    const withGone = (await s.backup({ paths: [src] })).snapshot;
+    await s.forget({ ids: [withGone.id] });
+    await rm(join(src, 'b', 'gone.bin'));
+    clock.advance(60_000);
+    await s.backup({ paths: [src] });
+    expect((await s.prune()).marked.packs).toBeGreaterThan(0);
+    const idx = (s as unknown as { repo: Repository }).repo.index;
+    expect(idx.hasCondemned).toBe(true);
+
+    // Its parent was among the snapshots the mark was computed from: the memo is used.
+    const loads = vi.spyOn(Repository.prototype, 'loadTree');
+    clock.advance(60_000);
+    const next = (await s.backup({ paths: [src] })).snapshot;
+    expect(next.summary).toMatchObject({ filesUnchanged: 2, bytesRead: 0 });
+    expect(loads.mock.calls.length).toBeLessThanOrEqual(src.split('/').length);
+
+    // `next` was committed after the mark, by a backup that had loaded it (and so
+    // stored nothing only in its packs): known stored too.
+    loads.mockClear();
+    clock.advance(60_000);
+    const after = (await s.backup({ paths: [src] })).snapshot;
+    expect(after.summary).toMatchObject({ filesUnchanged: 2, bytesRead: 0 });
+    expect(loads.mock.calls.length).toBeLessThanOrEqual(src.split('/').length);
+
+    // A mark that neither lists the parent nor was loaded by the parent's backup (one
+    // made by a prune elsewhere while that backup ran): blobs are looked up, trees loaded.
+    const repo = (s as unknown as { repo: Repository }).repo;
+    await repo.saveSealed('gc', { created: clock.now().toISOString(), packs: [...idx.condemnedPacks()], snapshots: [] });
+    loads.mockClear();
+    clock.advance(60_000);
+    const wary = (await s.backup({ paths: [src] })).snapshot;
+    expect(wary.summary).toMatchObject({ filesUnchanged: 2, bytesRead: 0, dataBlobs: 0 });
+    expect(loads.mock.calls.length).toBeGreaterThan(src.split('/').length);
+  });
+
   it.runIf(ScanDirLister.available())('a prune on this host does not cost the next backup its directory memo', async () => {
     const clock = new FakeClock('2026-03-01T00:00:00Z');
     const { src, first } = await setup(clock);
