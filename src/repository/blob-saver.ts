@@ -7,6 +7,15 @@ import { encodeIndexFile, type IndexedPack } from './index-file.js';
 import { packName, type Repository } from './repository.js';
 import { WorkSet } from '../util/work-set.js';
 
+/**
+ * Blobs per index file written during a backup. The entries held until then, the
+ * file's encoding and its read-back are garbage the main thread's GC frees late: a
+ * first backup of 100k small files peaked at 288-296 MiB with 50,000, 263-269 MiB
+ * with 20,000 (2 + 2 alternating cold runs, 2026-12-07); 10,000 gained little more
+ * and doubles the files a fresh cache loads.
+ */
+const INDEX_MAX_BLOBS = 20_000;
+
 export interface SaveResult {
   id: BlobId;
   /** False when the blob already existed (deduplicated). */
@@ -38,7 +47,7 @@ export interface BlobSaverOptions {
   pool?: LazyPool | null;
   /** An index file is written for every this many stored packs (default 64), and one for the rest at finish(). */
   indexEvery?: number;
-  /** ...or as soon as the packs not yet in one hold this many blobs (default 50,000): small files fill a pack with thousands. */
+  /** ...or as soon as the packs not yet in one hold this many blobs (default INDEX_MAX_BLOBS): small files fill a pack with thousands. */
   indexMaxBlobs?: number;
 }
 
@@ -171,15 +180,15 @@ export class BlobSaver {
     this.unindexed.push({ pack, blobs: entries });
     this.unindexedBlobs += entries.length;
     this.opts.onPack?.(id);
-    if (this.unindexed.length >= (this.opts.indexEvery ?? 64) || this.unindexedBlobs >= (this.opts.indexMaxBlobs ?? 50_000)) await this.writeIndex();
+    if (this.unindexed.length >= (this.opts.indexEvery ?? 64) || this.unindexedBlobs >= (this.opts.indexMaxBlobs ?? INDEX_MAX_BLOBS)) await this.writeIndex();
   }
 
   /**
    * Writes an index file naming the stored packs no index file names yet. Every 64 packs
-   * (~1 GiB) or 50,000 blobs during a session, not once at its end: encoding the index
-   * file holds its entries in memory (~130 bytes a blob, and as much again as JSON), so
-   * one file for a whole backup grew with the backup, by ~0.4 GB for a million new
-   * blobs; 64 packs of small files (~4 KiB each) still held 250k blobs.
+   * (~1 GiB) or INDEX_MAX_BLOBS blobs during a session, not once at its end: encoding
+   * the index file holds its entries in memory (~130 bytes a blob, and as much again as
+   * JSON), so one file for a whole backup grew with the backup, by ~0.4 GB for a
+   * million new blobs; 64 packs of small files (~4 KiB each) still held 250k blobs.
    */
   private writeIndex(): Promise<void> {
     const next = this.indexing.then(async () => {
