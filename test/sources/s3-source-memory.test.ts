@@ -13,6 +13,7 @@ import type { GotObject } from '../../src/sources/s3/s3-bucket.js';
 import { clashName, decodeSegment, encodeSegment, placeKey } from '../../src/sources/s3/s3-names.js';
 import type { ListedObject, ObjectHeaders } from '../../src/sources/s3/s3-object-meta.js';
 import { restoreToBucket } from '../../src/sources/s3/s3-restore.js';
+import { repairIndex } from '../../src/maintenance/repair-index.js';
 import { S3TreeBuilder, type BucketReader } from '../../src/sources/s3/s3-tree-builder.js';
 import { pseudoRandom } from '../helpers/data.js';
 import { makeTempRepo, type TempRepo } from '../helpers/temp-repo.js';
@@ -123,6 +124,7 @@ describe('S3 source tree building (in-memory bucket)', () => {
           const b = new S3TreeBuilder(repo, ctx.saver, bucket, {
             parentTree: ctx.parent?.tree ?? null,
             reuseUnchanged: ctx.reuseUnchanged,
+            parentStored: ctx.parentStored,
             onWarning: (w) => warnings.push(`${w.code} ${w.path}`),
           });
           const res = await b.run();
@@ -134,6 +136,28 @@ describe('S3 source tree building (in-memory bucket)', () => {
     snaps.push(r.snapshot);
     return { ...r, objectsRead };
   }
+
+  it('after a lost pack and repair index, reads again the unchanged objects whose data was in it', async () => {
+    const src = new MemBucket('p/');
+    for (let i = 0; i < 20; i++) src.set(`p/d${i % 4}/f${i}.bin`, pseudoRandom(100 + i, 5000));
+    await backup(src);
+    src.gets = [];
+    const before = await backup(src);
+    expect(src.gets).toEqual([]);
+
+    const lost = repo.index.packIds().find((p) => repo.index.blobsInPack(p).some((b) => b.type === 'data'))!;
+    const lostBlobs = repo.index.blobsInPack(lost).filter((b) => b.type === 'data').length;
+    await rm(join(t.repo, 'data', lost.slice(0, 2), lost));
+    await repairIndex(repo);
+    src.gets = [];
+    const healed = await backup(src);
+    expect(src.gets.length).toBeGreaterThanOrEqual(Math.min(lostBlobs, 20));
+    expect(healed.snapshot.summary!.dataBlobs).toBe(lostBlobs);
+    expect(healed.snapshot.tree).toBe(before.snapshot.tree);
+    const dst = new MemBucket('');
+    await restoreToBucket(repo, healed.snapshot.tree, dst, {});
+    for (let i = 0; i < 20; i++) expect(dst.objects.get(`d${i % 4}/f${i}.bin`)!.body.equals(pseudoRandom(100 + i, 5000))).toBe(true);
+  });
 
   it('maps keys to names injectively', () => {
     expect(placeKey('a/b/', 0)).toEqual({ dirs: ['a', 'b'], leaf: null });
