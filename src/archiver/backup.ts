@@ -174,7 +174,7 @@ function parentIsStored(repo: Repository, parent: SnapshotInfo | null): boolean 
   const rec = parent ? repo.index.storedSnapshot(parent.id) : undefined;
   if (!parent || !rec) return false;
   if (!repo.index.hasCondemned) return true;
-  return repo.gcMarksKnown.every((mark, i) => rec.marks.includes(mark) || repo.gcMarkSnapshots[i]?.has(parent.id) === true);
+  return repo.gcMarksKnown.every((mark) => rec.marks.includes(mark) || repo.gcMarkSnapshots.get(mark)?.has(parent.id) === true);
 }
 
 /** Best effort, as any cache write: without the record the next backup looks blobs up. */

@@ -233,11 +233,6 @@ export class BlobIndex {
     return this.condemnedCount > 0;
   }
 
-  /** The packs some gc mark condemns, as last set. */
-  condemnedPacks(): Set<string> {
-    return new Set(this.db.prepare('SELECT pack FROM condemned').pluck().all() as string[]);
-  }
-
   /** Location for reading: prefers live packs, but falls back to condemned ones (not yet swept). */
   findForRead(type: BlobType, id: BlobId): BlobLocation | undefined {
     return this.find(type, id) ?? this.toLocation(type, id, this.stmt.lookupAny.get(id, TYPE_CODE[type]));
@@ -330,7 +325,8 @@ export class BlobIndex {
 
   /**
    * Forgets every pack and index file without counting a loss: for `repair index`,
-   * which compares what it rebuilt with what was there and calls noteLoss itself.
+   * which has removed the packs it did not find again (removePack) and reads the rest
+   * back in.
    */
   clearPacks(): void {
     this.tx(() => {

@@ -50,13 +50,11 @@ export async function repairIndex(repo: Repository, opts: { onProgress?: (p: Pro
       removed++;
     }
     // The cache starts over from the new index files. A pack it knew that is not among
-    // them (gone, or unreadable) may hold blobs of snapshots: the next backups must not
-    // reuse those snapshots' blobs unchecked, so that backing the files up again heals.
+    // them (gone, or unreadable) leaves it as any pack does, a loss unless condemned, so
+    // that backing the files up again heals; the rest are forgotten and read back in.
     const rebuilt = new Set(packs.map((p) => p.pack.id));
-    const condemned = repo.index.condemnedPacks();
-    const lost = repo.index.packIds().some((id) => !rebuilt.has(id) && !condemned.has(id));
+    for (const id of repo.index.packIds()) if (!rebuilt.has(id)) repo.index.removePack(id);
     repo.index.clearPacks();
-    if (lost) repo.index.noteLoss();
     repo.index.tx(() => {
       for (let i = 0; i < packs.length; i += PACKS_PER_INDEX_FILE) {
         const indexId = written[i / PACKS_PER_INDEX_FILE]!;

@@ -64,7 +64,7 @@ export async function loadGcMarks(repo: Repository): Promise<Map<string, GcMark>
   for (const m of marks.values()) for (const p of m.packs) condemned.add(p);
   repo.index.setCondemned(condemned);
   repo.gcMarksKnown = [...marks.keys()];
-  repo.gcMarkSnapshots = [...marks.values()].map((m) => (Array.isArray(m.snapshots) ? new Set(m.snapshots) : null));
+  repo.gcMarkSnapshots = new Map([...marks].flatMap(([id, m]) => (Array.isArray(m.snapshots) ? [[id, new Set(m.snapshots)] as const] : [])));
   return marks;
 }
 

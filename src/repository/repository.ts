@@ -68,10 +68,10 @@ export class Repository {
    */
   gcMarksKnown: readonly string[] = [];
   /**
-   * For each of those marks, the snapshots it was computed from (null for an older mark
-   * that does not say): a snapshot in every set has no blob only in a marked pack.
+   * For those marks, by id, the snapshots each was computed from (absent for an older
+   * mark that does not say): a snapshot in a mark's set has no blob only in its packs.
    */
-  gcMarkSnapshots: ReadonlyArray<ReadonlySet<string> | null> = [];
+  gcMarkSnapshots: ReadonlyMap<string, ReadonlySet<string>> = new Map();
   readonly hasher: BlobHasher;
   readonly gear: Uint32Array;
   // Bounded by nodes, not only trees: 2048 directories of 500 files each held ~60 MB.

@@ -9,6 +9,7 @@ import { LocalBackend } from '../../src/backend/local-backend.js';
 import { Repository } from '../../src/repository/repository.js';
 import { packName } from '../../src/repository/repository.js';
 import { ScanDirLister } from '../../src/fs/dir-lister.js';
+import { loadGcMarks, syncIndex } from '../../src/repository/index-sync.js';
 import type { BlobId } from '../../src/core/ids.js';
 import type { RepositorySession, SnapshotInfo } from '../../src/engine/types.js';
 import type { Tree } from '../../src/snapshot/tree.js';
@@ -47,13 +48,29 @@ describe('backing up after a pack was lost', () => {
   async function packOf(type: 'data' | 'tree', id: BlobId): Promise<string> {
     const r = await Repository.open(new LocalBackend(t.repo), t.password, { clock: new FakeClock(), random: systemRandom, cacheDir: join(t.dir, 'probe-cache') });
     try {
-      const { syncIndex } = await import('../../src/repository/index-sync.js');
       await syncIndex(r);
       return r.index.find(type, id)!.pack;
     } finally {
       await r.close();
       await rm(join(t.dir, 'probe-cache'), { recursive: true, force: true });
     }
+  }
+
+  /**
+   * setup, then a file backed up once and deleted; the snapshots that held it are
+   * forgotten and a prune marks its pack (not swept yet). Returns the source.
+   */
+  async function setupWithMark(clock: FakeClock): Promise<string> {
+    const { src, first } = await setup(clock);
+    await writeFile(join(src, 'b', 'gone.bin'), pseudoRandom(9, 300_000));
+    clock.advance(60_000);
+    const withGone = (await s.backup({ paths: [src] })).snapshot;
+    await rm(join(src, 'b', 'gone.bin'));
+    clock.advance(60_000);
+    await s.backup({ paths: [src] });
+    await s.forget({ ids: [first.id, withGone.id] });
+    expect((await s.prune()).marked.packs).toBeGreaterThan(0);
+    return src;
   }
 
   async function nodeIn(snap: SnapshotInfo, dir: string, name: string) {
@@ -149,16 +166,7 @@ describe('backing up after a pack was lost', () => {
 
   it.runIf(ScanDirLister.available())('while a mark waits for its sweep, a parent the mark was computed from, or whose backup loaded it, is still known stored', async () => {
     const clock = new FakeClock('2026-03-01T00:00:00Z');
-    const { src, first } = await setup(clock);
-    await s.forget({ ids: [first.id] });
-    await writeFile(join(src, 'b', 'gone.bin'), pseudoRandom(9, 300_000));
-    clock.advance(60_000);
-    const withGone = (await s.backup({ paths: [src] })).snapshot;
-    await s.forget({ ids: [withGone.id] });
-    await rm(join(src, 'b', 'gone.bin'));
-    clock.advance(60_000);
-    await s.backup({ paths: [src] });
-    expect((await s.prune()).marked.packs).toBeGreaterThan(0);
+    const src = await setupWithMark(clock);
     const idx = (s as unknown as { repo: Repository }).repo.index;
     expect(idx.hasCondemned).toBe(true);
 
@@ -180,7 +188,8 @@ describe('backing up after a pack was lost', () => {
     // A mark that neither lists the parent nor was loaded by the parent's backup (one
     // made by a prune elsewhere while that backup ran): blobs are looked up, trees loaded.
     const repo = (s as unknown as { repo: Repository }).repo;
-    await repo.saveSealed('gc', { created: clock.now().toISOString(), packs: [...idx.condemnedPacks()], snapshots: [] });
+    const condemned = [...(await loadGcMarks(repo)).values()].flatMap((m) => m.packs);
+    await repo.saveSealed('gc', { created: clock.now().toISOString(), packs: condemned, snapshots: [] });
     loads.mockClear();
     clock.advance(60_000);
     const wary = (await s.backup({ paths: [src] })).snapshot;
@@ -190,15 +199,7 @@ describe('backing up after a pack was lost', () => {
 
   it.runIf(ScanDirLister.available())('a prune on this host does not cost the next backup its directory memo', async () => {
     const clock = new FakeClock('2026-03-01T00:00:00Z');
-    const { src, first } = await setup(clock);
-    await writeFile(join(src, 'b', 'gone.bin'), pseudoRandom(9, 300_000));
-    clock.advance(60_000);
-    const withGone = (await s.backup({ paths: [src] })).snapshot;
-    await rm(join(src, 'b', 'gone.bin'));
-    clock.advance(60_000);
-    await s.backup({ paths: [src] });
-    await s.forget({ ids: [first.id, withGone.id] });
-    expect((await s.prune()).marked.packs).toBeGreaterThan(0);
+    const src = await setupWithMark(clock);
     clock.advance(2 * 3600_000);
     expect((await s.prune()).swept.packs).toBeGreaterThan(0);
     const idx = (s as unknown as { repo: Repository }).repo.index;
