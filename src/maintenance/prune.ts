@@ -2,16 +2,15 @@ import { CairnError } from '../core/errors/index.js';
 import type { PackId } from '../core/ids.js';
 import type { PruneOptions, PruneResult } from '../engine/types.js';
 import { BlobSaver } from '../repository/blob-saver.js';
-import { encodeIndexFile } from '../repository/index-file.js';
 import { loadGcMarks, scanPacks, syncIndex, type GcMark } from '../repository/index-sync.js';
 import { listLiveLocks, removeStaleLocks, RepoLock } from '../repository/lock.js';
 import { packName, type Repository } from '../repository/repository.js';
+import { rewriteIndexWithout } from '../repository/rewrite-index.js';
 import { computeReachable, walDataRoots } from './reachable.js';
 
 export const DEFAULT_GC_DELAY_MS = 60 * 60_000;
 /** Temp files of interrupted saves are removed once this old: no save takes an hour. */
 const TEMP_FILE_AGE_MS = 60 * 60_000;
-const PACKS_PER_INDEX_FILE = 1000;
 
 /**
  * Two-phase garbage collection (docs/repository-format.md): mark unused packs (after
@@ -143,26 +142,9 @@ async function sweep(repo: Repository, marks: [string, GcMark][], condemned: Set
     }
   }
   const sizes = new Map([...toDelete].map((p) => [p, repo.index.getPack(p)?.size ?? 0]));
-  // 1. New index files without the swept packs, superseding all current ones.
-  const oldIndexFiles = [...repo.index.indexFiles()];
-  const keep = repo.index.packIds().filter((p) => !toDelete.has(p));
-  const newIndexIds: string[] = [];
-  for (let i = 0; i < keep.length; i += PACKS_PER_INDEX_FILE) {
-    const slice = keep.slice(i, i + PACKS_PER_INDEX_FILE);
-    const body = encodeIndexFile(
-      slice.map((id) => ({ pack: repo.index.getPack(id)!, blobs: repo.index.blobsInPack(id) })),
-      i === 0 ? oldIndexFiles : [],
-    );
-    const id = await repo.saveSealed('index', body);
-    repo.index.markIndexed(slice, id);
-    newIndexIds.push(id);
-  }
-  // 2. Old index files go; 3. then the packs; 4. then the marks.
-  for (const id of oldIndexFiles) {
-    if (newIndexIds.includes(id)) continue;
-    await repo.backend.remove(`index/${id}`);
-    repo.index.dropIndexFile(id);
-  }
+  // 1. New index files without the swept packs, superseding all current ones; 2. old
+  // index files go; 3. then the packs; 4. then the marks.
+  await rewriteIndexWithout(repo, toDelete);
   for (const p of toDelete) {
     const size = sizes.get(p) ?? 0;
     await repo.backend.remove(packName(p));
