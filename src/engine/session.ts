@@ -10,6 +10,7 @@ import { runCheck } from '../verify/check.js';
 import { runForget } from '../maintenance/forget.js';
 import { runPrune } from '../maintenance/prune.js';
 import { repairIndex } from '../maintenance/repair-index.js';
+import { repairPacks } from '../maintenance/repair-packs.js';
 import { syncIndex } from '../repository/index-sync.js';
 import { safeUser, type Repository } from '../repository/repository.js';
 import * as keys from '../repository/key-manager.js';
@@ -405,6 +406,11 @@ export class Session implements T.RepositorySession {
   async repairIndex(opts?: { onProgress?: (p: T.Progress) => void }): Promise<T.RepairResult> {
     requireFullAccess(this.role, 'repair index');
     return repairIndex(this.repo, opts);
+  }
+
+  async repairPacks(ids: readonly string[], opts: { dryRun?: boolean; onProgress?: (p: T.Progress) => void } = {}): Promise<T.RepairPacksResult> {
+    if (!opts.dryRun) requireFullAccess(this.role, 'repair packs');
+    return repairPacks(this.repo, ids, opts);
   }
 
   async unlock(opts: { all?: boolean } = {}): Promise<T.UnlockResult> {

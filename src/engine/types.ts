@@ -335,6 +335,33 @@ export interface UnlockResult {
   live: { id: string; kind: string; host: string; pid: number; created: string }[];
 }
 
+/** One pack named to `repair packs`. */
+export interface PackRepairResult {
+  id: string;
+  /** intact: read whole again and sound, left alone; damaged: taken out (unless a dry run). */
+  status: 'intact' | 'damaged';
+  /** Blobs the index (or, for a pack it does not know, the pack's own trailer) lists. */
+  blobs: number;
+  /** Blobs that still open and hash to their id, stored again in new packs. */
+  salvaged: number;
+  /** Blobs that do not: their data is gone from the repository. */
+  lost: { type: 'data' | 'tree'; id: string }[];
+  /** The pack's SHA-256 is not its name. */
+  hashMismatch?: boolean;
+  /** Why its header or trailer does not parse. */
+  structure?: string;
+  /** Whether the index named the pack. */
+  indexed: boolean;
+}
+
+export interface RepairPacksResult {
+  dryRun: boolean;
+  packs: PackRepairResult[];
+  blobsSalvaged: number;
+  blobsLost: number;
+  packsRemoved: number;
+}
+
 export interface RepairResult {
   packsRead: number;
   blobs: number;
@@ -371,6 +398,11 @@ export interface RepositorySession {
   /** Replaces the key slot that opened this session with one for newPassword. */
   changePassword(newPassword: string): Promise<KeyInfo>;
   repairIndex(opts?: { onProgress?: (p: Progress) => void }): Promise<RepairResult>;
+  /**
+   * Takes damaged packs out, storing again each of their blobs that still opens (see
+   * maintenance/repair-packs.ts). Full ids; PACK_NOT_FOUND for one not in data/.
+   */
+  repairPacks(ids: readonly string[], opts?: { dryRun?: boolean; onProgress?: (p: Progress) => void }): Promise<RepairPacksResult>;
   /** Deletes stale lock files; with `all`, every lock file (only when no cairn runs). */
   unlock(opts?: { all?: boolean }): Promise<UnlockResult>;
   /** A PostgreSQL base backup (pg_basebackup) as a snapshot of source type `postgres`. */

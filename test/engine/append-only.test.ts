@@ -125,7 +125,7 @@ describe('an append-only session', () => {
     }
   });
 
-  it('refuses forget, prune, repair index, key add/remove/passwd and unlock --all with APPEND_ONLY, deleting nothing', async () => {
+  it('refuses forget, prune, repair index and packs, key add/remove/passwd and unlock --all with APPEND_ONLY, deleting nothing', async () => {
     const before = await repoFiles();
     const s = await openHost();
     const log = opened.at(-1)!;
@@ -137,6 +137,7 @@ describe('an append-only session', () => {
         ['prune', () => s.prune()],
         ['prune', () => s.prune({ gcDelayMs: 0 })],
         ['repair index', () => s.repairIndex()],
+        ['repair packs', () => s.repairPacks(['0'.repeat(64)])],
         ['key add', () => s.addKey('another password')],
         ['key add', () => s.addKey('another password', { role: 'append-only' })],
         ['key remove', () => s.removeKey(adminKeyId)],
@@ -168,6 +169,8 @@ describe('an append-only session', () => {
       expect(f.dryRun).toBe(true);
       expect(f.removed).toEqual([firstSnapshot]); // what it would remove
       expect((await s.prune({ dryRun: true })).dryRun).toBe(true);
+      const pack = [...(await repoFiles()).keys()].find((f) => f.startsWith('data/'))!.split('/').pop()!;
+      expect((await s.repairPacks([pack], { dryRun: true })).packs[0]!.status).toBe('intact');
       expect(await s.unlock()).toMatchObject({ removed: 0 });
       expect((await s.check({ readData: true })).problems).toEqual([]);
       expect((await s.stats()).snapshots).toBe(2); // the dry run removed nothing

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { CairnError } from '../../core/errors/index.js';
-import type { RepairResult } from '../../engine/types.js';
+import type { RepairPacksResult, RepairResult } from '../../engine/types.js';
 import { CliContext } from '../cli-context.js';
 import type { CliDeps } from '../cli-deps.js';
 import { formatCount } from '../format-count.js';
@@ -20,12 +20,34 @@ export function formatRepairSummary(r: RepairResult): string[] {
   ];
 }
 
+export function formatRepairPacksSummary(r: RepairPacksResult): string[] {
+  const lines: string[] = [];
+  for (const p of r.packs) {
+    if (p.status === 'intact') {
+      lines.push(`pack ${p.id}: read again and sound (${formatCount(p.blobs)} blobs), left alone`);
+      continue;
+    }
+    const why = [p.hashMismatch ? 'its hash does not match its name' : '', p.structure ?? ''].filter(Boolean).join('; ');
+    lines.push(`pack ${p.id}: damaged${why ? ` (${why})` : ''}`);
+    lines.push(
+      ...formatKeyValues([
+        ['blobs', formatCount(p.blobs)],
+        [r.dryRun ? 'would salvage' : 'salvaged', formatCount(p.salvaged)],
+        ['lost', formatCount(p.lost.length)],
+      ]).map((l) => `  ${l}`),
+    );
+  }
+  if (r.dryRun) lines.push('dry run: nothing was changed');
+  else if (r.packsRemoved > 0) lines.push(`${formatCount(r.packsRemoved)} damaged pack${r.packsRemoved === 1 ? '' : 's'} removed`);
+  return lines;
+}
+
 /** `repair index`: rebuild the index from the packs' own headers. */
 export function repairCommand(parent: Command, deps: CliDeps): Command {
   const repair = parent
     .command('repair')
     .description('rebuild damaged repository metadata')
-    .addHelpText('after', '\nExample:\n  cairn repair index');
+    .addHelpText('after', '\nExamples:\n  cairn repair index\n  cairn repair packs <id>');
 
   repair
     .command('index')
@@ -59,6 +81,50 @@ Example:
           new CairnError('PACK_CORRUPT', `${n} pack${n === 1 ? '' : 's'} could not be read and ${n === 1 ? 'was' : 'were'} left out of the index`, {
             hint: "run 'cairn check' to see which snapshots and files are affected",
           }),
+        );
+      }
+    });
+  repair
+    .command('packs')
+    .description('take damaged packs out of the repository, keeping every blob of them that still reads')
+    .argument('<ids...>', "full pack ids, as 'cairn check --read-data' lists them under \"damaged packs\"")
+    .option('--dry-run', 'read the packs and report what would be salvaged and lost; change nothing')
+    .addHelpText(
+      'after',
+      `
+Reads each pack again, whole. A pack that is sound now is left alone (what check saw
+may have been a read error). From a damaged one, every blob that still decrypts and
+hashes to its id is stored again in new packs; then the index is rewritten without
+the pack and the pack file is deleted.
+
+The blobs that could not be read are gone from the repository. Back the sources up
+again with a plain 'cairn backup': it stores again whatever is missing and still on
+disk, which also mends older snapshots of the same content. 'cairn check' then names
+the snapshots that still miss data: forget them.
+
+Examples:
+  cairn check --read-data
+  cairn repair packs --dry-run 3f1c...e9a0
+  cairn repair packs 3f1c...e9a0`,
+    )
+    .action(async (ids: string[], flags: { dryRun?: boolean }, c: Command) => {
+      const ctx = CliContext.fromCommand(c, deps);
+      const result = await ctx.withSession(async (s) => {
+        const progress = createProgressReporter(ctx);
+        try {
+          return await s.repairPacks(ids, { dryRun: !!flags.dryRun, onProgress: (p) => progress.onProgress(p) });
+        } finally {
+          progress.done();
+        }
+      });
+      ctx.out.result(result, () => {
+        for (const l of formatRepairPacksSummary(result)) ctx.out.info(l);
+      });
+      if (result.blobsLost > 0) {
+        const n = result.blobsLost;
+        ctx.out.warn(
+          `${formatCount(n)} blob${n === 1 ? '' : 's'} could not be read${result.dryRun ? '' : ` and ${n === 1 ? 'is' : 'are'} gone from the repository`}: ` +
+            "back the sources up again ('cairn backup'), then run 'cairn check' to see which snapshots still miss data",
         );
       }
     });

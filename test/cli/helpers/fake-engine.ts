@@ -153,6 +153,10 @@ export class FakeEngine implements T.Engine {
         rec('repairIndex', []);
         return { packsRead: 1, blobs: 2, indexFilesWritten: 1, indexFilesRemoved: 1, damagedPacks: [] };
       },
+      async repairPacks(ids, opts) {
+        rec('repairPacks', [ids, opts]);
+        throw new CairnError('INTERNAL', 'FakeEngine: repairPacks not scripted');
+      },
       async unlock(opts?: { all?: boolean }) {
         rec('unlock', [opts]);
         return { removed: 0, live: [] };

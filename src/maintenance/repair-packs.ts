@@ -1,0 +1,156 @@
+import { isNotFound } from '../backend/types.js';
+import { CairnError } from '../core/errors/index.js';
+import { isId, type PackId } from '../core/ids.js';
+import type { PackRepairResult, Progress, RepairPacksResult } from '../engine/types.js';
+import { sha256Hex } from '../crypto/sha256.js';
+import { PACK_HEADER_SIZE, parsePackHeader, readWholePack } from '../format/pack-reader.js';
+import { BlobSaver } from '../repository/blob-saver.js';
+import { loadGcMarks, syncIndex } from '../repository/index-sync.js';
+import { RepoLock } from '../repository/lock.js';
+import { packName, type Repository } from '../repository/repository.js';
+import { rewriteIndexWithout } from '../repository/rewrite-index.js';
+import type { BlobLocation, PackRecord } from '../index/blob-index.js';
+
+/**
+ * `repair packs`: takes damaged packs out of the repository, keeping every blob of
+ * them that still opens and hashes to its id. Each named pack is read again whole; one
+ * that is sound now is left alone (the damage check saw may have been a read error).
+ * For a damaged one:
+ *  1. its good blobs are stored again in new packs, with their index file;
+ *  2. the index is rewritten without the pack;
+ *  3. the pack file is deleted.
+ * A crash between steps leaves a repository that is consistent and where the same
+ * command can run again: after 1, blobs exist twice; after 2, the pack is in data/
+ * but in no index file, so the next backup indexes it again and this repairs it again.
+ *
+ * Leaving the cache, a damaged pack counts as a loss (BlobIndex), so the next backup of
+ * each source looks its reused blobs up and stores again what is missing and still on
+ * disk: that heals the snapshots that named the lost blobs.
+ */
+export async function repairPacks(
+  repo: Repository,
+  ids: readonly string[],
+  opts: { dryRun?: boolean; onProgress?: (p: Progress) => void } = {},
+): Promise<RepairPacksResult> {
+  for (const id of ids) {
+    if (!isId(id)) {
+      throw new CairnError('USAGE', `not a pack id: ${JSON.stringify(id)}`, {
+        hint: "give the full 64-character ids that 'cairn check --read-data' lists under \"damaged packs\"",
+      });
+    }
+  }
+  const wanted = [...new Set(ids)] as PackId[];
+  const lock = opts.dryRun ? null : await RepoLock.acquire(repo, 'maintenance');
+  try {
+    await syncIndex(repo);
+    const marks = await loadGcMarks(repo);
+    const condemned = new Set<string>();
+    for (const m of marks.values()) for (const p of m.packs) condemned.add(p);
+
+    const packs: PackRepairResult[] = [];
+    const salvage: { type: BlobLocation['type']; id: BlobLocation['id']; plain: Buffer }[] = [];
+    let done = 0;
+    for (const id of wanted) {
+      let bytes: Buffer;
+      try {
+        bytes = await repo.backend.load(packName(id));
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        throw new CairnError('PACK_NOT_FOUND', `pack ${id} is not in the repository`, {
+          hint: "'cairn check' lists the packs the index names that are missing; 'cairn repair index' drops them from the index",
+          details: { pack: id },
+        });
+      }
+      const r = examine(repo, id, bytes);
+      packs.push(r.result);
+      salvage.push(...r.good);
+      opts.onProgress?.({ phase: 'repair', files: ++done, totalFiles: wanted.length, bytes: 0 });
+    }
+    const damaged = new Set(packs.filter((p) => p.status === 'damaged').map((p) => p.id as PackId));
+    const result: RepairPacksResult = {
+      dryRun: !!opts.dryRun,
+      packs,
+      blobsSalvaged: packs.reduce((n, p) => n + p.salvaged, 0),
+      blobsLost: packs.reduce((n, p) => n + p.lost.length, 0),
+      packsRemoved: 0,
+    };
+    if (opts.dryRun || damaged.size === 0) return result;
+
+    // 1. Condemned for the saver only, so it does not take a blob as stored because the
+    //    damaged pack holds it; a copy in a sound pack is enough and is not stored again.
+    repo.index.setCondemned([...condemned, ...damaged]);
+    const saver = new BlobSaver(repo);
+    try {
+      for (const b of salvage) await saver.save(b.type, b.plain, b.id);
+      await saver.finish();
+    } finally {
+      // A damaged pack leaves the cache as a loss (not as a condemned pack), so the next
+      // backup does not take its parent's blobs as stored.
+      repo.index.setCondemned(condemned);
+    }
+    // 2. and 3.
+    await rewriteIndexWithout(repo, damaged);
+    for (const id of damaged) {
+      await repo.backend.remove(packName(id));
+      repo.index.removePack(id);
+      result.packsRemoved++;
+    }
+    return result;
+  } finally {
+    await lock?.release().catch(() => undefined);
+  }
+}
+
+/**
+ * Which blobs of one pack still open. The blob list comes from the index when it knows
+ * the pack (written while the pack was sound), else from the pack's own trailer.
+ */
+function examine(
+  repo: Repository,
+  id: PackId,
+  bytes: Buffer,
+): { result: PackRepairResult; good: { type: BlobLocation['type']; id: BlobLocation['id']; plain: Buffer }[] } {
+  let record: PackRecord | undefined = repo.index.getPack(id);
+  let entries: BlobLocation[] = record ? repo.index.blobsInPack(id) : [];
+  let structure: string | null = null;
+  const hash = sha256Hex(bytes);
+  try {
+    const parsed = readWholePack(bytes, repo.keyFor);
+    if (!record) {
+      const { encKeyId, salt } = parsePackHeader(bytes.subarray(0, PACK_HEADER_SIZE));
+      record = { id, size: bytes.length, encKeyId, salt };
+      entries = parsed.entries.map((e) => ({ ...e, pack: id }));
+    }
+  } catch (err) {
+    if (!(err instanceof CairnError)) throw err;
+    structure = err.message;
+  }
+  const good: { type: BlobLocation['type']; id: BlobLocation['id']; plain: Buffer }[] = [];
+  const lost: PackRepairResult['lost'] = [];
+  if (record) {
+    for (const e of entries) {
+      try {
+        const end = e.offset + e.length;
+        if (end > bytes.length) throw new CairnError('PACK_CORRUPT', `blob ${e.id.slice(0, 8)} lies past the end of the pack`);
+        good.push({ type: e.type, id: e.id, plain: repo.openBlobAt(e, record, bytes.subarray(e.offset, end)) });
+      } catch (err) {
+        if (!(err instanceof CairnError)) throw err;
+        lost.push({ type: e.type, id: e.id });
+      }
+    }
+  }
+  const intact = hash === id && structure === null && lost.length === 0 && record !== undefined;
+  return {
+    result: {
+      id,
+      status: intact ? 'intact' : 'damaged',
+      blobs: entries.length,
+      salvaged: intact ? 0 : good.length,
+      lost,
+      ...(hash !== id ? { hashMismatch: true } : {}),
+      ...(structure !== null ? { structure } : {}),
+      indexed: repo.index.hasPack(id),
+    },
+    good: intact ? [] : good,
+  };
+}
