@@ -5,7 +5,7 @@ import { applyEntryMeta } from '../fs/apply-entry-meta.js';
 import { createSpecial } from '../fs/create-special.js';
 import type { Repository } from '../repository/repository.js';
 import type { TreeNode } from '../snapshot/tree.js';
-import { normaliseIncludes, selectedTree } from './selected-tree.js';
+import { isDamage, normaliseIncludes, selectedTree } from './selected-tree.js';
 import type { Progress, SnapshotInfo } from '../engine/types.js';
 import { BlobSource } from './blob-source.js';
 import { BigFileWriter } from './big-file.js';
@@ -36,6 +36,16 @@ export interface RestoreStats {
   warnings: string[];
 }
 
+/** What a restore could not bring back because the repository's data for it is damaged or gone. */
+export interface DamagedEntry {
+  /** Path inside the snapshot. */
+  path: string;
+  /** A file, or a directory whose listing could not be read (its contents are missing). */
+  type: 'file' | 'dir';
+  code: string;
+  message: string;
+}
+
 /**
  * Restores a snapshot's tree under `target`, mirroring absolute paths as restic does
  * (/srv/data/x → TARGET/srv/data/x). Files are written with positioned writes; all-
@@ -49,6 +59,12 @@ export class Restorer {
   private readonly links = new Map<string, Promise<Buffer>>();
   private readonly owner = process.getuid?.() === 0;
   readonly stats: RestoreStats = { files: 0, dirs: 0, bytes: 0, warnings: [] };
+  /**
+   * Files and directories lost to damaged or missing data. A restore does not stop at
+   * the first: it brings back everything else (as restic does), leaves no partly
+   * written file, and then fails naming them all.
+   */
+  readonly damaged: DamagedEntry[] = [];
   private readonly includes: string[] | undefined;
 
   private readonly small: SmallFileBatcher;
@@ -76,6 +92,18 @@ export class Restorer {
     await warmed;
     if (this.opts.estimateTotals) this.totals = await this.sumSelected(snapshot.tree, target);
     await this.restoreTree(snapshot.tree, target);
+    if (this.damaged.length > 0) {
+      const n = this.damaged.length;
+      const first = this.damaged[0]!;
+      throw new CairnError(
+        first.code as 'PACK_CORRUPT' | 'BLOB_MISSING',
+        `restore incomplete: the data of ${n} ${n === 1 ? 'entry' : 'entries'} of snapshot ${snapshot.shortId} is damaged or missing in the repository (${first.path}${n > 1 ? ` and ${n - 1} more` : ''}); everything else was restored (${this.stats.files} files, ${this.stats.dirs} directories)`,
+        {
+          hint: "'cairn check --read-data' names the damaged packs; 'cairn repair packs' takes them out, and an older snapshot may still hold these files",
+          details: { damaged: this.damaged, files: this.stats.files, dirs: this.stats.dirs },
+        },
+      );
+    }
     if (this.includes && this.stats.files + this.stats.dirs === 0) {
       throw new CairnError('PATH_NOT_FOUND', `nothing in snapshot ${snapshot.shortId} matches ${this.includes.join(', ')}`, {
         hint: 'paths are absolute inside the snapshot, e.g. /srv/data/file; see `cairn ls`',
@@ -84,11 +112,30 @@ export class Restorer {
     return this.stats;
   }
 
+  /** A subdirectory whose listing is damaged: restored empty, and named. */
+  private readonly onDamagedTree = (snapDir: string, err: CairnError): void => {
+    this.damaged.push({ path: snapDir, type: 'dir', code: err.code, message: `its listing could not be read, so nothing in it was restored: ${err.message}` });
+  };
+
+  /**
+   * A file whose data is damaged: named, and the partly written file removed, so that
+   * every file the restore leaves is whole. Other errors (the target's) still end the restore.
+   */
+  private async fileDamaged(err: unknown, snapPath: string, path: Buffer): Promise<void> {
+    if (!isDamage(err)) throw err;
+    this.damaged.push({ path: snapPath, type: 'file', code: err.code, message: err.message });
+    try {
+      await unlink(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fromSystemError(e, path.toString());
+    }
+  }
+
   private totals: { files: number; bytes: number } | undefined;
 
   private async sumSelected(tree: BlobId, target: Buffer): Promise<{ files: number; bytes: number }> {
     const t = { files: 0, bytes: 0 };
-    for await (const ev of selectedTree(this.repo, tree, this.includes, target)) {
+    for await (const ev of selectedTree(this.repo, tree, this.includes, target, () => undefined)) {
       if (ev.kind === 'entry' && ev.node.type === 'file') {
         t.files++;
         t.bytes += ev.node.size ?? 0;
@@ -106,7 +153,7 @@ export class Restorer {
     const pending: Promise<void>[][] = [[]];
     const outstanding = new WorkSet();
     try {
-      for await (const ev of selectedTree(this.repo, treeId, this.includes, target)) {
+      for await (const ev of selectedTree(this.repo, treeId, this.includes, target, this.onDamagedTree)) {
         if (this.opts.signal?.aborted) throw new CairnError('CANCELLED', 'restore cancelled; the target holds a partial restore');
         if (ev.kind === 'enter') {
           await this.guard(ev.path, async () => {
@@ -127,12 +174,14 @@ export class Restorer {
         } else if (ev.node.type === 'file' && (ev.node.size ?? 0) <= SMALL_FILE && (ev.node.nlink ?? 1) <= 1) {
           // Batched (small-files.ts): bounded by the batches in flight, not by files.
           await this.small.ready();
-          const p = this.guard(ev.path, () => this.restoreEntry(ev.node, ev.snapPath, ev.path));
+          const { snapPath, path } = ev;
+          const p = this.guard(path, () => this.restoreEntry(ev.node, snapPath, path)).catch((err) => this.fileDamaged(err, snapPath, path));
           p.catch(() => undefined); // awaited below, with the rest
           pending[pending.length - 1]!.push(p);
         } else {
           await outstanding.room(MAX_OUTSTANDING_FILES);
-          const p = this.guard(ev.path, () => this.restoreEntry(ev.node, ev.snapPath, ev.path));
+          const { snapPath, path } = ev;
+          const p = this.guard(path, () => this.restoreEntry(ev.node, snapPath, path)).catch((err) => this.fileDamaged(err, snapPath, path));
           outstanding.add(p); // also marks p's rejection handled: it is awaited below
           pending[pending.length - 1]!.push(p);
         }
@@ -242,15 +291,19 @@ export class Restorer {
       failed?.(err);
       throw err;
     }
-    created?.(path);
     let pos: number;
     try {
       pos = await this.big.write(path, locs);
       this.stats.bytes += pos;
       await fh.truncate(node.size ?? pos);
+    } catch (err) {
+      // Other names of the file are linked once it is whole, not to a partial one.
+      failed?.(err);
+      throw err;
     } finally {
       await fh.close();
     }
+    created?.(path);
     await this.fileDone(node, snapPath, path, pos);
   }
 

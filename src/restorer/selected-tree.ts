@@ -37,15 +37,27 @@ export interface SelectedEvent {
  * raw target path under `targetDir`: directories as enter/leave pairs (so metadata can
  * be applied after the children), everything else as entries. Names that could escape
  * the target ("", ".", "..", or containing "/") are refused.
+ *
+ * With `onDamagedTree`, a subdirectory whose tree is damaged or missing from the
+ * repository (isDamage) is reported there and walked as empty; the root tree's
+ * failure always throws.
  */
 export async function* selectedTree(
   repo: Repository,
   treeId: BlobId,
   includes: string[] | undefined,
   targetDir: Buffer,
+  onDamagedTree?: (snapDir: string, err: CairnError) => void,
   snapDir = '',
 ): AsyncGenerator<SelectedEvent> {
-  const tree = await repo.loadTree(treeId);
+  let tree;
+  try {
+    tree = await repo.loadTree(treeId);
+  } catch (err) {
+    if (snapDir === '' || !onDamagedTree || !isDamage(err)) throw err;
+    onDamagedTree(snapDir, err);
+    return;
+  }
   for (const node of tree.nodes) {
     const name = nodeNameBytes(node);
     if (name.length === 0 || name.includes(0x2f) || name.equals(DOT) || name.equals(DOTDOT)) {
@@ -57,12 +69,20 @@ export async function* selectedTree(
     const path = Buffer.concat([targetDir, SLASH, name]);
     if (node.type === 'dir') {
       yield { kind: 'enter', node, snapPath, path, selection };
-      if (node.subtree) yield* selectedTree(repo, node.subtree, includes, path, snapPath);
+      if (node.subtree) yield* selectedTree(repo, node.subtree, includes, path, onDamagedTree, snapPath);
       yield { kind: 'leave', node, snapPath, path, selection };
     } else if (selection === 'all') {
       yield { kind: 'entry', node, snapPath, path, selection };
     }
   }
+}
+
+/**
+ * Errors that mean the repository's copy of some data is damaged or gone (not the
+ * target, not the environment): a restore goes on without what they hit.
+ */
+export function isDamage(err: unknown): err is CairnError {
+  return err instanceof CairnError && (err.code === 'PACK_CORRUPT' || err.code === 'BLOB_MISSING');
 }
 
 const SLASH = Buffer.from('/');

@@ -141,19 +141,26 @@ Examples:
       if (flags.start || flags.port !== undefined) throw usageError('--start and --port apply to --source restores only');
       const opts = toRestoreOptions(snapshot, flags, deps.cwd);
       const started = deps.clock.now().getTime();
-      const result = await ctx.withSession(async (s) => {
-        const progress = createProgressReporter(ctx, { perFile: true });
-        try {
-          return await s.restore({
-            ...opts,
-            onProgress: (p) => progress.onProgress(p),
-            estimateTotals: progress.wantsTotals,
-            signal: ctx.signal,
-          });
-        } finally {
-          progress.done();
-        }
-      });
+      const result = await ctx
+        .withSession(async (s) => {
+          const progress = createProgressReporter(ctx, { perFile: true });
+          try {
+            return await s.restore({
+              ...opts,
+              onProgress: (p) => progress.onProgress(p),
+              estimateTotals: progress.wantsTotals,
+              signal: ctx.signal,
+            });
+          } finally {
+            progress.done();
+          }
+        })
+        .catch((err: unknown) => {
+          // Damaged data: everything else was restored; name each entry that was not.
+          const damaged = err instanceof CairnError ? (err.details?.damaged as { path: string; message: string }[] | undefined) : undefined;
+          for (const d of damaged ?? []) ctx.out.warn(`not restored: ${d.path}: ${d.message}`);
+          throw err;
+        });
       for (const w of result.warnings) ctx.out.warn(w);
       const mismatches = result.verified?.mismatches ?? [];
       for (const m of mismatches) ctx.out.warn(`restored file differs from the snapshot: ${m}`);
