@@ -1,4 +1,5 @@
-import { cp, mkdtemp, open, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { flipByte } from '../helpers/damage.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,15 +36,6 @@ interface RepairJson {
   packs: { id: string; status: string; lost: { type: string; id: string }[] }[];
   packsRemoved: number;
   blobsLost: number;
-}
-
-async function flipByte(path: string, offset: number): Promise<void> {
-  const fh = await open(path, 'r+');
-  const b = Buffer.alloc(1);
-  await fh.read(b, 0, 1, offset);
-  b[0] = b[0]! ^ 0x01;
-  await fh.write(b, 0, 1, offset);
-  await fh.close();
 }
 
 describe.skipIf(!CAIRN_BUILT)('SIGKILL during repair packs', () => {

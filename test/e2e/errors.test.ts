@@ -439,7 +439,11 @@ describe('repository damage (exit 20)', () => {
     bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
     await fsp.writeFile(pack.path, bytes);
 
-    await expectCliError('PACK_CORRUPT', ['restore', 'latest', '--target', join(c.dir, 'restore')], c.env);
+    // Everything else is restored first; each file that is not is named on a warning line.
+    const [restored] = await expectCliError('PACK_CORRUPT', ['restore', 'latest', '--target', join(c.dir, 'restore')], c.env, {
+      before: /^cairn: warning: not restored: \/\S+: /,
+    });
+    expect(restored.stderr).toMatch(/^cairn: warning: not restored: /);
 
     const [plain, json] = await expectCliError('CHECK_FAILED', ['check', '--read-data'], c.env, { stdout: 'any', jsonStdout: 'result' });
     expect(plain.stdout).toContain(pack.id);
@@ -456,7 +460,11 @@ describe('repository damage (exit 20)', () => {
     const pack = await biggestPack(c.repo);
     await fsp.rm(pack.path);
 
-    await expectCliError('BLOB_MISSING', ['restore', 'latest', '--target', join(c.dir, 'restore')], c.env);
+    await expectCliError('BLOB_MISSING', ['restore', 'latest', '--target', join(c.dir, 'restore')], c.env, {
+      before: /^cairn: warning: not restored: \/\S+: /,
+    });
+    // repair packs needs a pack that is there.
+    await expectCliError('PACK_NOT_FOUND', ['repair', 'packs', pack.id], c.env);
     const [plain, json] = await expectCliError('CHECK_FAILED', ['check'], c.env, { stdout: 'any', jsonStdout: 'result' });
     expect(plain.stdout).toContain(pack.id);
     expect(JSON.parse(json.stdout).damagedPacks).toContain(pack.id);

@@ -1,8 +1,9 @@
 import { describe, it, expect, afterAll } from 'vitest';
-import { mkdir, writeFile, open, readdir, stat } from 'node:fs/promises';
+import { mkdir, writeFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeTempRepo, type TempRepo } from '../helpers/temp-repo.js';
 import { pseudoRandom } from '../helpers/data.js';
+import { flipByte } from '../helpers/damage.js';
 
 async function packFiles(repo: string): Promise<string[]> {
   const out: string[] = [];
@@ -10,15 +11,6 @@ async function packFiles(repo: string): Promise<string[]> {
     for (const f of await readdir(join(repo, 'data', d))) out.push(join(repo, 'data', d, f));
   }
   return out.sort();
-}
-
-async function flipByte(path: string, offset: number): Promise<void> {
-  const fh = await open(path, 'r+');
-  const b = Buffer.alloc(1);
-  await fh.read(b, 0, 1, offset);
-  b[0] = b[0]! ^ 0x01;
-  await fh.write(b, 0, 1, offset);
-  await fh.close();
 }
 
 describe('check --read-data on a damaged pack', () => {

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdir, open, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { flipByte, packIdsIn as packIds } from '../helpers/damage.js';
 import { join } from 'node:path';
 import { makeTempRepo, type TempRepo } from '../helpers/temp-repo.js';
 import { pseudoRandom } from '../helpers/data.js';
@@ -13,21 +14,6 @@ import { repairPacks } from '../../src/maintenance/repair-packs.js';
 import type { PackId } from '../../src/core/ids.js';
 import type { RepositorySession } from '../../src/engine/types.js';
 import { runCli } from '../cli/helpers/run-cli.js';
-
-async function packIds(repo: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const d of await readdir(join(repo, 'data'))) out.push(...(await readdir(join(repo, 'data', d))));
-  return out.sort();
-}
-
-async function flipByte(path: string, offset: number): Promise<void> {
-  const fh = await open(path, 'r+');
-  const b = Buffer.alloc(1);
-  await fh.read(b, 0, 1, offset);
-  b[0] = b[0]! ^ 0x01;
-  await fh.write(b, 0, 1, offset);
-  await fh.close();
-}
 
 /**
  * A pack with one bad blob among good ones: `check --read-data` names it, `repair

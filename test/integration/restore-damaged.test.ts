@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { link, mkdir, open, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { flipByte } from '../helpers/damage.js';
 import { join } from 'node:path';
 import { makeTempRepo, type TempRepo } from '../helpers/temp-repo.js';
 import { pseudoRandom } from '../helpers/data.js';
@@ -64,12 +65,7 @@ describe('restoring a snapshot with damaged data', () => {
     try {
       await syncIndex(r);
       const loc = r.index.find(type, id)!;
-      const fh = await open(join(t.repo, packName(loc.pack)), 'r+');
-      const b = Buffer.alloc(1);
-      await fh.read(b, 0, 1, loc.offset + 7);
-      b[0] = b[0]! ^ 0x40;
-      await fh.write(b, 0, 1, loc.offset + 7);
-      await fh.close();
+      await flipByte(join(t.repo, packName(loc.pack)), loc.offset + 7, 0x40);
       return loc.pack;
     } finally {
       await r.close();
