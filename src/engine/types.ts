@@ -400,7 +400,8 @@ export interface RepositorySession {
   repairIndex(opts?: { onProgress?: (p: Progress) => void }): Promise<RepairResult>;
   /**
    * Takes damaged packs out, storing again each of their blobs that still opens (see
-   * maintenance/repair-packs.ts). Full ids; PACK_NOT_FOUND for one not in data/.
+   * maintenance/repair-packs.ts). Full ids or unique prefixes (8+ hex digits);
+   * PACK_NOT_FOUND for one not in data/.
    */
   repairPacks(ids: readonly string[], opts?: { dryRun?: boolean; onProgress?: (p: Progress) => void }): Promise<RepairPacksResult>;
   /** Deletes stale lock files; with `all`, every lock file (only when no cairn runs). */

@@ -5,7 +5,7 @@ import type { PackRepairResult, Progress, RepairPacksResult } from '../engine/ty
 import { sha256Hex } from '../crypto/sha256.js';
 import { PACK_HEADER_SIZE, parsePackHeader, readWholePack } from '../format/pack-reader.js';
 import { BlobSaver } from '../repository/blob-saver.js';
-import { loadGcMarks, syncIndex } from '../repository/index-sync.js';
+import { listPacks, loadGcMarks, syncIndex } from '../repository/index-sync.js';
 import { RepoLock } from '../repository/lock.js';
 import { packName, type Repository } from '../repository/repository.js';
 import { rewriteIndexWithout } from '../repository/rewrite-index.js';
@@ -32,16 +32,9 @@ export async function repairPacks(
   ids: readonly string[],
   opts: { dryRun?: boolean; onProgress?: (p: Progress) => void } = {},
 ): Promise<RepairPacksResult> {
-  for (const id of ids) {
-    if (!isId(id)) {
-      throw new CairnError('USAGE', `not a pack id: ${JSON.stringify(id)}`, {
-        hint: "give the full 64-character ids that 'cairn check --read-data' lists under \"damaged packs\"",
-      });
-    }
-  }
-  const wanted = [...new Set(ids)] as PackId[];
   const lock = opts.dryRun ? null : await RepoLock.acquire(repo, 'maintenance');
   try {
+    const wanted = await resolvePackIds(repo, ids);
     await syncIndex(repo);
     const marks = await loadGcMarks(repo);
     const condemned = new Set<string>();
@@ -99,6 +92,35 @@ export async function repairPacks(
   } finally {
     await lock?.release().catch(() => undefined);
   }
+}
+
+/**
+ * Full ids, or unique prefixes of at least 8 hex digits resolved against the packs in
+ * data/ (listed only when a prefix is given). USAGE for anything else or an ambiguous
+ * prefix, PACK_NOT_FOUND for a prefix that matches nothing.
+ */
+async function resolvePackIds(repo: Repository, ids: readonly string[]): Promise<PackId[]> {
+  for (const id of ids) {
+    if (!/^[0-9a-f]{8,64}$/.test(id)) {
+      throw new CairnError('USAGE', `not a pack id or id prefix: ${JSON.stringify(id)}`, {
+        hint: "give the ids that 'cairn check --read-data' lists under \"damaged packs\" (or their first 8 or more characters)",
+      });
+    }
+  }
+  const prefixes = ids.filter((id) => !isId(id));
+  const listed = prefixes.length > 0 ? [...(await listPacks(repo)).keys()] : [];
+  const out = new Set<PackId>();
+  for (const id of ids) {
+    if (isId(id)) {
+      out.add(id as PackId);
+      continue;
+    }
+    const matches = listed.filter((p) => p.startsWith(id));
+    if (matches.length === 0) throw new CairnError('PACK_NOT_FOUND', `no pack id starts with ${id}`, { details: { prefix: id } });
+    if (matches.length > 1) throw new CairnError('USAGE', `pack id prefix ${id} matches ${matches.length} packs: give more of it`);
+    out.add(matches[0]!);
+  }
+  return [...out];
 }
 
 /**

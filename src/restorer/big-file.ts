@@ -44,17 +44,27 @@ export class BigFileWriter {
     }
     const { ranges } = planRanges([{ locs }], MAX_RANGE);
     const pathBytes = new Uint8Array(path);
+    // Settles only when no range of the file is being written any more: the caller
+    // removes a file whose data is damaged, and a worker still writing would then fail
+    // on a missing file. Ranges not started when one fails are skipped.
+    let failed: { err: unknown } | null = null;
     await Promise.all(
       ranges.map((r) =>
         this.limit(async () => {
-          if (this.signal?.aborted) throw new CairnError('CANCELLED', 'restore cancelled; the target holds a partial restore');
-          const w: BlobWrites = { path: pathBytes, range: await this.blobs.readSealed(r), at: r.locs.map((l) => at.get(l.id)!) };
-          // Without workers, the same task on this thread.
-          const result = this.pool ? await this.pool.writeBlobs(w) : writeBlobs(w, (range, entry) => this.blobs.openHere(r.pack, range, entry));
-          if (result.error) throw workerError(result.error);
+          if (failed) return;
+          try {
+            if (this.signal?.aborted) throw new CairnError('CANCELLED', 'restore cancelled; the target holds a partial restore');
+            const w: BlobWrites = { path: pathBytes, range: await this.blobs.readSealed(r), at: r.locs.map((l) => at.get(l.id)!) };
+            // Without workers, the same task on this thread.
+            const result = this.pool ? await this.pool.writeBlobs(w) : writeBlobs(w, (range, entry) => this.blobs.openHere(r.pack, range, entry));
+            if (result.error) throw workerError(result.error);
+          } catch (err) {
+            failed ??= { err };
+          }
         }),
       ),
     );
+    if (failed) throw (failed as { err: unknown }).err;
     return pos;
   }
 }

@@ -161,6 +161,19 @@ afterAll(async () => {
   await fsp.rm(work, { recursive: true, force: true });
 });
 
+/**
+ * `restore latest` plain, then with --json, each into a target of its own (a restore
+ * removes a damaged file it wrote; another restore writing the same file would then
+ * fail on it). Each file not restored is named on a warning line before the error.
+ */
+async function expectRestoreError(code: ErrorCode, c: Cli): Promise<CairnRun> {
+  const plain = await runCairn(['restore', 'latest', '--target', join(c.dir, 'restore')], c.env);
+  expectError(code, plain, false, { before: /^cairn: warning: not restored: \/\S+: / });
+  const json = await runCairn(['--json', 'restore', 'latest', '--target', join(c.dir, 'restore-json')], c.env);
+  expectError(code, json, true, { before: /^cairn: warning: not restored: \/\S+: / });
+  return plain;
+}
+
 /** A copy of the base repository (for cases that damage it), with its own cache. */
 async function copyOfBase(name: string): Promise<Cli> {
   const dir = join(work, name);
@@ -440,9 +453,7 @@ describe('repository damage (exit 20)', () => {
     await fsp.writeFile(pack.path, bytes);
 
     // Everything else is restored first; each file that is not is named on a warning line.
-    const [restored] = await expectCliError('PACK_CORRUPT', ['restore', 'latest', '--target', join(c.dir, 'restore')], c.env, {
-      before: /^cairn: warning: not restored: \/\S+: /,
-    });
+    const restored = await expectRestoreError('PACK_CORRUPT', c);
     expect(restored.stderr).toMatch(/^cairn: warning: not restored: /);
 
     const [plain, json] = await expectCliError('CHECK_FAILED', ['check', '--read-data'], c.env, { stdout: 'any', jsonStdout: 'result' });
@@ -460,11 +471,9 @@ describe('repository damage (exit 20)', () => {
     const pack = await biggestPack(c.repo);
     await fsp.rm(pack.path);
 
-    await expectCliError('BLOB_MISSING', ['restore', 'latest', '--target', join(c.dir, 'restore')], c.env, {
-      before: /^cairn: warning: not restored: \/\S+: /,
-    });
+    await expectRestoreError('BLOB_MISSING', c);
     // repair packs needs a pack that is there.
-    await expectCliError('PACK_NOT_FOUND', ['repair', 'packs', pack.id], c.env);
+    await expectCliError('PACK_NOT_FOUND', ['repair', 'packs', '--dry-run', pack.id], c.env);
     const [plain, json] = await expectCliError('CHECK_FAILED', ['check'], c.env, { stdout: 'any', jsonStdout: 'result' });
     expect(plain.stdout).toContain(pack.id);
     expect(JSON.parse(json.stdout).damagedPacks).toContain(pack.id);
@@ -731,7 +740,7 @@ describe('mariadb sources', () => {
 
 describe('coverage of the code table', () => {
   const self = readFileSync(fileURLToPath(import.meta.url), 'utf8');
-  const cased = new Set([...self.matchAll(/expect(?:Cli)?Error\(\s*'([A-Z_]+)'/g)].map((m) => m[1]!));
+  const cased = new Set([...self.matchAll(/expect(?:Cli|Restore)?Error\(\s*'([A-Z_]+)'/g)].map((m) => m[1]!));
 
   it('every code is either exercised by a case above or listed as not reachable from the CLI', () => {
     const missing = Object.keys(ERROR_CODES).filter((c) => !cased.has(c) && !(c in NOT_REACHABLE_FROM_CLI));

@@ -140,10 +140,19 @@ describe('repair packs', () => {
     }
   });
 
-  it('refuses ids that are not pack ids, and packs that are not there', async () => {
-    await setup();
-    await expect(s.repairPacks(['abc'])).rejects.toMatchObject({ code: 'USAGE' });
+  it('takes unique id prefixes; refuses what is not an id, ambiguous prefixes and packs that are not there', async () => {
+    const { pack } = await setup();
+    expect((await s.repairPacks([pack.slice(0, 8)], { dryRun: true })).packs.map((p) => p.id)).toEqual([pack]);
+    expect((await s.repairPacks([pack, pack.slice(0, 12)], { dryRun: true })).packs).toHaveLength(1);
+    await expect(s.repairPacks(['abc'])).rejects.toMatchObject({ code: 'USAGE' }); // under 8 digits
+    await expect(s.repairPacks(['../../etc/passwd'])).rejects.toMatchObject({ code: 'USAGE' });
     await expect(s.repairPacks(['0'.repeat(64)])).rejects.toMatchObject({ code: 'PACK_NOT_FOUND' });
+    const nothing = pack.startsWith('ffffffff') ? '00000000' : 'ffffffff';
+    await expect(s.repairPacks([nothing])).rejects.toMatchObject({ code: 'PACK_NOT_FOUND' });
+    // Two names in data/ sharing a prefix (placed by hand: the prefix is checked before any read).
+    await mkdir(join(t.repo, 'data', 'ab'), { recursive: true });
+    for (const tail of ['0', '1']) await writeFile(join(t.repo, 'data', 'ab', 'abababab' + tail.repeat(56)), 'x');
+    await expect(s.repairPacks(['abababab'])).rejects.toMatchObject({ code: 'USAGE', message: expect.stringMatching(/matches 2 packs/) });
   });
 
   it('can run again after failing between its steps, and the repository stays consistent', async () => {

@@ -87,7 +87,7 @@ Example:
   repair
     .command('packs')
     .description('take damaged packs out of the repository, keeping every blob of them that still reads')
-    .argument('<ids...>', "full pack ids, as 'cairn check --read-data' lists them under \"damaged packs\"")
+    .argument('<ids...>', "pack ids as 'cairn check --read-data' lists them under \"damaged packs\", or unique prefixes of 8+ characters")
     .option('--dry-run', 'read the packs and report what would be salvaged and lost; change nothing')
     .addHelpText(
       'after',
@@ -104,8 +104,8 @@ the snapshots that still miss data: forget them.
 
 Examples:
   cairn check --read-data
-  cairn repair packs --dry-run 3f1c...e9a0
-  cairn repair packs 3f1c...e9a0`,
+  cairn repair packs --dry-run 4a05d480
+  cairn repair packs 4a05d480`,
     )
     .action(async (ids: string[], flags: { dryRun?: boolean }, c: Command) => {
       const ctx = CliContext.fromCommand(c, deps);
