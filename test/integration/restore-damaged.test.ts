@@ -132,6 +132,23 @@ describe('restoring a snapshot with damaged data', () => {
     expect((await stat(join(out, src, 'docs', 'deep'))).isDirectory()).toBe(true);
   });
 
+  it('a big file of many pack ranges with its first one damaged is named and removed; the rest restores', async () => {
+    const { src } = await setup();
+    // Over 4 MiB: restored as several pack ranges, written by the workers at once.
+    await writeFile(join(src, 'media', 'huge.bin'), pseudoRandom(300, 14 * 2 ** 20));
+    const snap = (await s.backup({ paths: [src] })).snapshot;
+    const huge = await nodeIn(snap, join(src, 'media'), 'huge.bin');
+    expect(huge.content!.length).toBeGreaterThan(3);
+    await damageBlob('data', huge.content![0]!);
+    await reopen();
+    const out = join(t.dir, 'out');
+    const err = (await s.restore({ snapshot: snap.id, target: out }).catch((e: unknown) => e)) as { code: string; details: { damaged: { path: string }[] } };
+    expect(err.code).toBe('PACK_CORRUPT');
+    expect(err.details.damaged.map((d) => d.path)).toEqual([join(src, 'media', 'huge.bin')]);
+    await expect(stat(join(out, src, 'media', 'huge.bin'))).rejects.toMatchObject({ code: 'ENOENT' });
+    expect((await readFile(join(out, src, 'media', 'v0.bin'))).equals(big(0))).toBe(true);
+  });
+
   it('on the command line: one warning per entry not restored, then the error with its exit code', async () => {
     const { src, snap } = await setup();
     await damageBlob('data', (await nodeIn(snap, join(src, 'docs'), 'n3.txt')).content![0]!);
