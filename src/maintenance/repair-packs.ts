@@ -41,25 +41,42 @@ export async function repairPacks(
     for (const m of marks.values()) for (const p of m.packs) condemned.add(p);
 
     const packs: PackRepairResult[] = [];
-    const salvage: { type: BlobLocation['type']; id: BlobLocation['id']; plain: Buffer }[] = [];
+    const damaged = new Set<PackId>();
+    // One pack's plaintext in memory at a time: each damaged pack's good blobs go to
+    // the saver (which writes packs as they fill) before the next pack is read.
+    const saver = opts.dryRun ? null : new BlobSaver(repo);
     let done = 0;
-    for (const id of wanted) {
-      let bytes: Buffer;
-      try {
-        bytes = await repo.backend.load(packName(id));
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-        throw new CairnError('PACK_NOT_FOUND', `pack ${id} is not in the repository`, {
-          hint: "'cairn check' lists the packs the index names that are missing; 'cairn repair index' drops them from the index",
-          details: { pack: id },
-        });
+    try {
+      for (const id of wanted) {
+        let bytes: Buffer;
+        try {
+          bytes = await repo.backend.load(packName(id));
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+          throw new CairnError('PACK_NOT_FOUND', `pack ${id} is not in the repository`, {
+            hint: "'cairn check' lists the packs the index names that are missing; 'cairn repair index' drops them from the index",
+            details: { pack: id },
+          });
+        }
+        const r = examine(repo, id, bytes);
+        packs.push(r.result);
+        if (r.result.status === 'damaged') {
+          damaged.add(id);
+          if (saver) {
+            // 1. Condemned for the saver only, so it does not take a blob as stored
+            //    because the damaged pack holds it; a copy in a sound pack is enough.
+            repo.index.setCondemned([...condemned, ...damaged]);
+            for (const b of r.good) await saver.save(b.type, b.plain, b.id);
+          }
+        }
+        opts.onProgress?.({ phase: 'repair', files: ++done, totalFiles: wanted.length, bytes: 0 });
       }
-      const r = examine(repo, id, bytes);
-      packs.push(r.result);
-      salvage.push(...r.good);
-      opts.onProgress?.({ phase: 'repair', files: ++done, totalFiles: wanted.length, bytes: 0 });
+      await saver?.finish();
+    } finally {
+      // A damaged pack leaves the cache as a loss (not as a condemned pack), so the next
+      // backup does not take its parent's blobs as stored.
+      if (saver) repo.index.setCondemned(condemned);
     }
-    const damaged = new Set(packs.filter((p) => p.status === 'damaged').map((p) => p.id as PackId));
     const result: RepairPacksResult = {
       dryRun: !!opts.dryRun,
       packs,
@@ -69,18 +86,6 @@ export async function repairPacks(
     };
     if (opts.dryRun || damaged.size === 0) return result;
 
-    // 1. Condemned for the saver only, so it does not take a blob as stored because the
-    //    damaged pack holds it; a copy in a sound pack is enough and is not stored again.
-    repo.index.setCondemned([...condemned, ...damaged]);
-    const saver = new BlobSaver(repo);
-    try {
-      for (const b of salvage) await saver.save(b.type, b.plain, b.id);
-      await saver.finish();
-    } finally {
-      // A damaged pack leaves the cache as a loss (not as a condemned pack), so the next
-      // backup does not take its parent's blobs as stored.
-      repo.index.setCondemned(condemned);
-    }
     // 2. and 3.
     await rewriteIndexWithout(repo, damaged);
     for (const id of damaged) {
@@ -95,9 +100,10 @@ export async function repairPacks(
 }
 
 /**
- * Full ids, or unique prefixes of at least 8 hex digits resolved against the packs in
- * data/ (listed only when a prefix is given). USAGE for anything else or an ambiguous
- * prefix, PACK_NOT_FOUND for a prefix that matches nothing.
+ * Full ids, or unique prefixes of at least 8 hex digits, resolved against the packs in
+ * data/ before any is read (a mistyped second id must not stop the repair halfway).
+ * USAGE for anything else or an ambiguous prefix, PACK_NOT_FOUND for one that matches
+ * nothing.
  */
 async function resolvePackIds(repo: Repository, ids: readonly string[]): Promise<PackId[]> {
   for (const id of ids) {
@@ -107,16 +113,16 @@ async function resolvePackIds(repo: Repository, ids: readonly string[]): Promise
       });
     }
   }
-  const prefixes = ids.filter((id) => !isId(id));
-  const listed = prefixes.length > 0 ? [...(await listPacks(repo)).keys()] : [];
+  const listed = [...(await listPacks(repo)).keys()];
   const out = new Set<PackId>();
   for (const id of ids) {
-    if (isId(id)) {
-      out.add(id as PackId);
-      continue;
+    const matches = isId(id) ? listed.filter((p) => p === id) : listed.filter((p) => p.startsWith(id));
+    if (matches.length === 0) {
+      throw new CairnError('PACK_NOT_FOUND', isId(id) ? `pack ${id} is not in the repository` : `no pack id starts with ${id}`, {
+        hint: "'cairn check' lists the packs the index names that are missing; 'cairn repair index' drops them from the index",
+        details: { pack: id },
+      });
     }
-    const matches = listed.filter((p) => p.startsWith(id));
-    if (matches.length === 0) throw new CairnError('PACK_NOT_FOUND', `no pack id starts with ${id}`, { details: { prefix: id } });
     if (matches.length > 1) throw new CairnError('USAGE', `pack id prefix ${id} matches ${matches.length} packs: give more of it`);
     out.add(matches[0]!);
   }

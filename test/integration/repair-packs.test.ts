@@ -108,6 +108,17 @@ describe('repair packs', () => {
     expect((await s.check({ readData: true })).damagedPacks).toEqual([pack]);
   });
 
+  it('checks every id before it reads any: a mistyped second id changes nothing', async () => {
+    const { pack } = await setup();
+    await damageMiddleBlob(pack);
+    const before = await packIds(t.repo);
+    const progress: unknown[] = [];
+    await expect(s.repairPacks([pack, 'e'.repeat(64)], { onProgress: (p) => progress.push(p) })).rejects.toMatchObject({ code: 'PACK_NOT_FOUND' });
+    expect(progress).toEqual([]); // not even the first pack was worked on
+    expect(await packIds(t.repo)).toEqual(before);
+    expect((await s.check({ readData: true })).damagedPacks).toEqual([pack]);
+  });
+
   it('salvages every blob through the index when only the trailer is damaged', async () => {
     const { src, pack } = await setup();
     const { size } = await stat(join(t.repo, packName(pack)));
