@@ -255,13 +255,25 @@ export class Restorer {
       this.stats.files++;
       return;
     }
-    let created!: (p: Buffer) => void;
-    let failed!: (e: unknown) => void;
+    let created: ((p: Buffer) => void) | undefined;
+    let failed: ((e: unknown) => void) | undefined;
     if (linkKey) {
       const p = new Promise<Buffer>((res, rej) => ((created = res), (failed = rej)));
       p.catch(() => undefined);
       this.links.set(linkKey, p);
     }
+    try {
+      // Other names of the file are linked once it is whole, never to a partial one;
+      // whatever fails (a blob the index lacks included) fails them too, so none waits forever.
+      await this.writeFile(node, snapPath, path, () => created?.(path));
+    } catch (err) {
+      failed?.(err);
+      throw err;
+    }
+  }
+
+  /** Creates and writes one file; `whole` is called once its content is all written. */
+  private async writeFile(node: TreeNode, snapPath: string, path: Buffer, whole: () => void): Promise<void> {
     const locs = this.blobs.locate(node.content ?? []);
     const total = locs.reduce((n, l) => n + l.rawLength, 0);
     if (total <= SMALL_FILE) {
@@ -273,37 +285,23 @@ export class Restorer {
         locs,
         meta: applicableMeta(node),
       });
-      if (done.error) {
-        const err = workerError(done.error);
-        failed?.(err);
-        throw err;
-      }
-      created?.(path);
+      if (done.error) throw workerError(done.error);
+      whole();
       for (const w of done.warnings) this.stats.warnings.push(w);
       this.stats.bytes += total;
       this.fileCounted(node, snapPath, total);
       return;
     }
-    let fh;
-    try {
-      fh = await open(path, 'w', 0o600);
-    } catch (err) {
-      failed?.(err);
-      throw err;
-    }
+    const fh = await open(path, 'w', 0o600);
     let pos: number;
     try {
       pos = await this.big.write(path, locs);
       this.stats.bytes += pos;
       await fh.truncate(node.size ?? pos);
-    } catch (err) {
-      // Other names of the file are linked once it is whole, not to a partial one.
-      failed?.(err);
-      throw err;
     } finally {
       await fh.close();
     }
-    created?.(path);
+    whole();
     await this.fileDone(node, snapPath, path, pos);
   }
 

@@ -132,6 +132,20 @@ describe('restoring a snapshot with damaged data', () => {
     expect((await stat(join(out, src, 'docs', 'deep'))).isDirectory()).toBe(true);
   });
 
+  it('a hard-linked file whose data the index no longer knows (after repair index) fails both names, without hanging', { timeout: 20_000 }, async () => {
+    const { src, snap } = await setup();
+    const pack = await damageBlob('data', (await nodeIn(snap, join(src, 'media'), 'v1.bin')).content![0]!);
+    await rm(join(t.repo, packName(pack as never)));
+    await reopen();
+    await s.repairIndex();
+    const out = join(t.dir, 'out');
+    const err = (await s.restore({ snapshot: snap.id, target: out }).catch((e: unknown) => e)) as { code: string; details: { damaged: { path: string }[] } };
+    expect(err.code).toBe('BLOB_MISSING');
+    const paths = err.details.damaged.map((d) => d.path);
+    expect(paths).toEqual(expect.arrayContaining([join(src, 'media', 'v1.bin'), join(src, 'media', 'v1-link.bin')]));
+    for (const p of paths) await expect(stat(join(out, p))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
   it('a big file of many pack ranges with its first one damaged is named and removed; the rest restores', async () => {
     const { src } = await setup();
     // Over 4 MiB: restored as several pack ranges, written by the workers at once.
