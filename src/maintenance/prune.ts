@@ -2,7 +2,7 @@ import { CairnError } from '../core/errors/index.js';
 import type { PackId } from '../core/ids.js';
 import type { PruneOptions, PruneResult } from '../engine/types.js';
 import { BlobSaver } from '../repository/blob-saver.js';
-import { loadGcMarks, scanPacks, syncIndex, type GcMark } from '../repository/index-sync.js';
+import { condemnedBy, loadGcMarks, scanPacks, syncIndex, type GcMark } from '../repository/index-sync.js';
 import { listLiveLocks, removeStaleLocks, RepoLock } from '../repository/lock.js';
 import { packName, type Repository } from '../repository/repository.js';
 import { rewriteIndexWithout } from '../repository/rewrite-index.js';
@@ -28,8 +28,7 @@ export async function runPrune(repo: Repository, opts: PruneOptions = {}): Promi
     await syncIndex(repo);
     if (!dryRun) await scanPacks(repo);
     const marks = await loadGcMarks(repo);
-    const condemned = new Set<string>();
-    for (const m of marks.values()) for (const p of m.packs) condemned.add(p);
+    const condemned = condemnedBy(marks);
 
     // ---- phase one: mark
     const { snaps, wal } = await snapshotsWithTheirIndex(repo);

@@ -5,7 +5,7 @@ import type { PackRepairResult, Progress, RepairPacksResult } from '../engine/ty
 import { sha256Hex } from '../crypto/sha256.js';
 import { PACK_HEADER_SIZE, parsePackHeader, readWholePack } from '../format/pack-reader.js';
 import { BlobSaver } from '../repository/blob-saver.js';
-import { listPacks, loadGcMarks, syncIndex } from '../repository/index-sync.js';
+import { condemnedBy, listPacks, syncIndex } from '../repository/index-sync.js';
 import { RepoLock } from '../repository/lock.js';
 import { packName, type Repository } from '../repository/repository.js';
 import { rewriteIndexWithout } from '../repository/rewrite-index.js';
@@ -35,10 +35,7 @@ export async function repairPacks(
   const lock = opts.dryRun ? null : await RepoLock.acquire(repo, 'maintenance');
   try {
     const wanted = await resolvePackIds(repo, ids);
-    await syncIndex(repo);
-    const marks = await loadGcMarks(repo);
-    const condemned = new Set<string>();
-    for (const m of marks.values()) for (const p of m.packs) condemned.add(p);
+    const condemned = condemnedBy(await syncIndex(repo));
 
     const packs: PackRepairResult[] = [];
     const damaged = new Set<PackId>();
@@ -53,10 +50,7 @@ export async function repairPacks(
           bytes = await repo.backend.load(packName(id));
         } catch (err) {
           if (!isNotFound(err)) throw err;
-          throw new CairnError('PACK_NOT_FOUND', `pack ${id} is not in the repository`, {
-            hint: "'cairn check' lists the packs the index names that are missing; 'cairn repair index' drops them from the index",
-            details: { pack: id },
-          });
+          throw packNotFound(id, `pack ${id} is not in the repository`); // removed since the listing
         }
         const r = examine(repo, id, bytes);
         packs.push(r.result);
@@ -117,16 +111,18 @@ async function resolvePackIds(repo: Repository, ids: readonly string[]): Promise
   const out = new Set<PackId>();
   for (const id of ids) {
     const matches = isId(id) ? listed.filter((p) => p === id) : listed.filter((p) => p.startsWith(id));
-    if (matches.length === 0) {
-      throw new CairnError('PACK_NOT_FOUND', isId(id) ? `pack ${id} is not in the repository` : `no pack id starts with ${id}`, {
-        hint: "'cairn check' lists the packs the index names that are missing; 'cairn repair index' drops them from the index",
-        details: { pack: id },
-      });
-    }
+    if (matches.length === 0) throw packNotFound(id, isId(id) ? `pack ${id} is not in the repository` : `no pack id starts with ${id}`);
     if (matches.length > 1) throw new CairnError('USAGE', `pack id prefix ${id} matches ${matches.length} packs: give more of it`);
     out.add(matches[0]!);
   }
   return [...out];
+}
+
+function packNotFound(id: string, message: string): CairnError {
+  return new CairnError('PACK_NOT_FOUND', message, {
+    hint: "'cairn check' lists the packs the index names that are missing; 'cairn repair index' drops them from the index",
+    details: { pack: id },
+  });
 }
 
 /**
@@ -139,7 +135,8 @@ function examine(
   bytes: Buffer,
 ): { result: PackRepairResult; good: { type: BlobLocation['type']; id: BlobLocation['id']; plain: Buffer }[] } {
   let record: PackRecord | undefined = repo.index.getPack(id);
-  let entries: BlobLocation[] = record ? repo.index.blobsInPack(id) : [];
+  const indexed = record !== undefined;
+  let entries: BlobLocation[] = indexed ? repo.index.blobsInPack(id) : [];
   let structure: string | null = null;
   const hash = sha256Hex(bytes);
   try {
@@ -177,7 +174,7 @@ function examine(
       lost,
       ...(hash !== id ? { hashMismatch: true } : {}),
       ...(structure !== null ? { structure } : {}),
-      indexed: repo.index.hasPack(id),
+      indexed,
     },
     good: intact ? [] : good,
   };

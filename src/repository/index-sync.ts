@@ -11,9 +11,10 @@ const TAIL_GUESS = 64 * 1024;
 /**
  * Brings the local index cache up to date with the repository's index files: loads
  * the new ones, forgets the ones that were removed (superseded by prune or repair),
- * and loads gc marks so that condemned packs are not used for dedup.
+ * and loads gc marks so that condemned packs are not used for dedup. Returns those
+ * marks, by id.
  */
-export async function syncIndex(repo: Repository): Promise<void> {
+export async function syncIndex(repo: Repository): Promise<Map<string, GcMark>> {
   const present = new Set(await repo.listIds('index'));
   const known = repo.index.indexFiles();
   const limit = pLimit(8);
@@ -37,7 +38,7 @@ export async function syncIndex(repo: Repository): Promise<void> {
     ),
   );
   for (const id of known) if (!present.has(id)) repo.index.dropIndexFile(id);
-  await loadGcMarks(repo);
+  return loadGcMarks(repo);
 }
 
 export interface GcMark {
@@ -50,6 +51,13 @@ export interface GcMark {
   snapshots?: string[];
 }
 
+/** Every pack some of these gc marks condemns. */
+export function condemnedBy(marks: ReadonlyMap<string, GcMark>): Set<string> {
+  const condemned = new Set<string>();
+  for (const m of marks.values()) for (const p of m.packs) condemned.add(p);
+  return condemned;
+}
+
 export async function loadGcMarks(repo: Repository): Promise<Map<string, GcMark>> {
   const marks = new Map<string, GcMark>();
   for (const id of await repo.listIds('gc')) {
@@ -60,9 +68,7 @@ export async function loadGcMarks(repo: Repository): Promise<Map<string, GcMark>
       throw err;
     }
   }
-  const condemned = new Set<string>();
-  for (const m of marks.values()) for (const p of m.packs) condemned.add(p);
-  repo.index.setCondemned(condemned);
+  repo.index.setCondemned(condemnedBy(marks));
   repo.gcMarksKnown = [...marks.keys()];
   repo.gcMarkSnapshots = new Map([...marks].flatMap(([id, m]) => (Array.isArray(m.snapshots) ? [[id, new Set(m.snapshots)] as const] : [])));
   return marks;

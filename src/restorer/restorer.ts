@@ -118,12 +118,18 @@ export class Restorer {
   };
 
   /**
-   * A file whose data is damaged: named, and the partly written file removed, so that
-   * every file the restore leaves is whole. Other errors (the target's) still end the restore.
+   * Restores one entry. One whose data is damaged is named, and the partly written
+   * file removed, so that every file the restore leaves is whole; other errors (the
+   * target's) still end the restore.
    */
-  private async fileDamaged(err: unknown, snapPath: string, path: Buffer): Promise<void> {
-    if (!isDamage(err)) throw err;
-    this.damaged.push({ path: snapPath, type: 'file', code: err.code, message: err.message });
+  private async restoreOrName(node: TreeNode, snapPath: string, path: Buffer): Promise<void> {
+    try {
+      await this.guard(path, () => this.restoreEntry(node, snapPath, path));
+      return;
+    } catch (err) {
+      if (!isDamage(err)) throw err;
+      this.damaged.push({ path: snapPath, type: 'file', code: err.code, message: err.message });
+    }
     try {
       await unlink(path);
     } catch (e) {
@@ -174,14 +180,12 @@ export class Restorer {
         } else if (ev.node.type === 'file' && (ev.node.size ?? 0) <= SMALL_FILE && (ev.node.nlink ?? 1) <= 1) {
           // Batched (small-files.ts): bounded by the batches in flight, not by files.
           await this.small.ready();
-          const { snapPath, path } = ev;
-          const p = this.guard(path, () => this.restoreEntry(ev.node, snapPath, path)).catch((err) => this.fileDamaged(err, snapPath, path));
+          const p = this.restoreOrName(ev.node, ev.snapPath, ev.path);
           p.catch(() => undefined); // awaited below, with the rest
           pending[pending.length - 1]!.push(p);
         } else {
           await outstanding.room(MAX_OUTSTANDING_FILES);
-          const { snapPath, path } = ev;
-          const p = this.guard(path, () => this.restoreEntry(ev.node, snapPath, path)).catch((err) => this.fileDamaged(err, snapPath, path));
+          const p = this.restoreOrName(ev.node, ev.snapPath, ev.path);
           outstanding.add(p); // also marks p's rejection handled: it is awaited below
           pending[pending.length - 1]!.push(p);
         }
