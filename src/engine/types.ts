@@ -16,6 +16,8 @@ import type {
   RedisStreamResult,
 } from '../sources/redis/redis-source.js';
 export type { RedisBackupOptions, RedisBackupResult, RedisPitrReport, RedisRestoreOptions, RedisRestoreResult, RedisStreamOptions, RedisStreamResult };
+import type { ForgetPolicy, ForgetGroup, ForgetResult, PruneResult, ForgetOptions, PruneOptions, UnlockResult, PackRepairResult, RepairPacksResult, RepairResult } from './maintenance-types.js';
+export type { ForgetPolicy, ForgetGroup, ForgetResult, PruneResult, ForgetOptions, PruneOptions, UnlockResult, PackRepairResult, RepairPacksResult, RepairResult };
 
 /**
  * The engine facade: the only thing cli/, agent/ and server/ call. Everything here is
@@ -233,40 +235,6 @@ export interface CheckResult {
   affectedWal?: { source: string; segments: string[] }[];
 }
 
-export interface ForgetPolicy {
-  keepLast?: number;
-  keepHourly?: number;
-  keepDaily?: number;
-  keepWeekly?: number;
-  keepMonthly?: number;
-  keepYearly?: number;
-  keepWithin?: string; // duration like "30d", "1y2m", "12h"
-  keepTags?: string[];
-}
-
-export interface ForgetGroup {
-  key: { host: string; paths: string[] };
-  keep: { snapshot: SnapshotInfo; reasons: string[] }[];
-  remove: SnapshotInfo[];
-}
-
-export interface ForgetResult {
-  groups: ForgetGroup[];
-  removed: string[];
-  dryRun: boolean;
-  prune?: PruneResult;
-  /** PostgreSQL sources: WAL catalog records removed (or, dry run, that would be), per source name. */
-  wal?: { source: string; removed: string[]; kept: number; keepFrom: string | null }[];
-}
-
-export interface PruneResult {
-  marked: { packs: number; bytes: number };
-  swept: { packs: number; bytes: number };
-  repacked: { packs: number; blobs: number };
-  deferred: number; // marks not yet old enough or blocked by live writers
-  dryRun: boolean;
-}
-
 export interface StatsResult {
   snapshots: number;
   packs: number;
@@ -308,67 +276,6 @@ export interface FindMatch {
 }
 
 export type CatKind = 'config' | 'snapshot' | 'tree' | 'index' | 'key' | 'file' | 'masterkey-ids';
-
-export interface ForgetOptions {
-  policy?: ForgetPolicy;
-  /** Explicit snapshot ids/prefixes to forget (instead of, or besides, a policy). */
-  ids?: string[];
-  filter?: SnapshotFilter;
-  groupBy?: { host: boolean; paths: boolean; tags: boolean };
-  dryRun?: boolean;
-  prune?: boolean;
-}
-
-export interface PruneOptions {
-  dryRun?: boolean;
-  /** Minimum age of a gc mark before its packs are deleted. Default 1 h. */
-  gcDelayMs?: number;
-  /** Repack packs whose unused share exceeds this fraction (0..1). Default 0.3. */
-  maxUnused?: number;
-  onProgress?: (p: Progress) => void;
-}
-
-export interface UnlockResult {
-  /** Lock files deleted. */
-  removed: number;
-  /** Live locks left in place (without `all`), for the operator to see who holds them. */
-  live: { id: string; kind: string; host: string; pid: number; created: string }[];
-}
-
-/** One pack named to `repair packs`. */
-export interface PackRepairResult {
-  id: string;
-  /** intact: read whole again and sound, left alone; damaged: taken out (unless a dry run). */
-  status: 'intact' | 'damaged';
-  /** Blobs the index (or, for a pack it does not know, the pack's own trailer) lists. */
-  blobs: number;
-  /** Blobs that still open and hash to their id, stored again in new packs. */
-  salvaged: number;
-  /** Blobs that do not: their data is gone from the repository. */
-  lost: { type: 'data' | 'tree'; id: string }[];
-  /** The pack's SHA-256 is not its name. */
-  hashMismatch?: boolean;
-  /** Why its header or trailer does not parse. */
-  structure?: string;
-  /** Whether the index named the pack. */
-  indexed: boolean;
-}
-
-export interface RepairPacksResult {
-  dryRun: boolean;
-  packs: PackRepairResult[];
-  blobsSalvaged: number;
-  blobsLost: number;
-  packsRemoved: number;
-}
-
-export interface RepairResult {
-  packsRead: number;
-  blobs: number;
-  indexFilesWritten: number;
-  indexFilesRemoved: number;
-  damagedPacks: string[];
-}
 
 /** An opened, unlocked repository. Obtain with Engine.open(); close() when done. */
 export interface RepositorySession {
