@@ -111,11 +111,16 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<v
   try {
     await flush(deps.stdout);
     await flush(deps.stderr);
+    // Exit with the handlers still installed. process.exit() does not return, and it
+    // takes a while (it stops the worker threads); a SIGINT in that window, with the
+    // handlers gone, took the default action and killed the process (exit status
+    // "SIGINT") after a committed backup had printed its result. An exit that returns
+    // (tests calling main in-process) gets its listeners removed below.
+    exit(code);
   } finally {
     if (overrides.signal === undefined) {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
   }
-  exit(code);
 }

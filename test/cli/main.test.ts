@@ -122,7 +122,14 @@ describe('main: errors and exit codes', () => {
         return true;
       },
     });
-    const done = main(['node', 'cairn', '--version'], { stdin: fakeStdin(), stdout, stderr, exit: (c) => void codes.push(c) });
+    // The handler must still be installed while exit runs: process.exit() takes a
+    // while (it stops the worker threads) and a SIGINT then would kill the process.
+    const listenersAtExit: number[] = [];
+    const exit = (c: number): void => {
+      listenersAtExit.push(process.listenerCount('SIGINT'));
+      codes.push(c);
+    };
+    const done = main(['node', 'cairn', '--version'], { stdin: fakeStdin(), stdout, stderr, exit });
     await vi.waitFor(() => expect(flushing).toBeDefined());
     expect(process.listenerCount('SIGINT')).toBe(before + 1);
     process.emit('SIGINT', 'SIGINT');
@@ -131,6 +138,7 @@ describe('main: errors and exit codes', () => {
     await vi.waitFor(() => expect(codes).toEqual([0]));
     await done;
     expect(stderr.text()).toBe('');
+    expect(listenersAtExit).toEqual([before + 1]);
     expect(process.listenerCount('SIGINT')).toBe(before);
   });
 
