@@ -1,5 +1,6 @@
 import { mkdir, open, link, symlink, unlink, rm } from 'node:fs/promises';
-import { CairnError, fromSystemError } from '../core/errors/index.js';
+import { CairnError } from '../core/errors/index.js';
+import { targetError, targetRootError } from './target-error.js';
 import type { BlobId } from '../core/ids.js';
 import { applyEntryMeta } from '../fs/apply-entry-meta.js';
 import { createSpecial } from '../fs/create-special.js';
@@ -87,7 +88,7 @@ export class Restorer {
     try {
       await mkdir(target, { recursive: true });
     } catch (err) {
-      throw fromSystemError(err, this.opts.target);
+      throw targetRootError(err, this.opts.target);
     }
     await warmed;
     if (this.opts.estimateTotals) this.totals = await this.sumSelected(snapshot.tree, target);
@@ -133,7 +134,7 @@ export class Restorer {
     try {
       await unlink(path);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fromSystemError(e, path.toString());
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw targetError(e, path.toString());
     }
   }
 
@@ -203,7 +204,7 @@ export class Restorer {
     try {
       await fn();
     } catch (err) {
-      throw fromSystemError(err, path.toString());
+      throw targetError(err, path.toString());
     }
   }
 

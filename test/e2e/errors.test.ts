@@ -364,6 +364,30 @@ describe('things named on the command line', () => {
     expectError('PATH_NOT_FOUND', r, false);
   });
 
+  it('a restore target that is a file, or under one → USAGE (2), the file untouched', async () => {
+    // Before: mkdir's EEXIST / ENOTDIR came out as INTERNAL with a stack trace.
+    const file = join(work, 'target-is-a-file');
+    await fsp.writeFile(file, 'keep me\n');
+    const [plain] = await expectCliError('USAGE', ['restore', 'latest', '--target', file], base.env);
+    expect(plain.stderr).toContain('is not a directory');
+    await expectCliError('USAGE', ['restore', 'latest', '--target', join(file, 'below')], base.env);
+    expect(await fsp.readFile(file, 'utf8')).toBe('keep me\n');
+  });
+
+  it('a restore target whose paths grow past PATH_MAX → IO_ERROR (42) naming the path', async () => {
+    // The target itself fits (~4000 bytes); the snapshot's names below it do not
+    // (ENAMETOOLONG while creating them): before, INTERNAL with a stack trace.
+    let deep = join(work, 'deep-target');
+    while (deep.length < 3_900) deep = join(deep, 'd'.repeat(200));
+    await fsp.mkdir(deep, { recursive: true });
+    const [plain, json] = await Promise.all([
+      runCairn(['restore', 'latest', '--target', join(deep, 'plain')], base.env),
+      runCairn(['--json', 'restore', 'latest', '--target', join(deep, 'json')], base.env),
+    ]);
+    expect(expectError('IO_ERROR', plain, false)).toMatch(/^cannot restore \/.*ENAMETOOLONG/);
+    expectError('IO_ERROR', json, true);
+  });
+
   it('backup of a nonexistent source → SOURCE_NOT_FOUND (15), no snapshot written', async () => {
     const before = (await base.json<unknown[]>(['snapshots'])).length;
     await expectCliError('SOURCE_NOT_FOUND', ['backup', join(work, 'no-such-source')], base.env);

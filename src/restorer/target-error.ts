@@ -1,0 +1,40 @@
+import { CairnError, fromSystemError } from '../core/errors/index.js';
+
+/**
+ * An error of the restore target as one with a stable code. The file system's own
+ * failures map as everywhere (full, refused, EIO); any other errno while writing an
+ * entry (ENOENT, ENOTDIR, ENAMETOOLONG, ...) means the target changed under the restore
+ * or cannot hold the snapshot's names: IO_ERROR naming the path, never INTERNAL.
+ * Errors without an errno (bugs) pass through with their stack.
+ */
+export function targetError(err: unknown, path: string): unknown {
+  const mapped = fromSystemError(err, path);
+  if (mapped instanceof CairnError || !isErrno(mapped)) return mapped;
+  return new CairnError('IO_ERROR', `cannot restore ${path}: ${mapped.message}`, {
+    cause: mapped,
+    hint: 'something else may have changed the restore target during the restore, or its file system cannot hold this name; restore into an empty directory',
+  });
+}
+
+/**
+ * The restore target itself: it must be a directory or not exist yet. Anything else
+ * is the user's choice of target, so USAGE; the file system's failures map as above.
+ */
+export function targetRootError(err: unknown, target: string): unknown {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'EEXIST' || code === 'ENOTDIR') {
+    return new CairnError('USAGE', `restore target ${target} is not a directory${code === 'ENOTDIR' ? ' (a part of its path is a file)' : ''}`, {
+      cause: err,
+      hint: 'give --target a directory, or a path that does not exist yet',
+    });
+  }
+  if (code === 'ENAMETOOLONG') {
+    return new CairnError('USAGE', `restore target ${target}: name too long`, { cause: err, hint: 'give --target a shorter path' });
+  }
+  return targetError(err, target);
+}
+
+function isErrno(err: unknown): err is NodeJS.ErrnoException {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return err instanceof Error && typeof code === 'string' && /^E[A-Z0-9]+$/.test(code);
+}
