@@ -46,6 +46,7 @@ export interface MainOptions extends Partial<CliDeps> {
  */
 export async function main(argv: string[], options: MainOptions = {}): Promise<void> {
   const { exit = (code: number) => process.exit(code), ...overrides } = options;
+  const ownExit = options.exit === undefined;
   const controller = new AbortController();
   const deps = defaultCliDeps({ loadEngine, signal: controller.signal, ...overrides });
   const json = hasFlag(argv, '--json');
@@ -72,6 +73,12 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<v
       controller.abort(new CairnError('CANCELLED', `interrupted by ${sig}`));
       deps.stderr.write('\ncairn: interrupted, cleaning up (press Ctrl-C again to quit at once)\n');
       setTimeout(() => exit(130), CANCEL_GRACE_MS).unref();
+    } else if (ownExit) {
+      // At once, for real: process.exit() joins libuv's thread pool, and a thread blocked
+      // in a read that never returns (a FIFO nobody writes, a hung NFS mount) made it
+      // wait forever. The signal's default action ends the process without that.
+      process.removeAllListeners(sig);
+      process.kill(process.pid, sig);
     } else {
       exit(130);
     }

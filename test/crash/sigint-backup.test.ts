@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -102,6 +103,31 @@ describe.skipIf(!CAIRN_BUILT)('SIGINT during backup', () => {
     }
     expect(outcomes.length, 'the SIGINT never arrived in time').toBeGreaterThan(0);
     console.log(`late SIGINT: ${outcomes.join('; ')}`);
+  });
+
+  // Bug (src/cli/main.ts): the second signal called process.exit(), which joins libuv's
+  // thread pool; a thread blocked in a read that never returns (here a FIFO nobody
+  // writes to; in life a hung NFS mount) kept the process alive through any number of
+  // SIGINTs and SIGTERMs: only SIGKILL ended it. docs/cli.md: "A second Ctrl-C exits at once."
+  it('a second SIGINT ends cairn at once, even while a read is stuck (a FIFO password file nobody writes)', { timeout: 30_000 }, async () => {
+    const fifo = join(dir, 'password.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const { CAIRN_PASSWORD: _, ...env } = cairnEnv(join(dir, 'repo-fifo'), join(dir, 'cache-fifo'));
+    const child = spawnCairn(['snapshots', '--password-file', fifo], env);
+    try {
+      await sleep(1_000); // started, and blocked opening the FIFO
+      expect(child.exited).toBe(false);
+      child.kill('SIGINT');
+      await sleep(500);
+      expect(child.exited, 'a read that never returns cannot end by itself').toBe(false);
+      child.kill('SIGINT');
+      const ended = await Promise.race([child.done, sleep(5_000).then(() => null)]);
+      expect(ended, 'still running 5 s after the second SIGINT').not.toBeNull();
+      expect(ended!.signal === 'SIGINT' || ended!.code === 130, `exit ${ended!.code ?? ended!.signal}`).toBe(true);
+      expect(ended!.stderr).not.toMatch(/^\s+at /m);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   // Bug (src/archiver/archiver.ts, abortable()): every file in flight on a worker adds an
