@@ -1,5 +1,5 @@
 import { CommanderError } from 'commander';
-import { CairnError } from '../core/errors/index.js';
+import { CairnError, fromSystemError } from '../core/errors/index.js';
 import { ReportedFailure } from './reported-failure.js';
 
 /** Commander errors that are not failures: --help and --version. */
@@ -40,5 +40,28 @@ export function toCairnError(err: unknown): CairnError | undefined {
       hint: suggestion ? `${suggestion.replace(/^Did you/, 'did you')} ${helpHint.replace(/^run/, 'Run')}` : helpHint,
     });
   }
+  if (isSystemError(err)) return systemErrorAsCairn(err);
   return undefined;
+}
+
+/**
+ * The last line of defence for an operating-system error no caller mapped (a path the
+ * user named that is a directory, a loop of symlinks, a name too long...): it is the
+ * environment refusing, not a bug, so it gets a stable code and one line instead of
+ * INTERNAL and a stack. Full disks and refused access keep their own codes; the rest is
+ * IO_ERROR, with the system's message, which names the call and the path.
+ */
+function systemErrorAsCairn(err: NodeJS.ErrnoException): CairnError {
+  const mapped = fromSystemError(err, err.path ?? 'a file');
+  if (mapped instanceof CairnError) return mapped;
+  return new CairnError('IO_ERROR', err.message, {
+    cause: err,
+    hint: 'the operating system refused an operation on the path named; check that it exists and is the kind of file the command expects',
+  });
+}
+
+/** An error from a system call (node:fs and friends): an errno code and the call's name. */
+function isSystemError(err: unknown): err is NodeJS.ErrnoException {
+  const e = err as NodeJS.ErrnoException;
+  return err instanceof Error && typeof e.code === 'string' && /^E[A-Z0-9]+$/.test(e.code) && typeof e.syscall === 'string';
 }

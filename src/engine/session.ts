@@ -157,8 +157,10 @@ export class Session implements T.RepositorySession {
         if (node && node.type !== 'dir') throw new CairnError('USAGE', `${path} is not a directory`);
         return repo.loadTree(node?.subtree ?? s.tree);
       }
-      case 'index':
-        return decodeIndexFile(await repo.loadSealed('index', ref), ref);
+      case 'index': {
+        const id = await resolveIndexId(repo, ref);
+        return decodeIndexFile(await repo.loadSealed('index', id), id);
+      }
       case 'key': {
         const slot = await keys.resolveKeyId(this.keyDeps(), ref);
         return { ...slot, wrapped: '(omitted)' };
@@ -437,4 +439,19 @@ export class Session implements T.RepositorySession {
 function splitSnapPath(ref: string): [string, string | undefined] {
   const i = ref.indexOf(':');
   return i < 0 ? [ref, undefined] : [ref.slice(0, i), ref.slice(i + 1) || '/'];
+}
+
+/**
+ * An index file's id from a full id or a unique prefix, as for snapshots. Anything but
+ * hex is USAGE (it would otherwise reach the backend as a path); no match is
+ * INDEX_NOT_FOUND.
+ */
+async function resolveIndexId(repo: Repository, ref: string): Promise<string> {
+  if (!/^[0-9a-f]{1,64}$/.test(ref)) {
+    throw new CairnError('USAGE', `not an index id or id prefix: ${JSON.stringify(ref)}`, { hint: "index file ids are the names of the files under the repository's index/ directory" });
+  }
+  const matches = (await repo.listIds('index')).filter((id) => id.startsWith(ref));
+  if (matches.length === 0) throw new CairnError('INDEX_NOT_FOUND', `no index file id starts with ${ref}`);
+  if (matches.length > 1) throw new CairnError('USAGE', `index id prefix ${ref} matches ${matches.length} index files: give more of it`);
+  return matches[0]!;
 }

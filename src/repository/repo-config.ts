@@ -36,6 +36,10 @@ export function parseRepoConfig(bytes: Buffer, location: string): RepoConfig {
   } catch (err) {
     throw new CairnError('REPO_CORRUPT', `the config file of ${location} is not valid JSON`, { cause: err });
   }
+  // Valid JSON but no object (`null`, a number, a list): damage, like garbage.
+  if (typeof c !== 'object' || c === null || Array.isArray(c)) {
+    throw new CairnError('REPO_CORRUPT', `the config file of ${location} is not a JSON object`);
+  }
   if (c.format !== 'cairn-repository') {
     throw new CairnError('REPO_NOT_FOUND', `${location} is not a Cairn repository (config has no cairn format marker)`);
   }

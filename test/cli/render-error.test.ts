@@ -37,6 +37,23 @@ describe('renderError', () => {
     expect(JSON.parse(renderError(err, true).stdout)).toEqual({ error: { code: 'INTERNAL', message: 'boom', exitCode: 1 } });
   });
 
+  it('an operating-system error no caller mapped is the environment, not a bug: one line, a stable code, no stack', async () => {
+    // A real one: reading a directory as a file (EISDIR), as for `wal-push DIR` before.
+    const eisdir = await import('node:fs/promises').then((fs) => fs.readFile('/').then(() => undefined, (e: unknown) => e));
+    const r = renderError(eisdir, false);
+    expect(r.stderr).toMatch(/^cairn: error: EISDIR: illegal operation on a directory, read \[IO_ERROR\]\nhint: \S/);
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+    expect(exitCodeFor(eisdir)).toBe(42);
+    expect(JSON.parse(renderError(eisdir, true).stdout).error).toMatchObject({ code: 'IO_ERROR', exitCode: 42 });
+    // Refused access and a full disk keep their own codes.
+    const eacces = Object.assign(new Error("EACCES: permission denied, open '/x'"), { code: 'EACCES', syscall: 'open', path: '/x' });
+    expect(exitCodeFor(eacces)).toBe(40);
+    const enospc = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write' });
+    expect(exitCodeFor(enospc)).toBe(41);
+    // An error that only looks like one (no system call) is still a bug.
+    expect(exitCodeFor(Object.assign(new Error('odd'), { code: 'EODD' }))).toBe(1);
+  });
+
   it('turns commander usage errors into USAGE, exit 2, with the suggestion in the hint', () => {
     const err = Object.assign(
       new CommanderError(1, 'commander.unknownOption', "error: unknown option '--tga'\n(Did you mean --tag?)"),

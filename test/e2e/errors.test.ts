@@ -399,6 +399,42 @@ describe('things named on the command line', () => {
     await expectCliError('CONFIG_INVALID', ['backup', '--exclude', 'unclosed[', src], base.env);
   });
 
+  it('cat index of an unknown id → INDEX_NOT_FOUND (14); a name that is no id → USAGE; a prefix works', async () => {
+    // Before: BackendNotFoundError as INTERNAL with a stack, and `../config` reached the
+    // backend as a path ("invalid backend name", INTERNAL).
+    await expectCliError('INDEX_NOT_FOUND', ['cat', 'index', 'ffffffff'], base.env);
+    await expectCliError('USAGE', ['cat', 'index', '../config'], base.env);
+    const [id] = await fsp.readdir(join(base.repo, 'index'));
+    const doc = await base.json<Record<string, unknown>>(['cat', 'index', id!.slice(0, 10)]);
+    expect(doc).toBeTypeOf('object');
+  });
+
+  it('a repository config that is JSON but no object → REPO_CORRUPT (20)', async () => {
+    // Before: `null` gave "TypeError: Cannot read properties of null" as INTERNAL.
+    const c = await copyOfBase('config-null');
+    await fsp.writeFile(join(c.repo, 'config'), 'null\n');
+    await expectCliError('REPO_CORRUPT', ['snapshots'], c.env);
+  });
+
+  it('a --cache-dir that is a file → IO_ERROR (42) naming the cache, the repository untouched', async () => {
+    // Before: mkdir's ENOTDIR as INTERNAL with a stack, from every command.
+    const file = join(work, 'cache-is-a-file');
+    await fsp.writeFile(file, 'x');
+    const [plain] = await expectCliError('IO_ERROR', ['--cache-dir', file, 'snapshots'], base.env);
+    expect(plain.stderr).toContain('index cache');
+    await expectCliError('IO_ERROR', ['--cache-dir', join(file, 'sub'), 'backup', join(src, 'sub')], base.env);
+  });
+
+  it('wal-push of a directory → USAGE; of a path under a file → USAGE; of nothing → SOURCE_NOT_FOUND', async () => {
+    // Before: EISDIR / ENOTDIR as INTERNAL with a stack.
+    const [plain] = await expectCliError('USAGE', ['wal-push', work, '--name', 'pg'], base.env);
+    expect(plain.stderr).toContain('EISDIR');
+    const file = join(work, 'not-a-dir');
+    await fsp.writeFile(file, 'x');
+    await expectCliError('USAGE', ['wal-push', join(file, '000000010000000000000001'), '--name', 'pg'], base.env);
+    await expectCliError('SOURCE_NOT_FOUND', ['wal-push', join(work, '000000010000000000000001'), '--name', 'pg'], base.env);
+  });
+
   it('key remove of an unknown id → KEY_NOT_FOUND (14)', async () => {
     await expectCliError('KEY_NOT_FOUND', ['key', 'remove', 'ffffffff'], base.env);
   });

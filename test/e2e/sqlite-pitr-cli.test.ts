@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { readlink, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -124,6 +124,14 @@ describe('runbook: sqlite point-in-time recovery (CLI)', () => {
       const early = await cli.run(['restore', '--source', 'app', '--at', '2000-01-01T00:00:00Z', '--target', join(cli.dir, 'early.db')]);
       expect(early.code, early.stderr).toBe(14);
       expect(early.stderr).toMatch(/TIME_OUT_OF_RANGE|before the first restorable time/);
+      // A target that is there in any form is never replaced, a dangling symlink included
+      // (before: the existence check followed it, and the restore replaced the link).
+      const dangling = join(cli.dir, 'dangling.db');
+      await symlink(join(cli.dir, 'nowhere'), dangling);
+      const refused = await cli.run(['restore', '--source', 'app', '--at', 'latest', '--target', dangling]);
+      expect(refused.code, refused.stderr).toBe(2);
+      expect(refused.stderr).toMatch(/already exists \[USAGE\]/);
+      expect(await readlink(dangling)).toBe(join(cli.dir, 'nowhere'));
     } finally {
       app.close();
     }

@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   PATH_NOT_FOUND: { exitCode: 14, summary: 'the path does not exist in the snapshot' },
   KEY_NOT_FOUND: { exitCode: 14, summary: 'no key slot with that id' },
   PACK_NOT_FOUND: { exitCode: 14, summary: 'no pack file with that id in the repository' },
+  INDEX_NOT_FOUND: { exitCode: 14, summary: 'no index file with that id in the repository' },
   APPEND_ONLY: { exitCode: 16, summary: 'the key slot in use may only add snapshots; forget, prune and key changes need a full-access key' },
   SOURCE_NOT_FOUND: { exitCode: 15, summary: 'a backup source path does not exist' },
   REPO_CORRUPT: { exitCode: 20, summary: 'repository data failed an integrity check' },

@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { CairnError } from '../../core/errors/index.js';
+import { CairnError, fromSystemError } from '../../core/errors/index.js';
 import type * as T from '../../engine/types.js';
 import { indexLeftoverPacks, syncIndex } from '../../repository/index-sync.js';
 import { RepoLock } from '../../repository/lock.js';
@@ -121,8 +121,16 @@ export class PostgresSource implements Source<T.PgBackupOptions, T.PgBackupResul
     try {
       bytes = await readFile(opts.file);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new CairnError('SOURCE_NOT_FOUND', `WAL file ${opts.file} does not exist`);
-      throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw new CairnError('SOURCE_NOT_FOUND', `WAL file ${opts.file} does not exist`);
+      // archive_command passes %p, a file: anything else is the command line's mistake.
+      if (code === 'EISDIR' || code === 'ENOTDIR' || code === 'ELOOP' || code === 'ENAMETOOLONG') {
+        throw new CairnError('USAGE', `WAL file ${opts.file} cannot be read as a file (${code})`, {
+          cause: err,
+          hint: "archive_command = 'cairn wal-push --name NAME %p' passes the segment's path",
+        });
+      }
+      throw fromSystemError(err, `WAL file ${opts.file}`);
     }
     if (!isSegmentName(segment)) {
       // Timeline history and backup history files: recovery does not need them from us

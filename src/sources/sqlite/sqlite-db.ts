@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import { CairnError } from '../../core/errors/index.js';
+import { open, stat } from 'node:fs/promises';
+import { CairnError, fromSystemError } from '../../core/errors/index.js';
 import { applyFrames, FRAME_HEADER, frameOffset, isSqliteHeader, parseFrames, parseWalHeader, WAL_HEADER, type WalFrame, type WalHeader } from './sqlite-wal.js';
 import type { Gen } from './sqlite-catalog.js';
 
@@ -20,10 +20,18 @@ export async function assertSqliteFile(path: string): Promise<void> {
   try {
     const st = await stat(path);
     if (!st.isFile()) throw new CairnError('SOURCE_CONFIG', `${path} is not a regular file`);
-    head = (await readFile(path)).subarray(0, 100);
+    // The header only: reading the whole file held a database of any size in memory.
+    const fh = await open(path, 'r');
+    try {
+      const { buffer, bytesRead } = await fh.read(Buffer.alloc(100), 0, 100, 0);
+      head = buffer.subarray(0, bytesRead);
+    } finally {
+      await fh.close();
+    }
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new CairnError('SOURCE_NOT_FOUND', `SQLite database ${path} does not exist`);
-    throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new CairnError('SOURCE_NOT_FOUND', `SQLite database ${path} does not exist`);
+    throw fromSystemError(err, path);
   }
   if (head.length > 0 && !isSqliteHeader(head)) {
     throw new CairnError('SOURCE_CONFIG', `${path} is not a SQLite database (no "SQLite format 3" header)`, { hint: 'check the path; cairn backs up SQLite 3 files only' });

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import BetterSqlite from 'better-sqlite3';
@@ -91,7 +91,8 @@ export class SqliteSource implements Source<T.SqliteBackupOptions, T.SqliteBacku
       if (gap) throw new CairnError('WAL_GAP', `${at} falls into a gap of ${opts.source} (${gap.from} .. ${gap.to}): frames were lost there`, { hint: 'choose a time inside a window shown by `cairn pitr`' });
       throw new CairnError('TIME_OUT_OF_RANGE', `${at} is after the last restorable time of ${opts.source} (${a.merged.at(-1)!.to})`, { hint: 'see `cairn pitr ' + opts.source + '`' });
     }
-    if (await stat(opts.target).then(() => true, () => false)) throw new CairnError('USAGE', `--target ${opts.target} already exists`, { hint: 'restore into a new file' });
+    // lstat: a symlink (dangling or a loop included) is something there too, never replaced.
+    if (await lstat(opts.target).then(() => true, () => false)) throw new CairnError('USAGE', `--target ${opts.target} already exists`, { hint: 'restore into a new file' });
     const staging = await mkdtemp(join(tmpdir(), 'cairn-sqlite-restore-'));
     try {
       await host.restoreSnapshot(w.base.snapshot, staging, opts.signal ? { signal: opts.signal } : {});
