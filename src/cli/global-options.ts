@@ -64,7 +64,7 @@ export function resolveGlobalOptions(
 
 function parseThreads(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
-  const n = Number(v);
+  const n = /^\d+$/.test(v) ? Number(v) : NaN; // decimal digits only: not "0x10", "1e1", " 2"
   if (!Number.isInteger(n) || n < 0 || n > 256) {
     throw new CairnError('USAGE', `--threads ${v}: expected a whole number from 0 to 256`, {
       hint: '0 does all work on the main thread; the default is one worker per core',

@@ -20,7 +20,7 @@ export async function readPasswordFile(path: string, flag = '--password-file'): 
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') {
-      throw new CairnError('SOURCE_NOT_FOUND', `password file not found: ${path}`, {
+      throw new CairnError('SOURCE_NOT_FOUND', code === 'EISDIR' ? `password file ${path} is a directory` : `password file not found: ${path}`, {
         cause: err,
         hint: `check the path given to ${flag} (relative paths are relative to the working directory)`,
       });

@@ -82,6 +82,10 @@ describe('main: errors and exit codes', () => {
     const missing = await runCli(['--password-file', 'nope', 'snapshots'], { engine, cwd: dir });
     expect(missing.code).toBe(15);
     expect(missing.stderr).toMatch(/password file not found.*\[SOURCE_NOT_FOUND\]/);
+    // A directory is named as one, not as "not found".
+    const dirAsFile = await runCli(['--password-file', '.', 'snapshots'], { engine, cwd: dir });
+    expect(dirAsFile.code).toBe(15);
+    expect(dirAsFile.stderr).toContain(`password file ${dir} is a directory [SOURCE_NOT_FOUND]`);
   });
 
   it('asks on a terminal without echo', async () => {

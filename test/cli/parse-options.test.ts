@@ -138,6 +138,13 @@ describe('global options', () => {
     expect(defaultCacheDir({}, home)).toBe('/home/alice/.cache/cairn');
     expect(resolveGlobalOptions({}, {}, home)).toMatchObject({ cacheDirExplicit: false, progress: true, json: false });
   });
+  it('--threads takes decimal digits only, 0 to 256', () => {
+    expect(resolveGlobalOptions({ threads: '4' }, {}, home).threads).toBe(4);
+    expect(resolveGlobalOptions({ threads: '0' }, {}, home).threads).toBe(0);
+    expect(resolveGlobalOptions({}, { CAIRN_THREADS: '2' }, home).threads).toBe(2);
+    for (const bad of ['0x10', '1e1', '-1', '2.5', '257', ' 2', 'two']) usage(() => resolveGlobalOptions({ threads: bad }, {}, home));
+  });
+
   it('--no-progress turns progress off', () => {
     expect(resolveGlobalOptions({ progress: false }, {}, home).progress).toBe(false);
   });
@@ -175,6 +182,9 @@ describe('command option mapping', () => {
     });
     expect(toBackupOptions(['x'], {}, '/w')).toEqual({ paths: ['/w/x'] });
     usage(() => toBackupOptions(['x'], { host: ' ' }, '/w'));
+    // An unset shell variable (`cairn backup "$DIR"`) is refused, not the working directory.
+    usage(() => toBackupOptions([''], {}, '/w'));
+    usage(() => toBackupOptions(['/etc', ''], {}, '/w'));
   });
 
   it('restore', () => {

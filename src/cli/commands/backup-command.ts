@@ -23,6 +23,8 @@ import { isMariadbUrl, runMariadbBackup } from '../run-mariadb.js';
 /** Flags → engine BackupOptions. Source paths and exclude files become absolute. */
 export function toBackupOptions(paths: string[], flags: BackupFlags, cwd: string): BackupOptions {
   if (paths.length === 0) throw usageError('no path to back up', "give one or more paths: cairn backup /home /etc");
+  // `cairn backup "$DIR"` with DIR unset must not back up the working directory.
+  if (paths.some((p) => p === '')) throw usageError('an empty path to back up', 'a shell variable given as a path may be unset; use "." for the working directory');
   const opts: BackupOptions = { paths: paths.map((p) => resolve(cwd, p)), ...snapshotFlags(flags) };
   if (flags.exclude?.length) opts.excludes = [...flags.exclude];
   if (flags.excludeFile?.length) opts.excludeFiles = flags.excludeFile.map((p) => resolve(cwd, p));
