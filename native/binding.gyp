@@ -14,7 +14,8 @@
         "src/aead.c",
         "src/address.c",
         "src/scandir.c",
-        "src/readfile.c"
+        "src/readfile.c",
+        "src/exit-now.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE", "_FILE_OFFSET_BITS=64"],
       "libraries": ["-lm"],

@@ -12,6 +12,7 @@ static napi_value init(napi_env env, napi_value exports) {
   if (!cairn_init_address(env, exports)) return NULL;
   if (!cairn_init_scandir(env, exports)) return NULL;
   if (!cairn_init_readfile(env, exports)) return NULL;
+  if (!cairn_init_exit_now(env, exports)) return NULL;
   return exports;
 }
 

@@ -55,5 +55,7 @@ bool cairn_init_address(napi_env env, napi_value exports);
 bool cairn_init_scandir(napi_env env, napi_value exports);
 /* readfile.c: readFileStart, a file's open, read, fstat and close in one call (src/pipeline/file-task.ts). */
 bool cairn_init_readfile(napi_env env, napi_value exports);
+/* exit-now.c: exitNow, _exit(2) for a second Ctrl-C that must not wait for the thread pool (src/cli/main.ts). */
+bool cairn_init_exit_now(napi_env env, napi_value exports);
 
 #endif

@@ -5,6 +5,7 @@ import { type CliDeps, type CliWritable, defaultCliDeps } from './cli-deps.js';
 import { exitCodeFor } from './exit-code-for.js';
 import { renderError } from './render-error.js';
 import { isCommanderSuccess } from './to-cairn-error.js';
+import { native } from '../util/native-addon.js';
 
 /** How long a cancelled operation may take to clean up (release locks) before we quit anyway. */
 const CANCEL_GRACE_MS = 10_000;
@@ -76,7 +77,9 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<v
     } else if (ownExit) {
       // At once, for real: process.exit() joins libuv's thread pool, and a thread blocked
       // in a read that never returns (a FIFO nobody writes, a hung NFS mount) made it
-      // wait forever. The signal's default action ends the process without that.
+      // wait forever. _exit(2) keeps the documented 130; without the addon, the
+      // signal's default action ends the process (shells report 130 for SIGINT too).
+      if (native?.exitNow) native.exitNow(130);
       process.removeAllListeners(sig);
       process.kill(process.pid, sig);
     } else {

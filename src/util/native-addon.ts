@@ -63,6 +63,12 @@ export interface NativeFs {
    */
   addressMod?(view: Uint8Array, align: number): number;
   /**
+   * Ends the process with `code` through _exit(2), without exit(3)'s destructors (libuv's
+   * joins the thread pool, which a read stuck forever blocks; native/src/exit-now.c).
+   * Optional: an older build lacks it (a second Ctrl-C then ends by the signal).
+   */
+  exitNow?(code: number): never;
+  /**
    * Directories' entries, each directory's sorted by raw name bytes, with each entry's
    * lstat and symlink target, read on the libuv thread pool (native/src/scandir.c; see
    * src/fs/dir-lister.ts). Never follows a symlink, the directories' own names included.
