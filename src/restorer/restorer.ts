@@ -1,6 +1,6 @@
-import { mkdir, open, link, symlink, unlink, rm } from 'node:fs/promises';
+import { lstat, mkdir, open, link, symlink, unlink, rm } from 'node:fs/promises';
 import { CairnError } from '../core/errors/index.js';
-import { targetError, targetRootError } from './target-error.js';
+import { isEntryRefusal, targetError, targetRootError } from './target-error.js';
 import type { BlobId } from '../core/ids.js';
 import { applyEntryMeta } from '../fs/apply-entry-meta.js';
 import { createSpecial } from '../fs/create-special.js';
@@ -66,6 +66,11 @@ export class Restorer {
    * written file, and then fails naming them all.
    */
   readonly damaged: DamagedEntry[] = [];
+  /**
+   * Entries the target refused (a name its file system cannot hold, an entry it will
+   * not let Cairn replace): stepped over like damaged ones, and named at the end.
+   */
+  readonly refused: DamagedEntry[] = [];
   private readonly includes: string[] | undefined;
 
   private readonly small: SmallFileBatcher;
@@ -93,17 +98,28 @@ export class Restorer {
     await warmed;
     if (this.opts.estimateTotals) this.totals = await this.sumSelected(snapshot.tree, target);
     await this.restoreTree(snapshot.tree, target);
+    const details = { damaged: this.damaged, refused: this.refused, files: this.stats.files, dirs: this.stats.dirs };
+    const rest = `everything else was restored (${this.stats.files} files, ${this.stats.dirs} directories)`;
     if (this.damaged.length > 0) {
       const n = this.damaged.length;
       const first = this.damaged[0]!;
+      const also = this.refused.length > 0 ? `; the target refused ${this.refused.length} more` : '';
       throw new CairnError(
         first.code as 'PACK_CORRUPT' | 'BLOB_MISSING',
-        `restore incomplete: the data of ${n} ${n === 1 ? 'entry' : 'entries'} of snapshot ${snapshot.shortId} is damaged or missing in the repository (${first.path}${n > 1 ? ` and ${n - 1} more` : ''}); everything else was restored (${this.stats.files} files, ${this.stats.dirs} directories)`,
+        `restore incomplete: the data of ${n} ${n === 1 ? 'entry' : 'entries'} of snapshot ${snapshot.shortId} is damaged or missing in the repository (${first.path}${n > 1 ? ` and ${n - 1} more` : ''})${also}; ${rest}`,
         {
           hint: "'cairn check --read-data' names the damaged packs; 'cairn repair packs' takes them out, and an older snapshot may still hold these files",
-          details: { damaged: this.damaged, files: this.stats.files, dirs: this.stats.dirs },
+          details,
         },
       );
+    }
+    if (this.refused.length > 0) {
+      const n = this.refused.length;
+      const first = this.refused[0]!;
+      throw new CairnError(first.code as 'IO_ERROR' | 'PERMISSION_DENIED', `restore incomplete: the target refused ${n} ${n === 1 ? 'entry' : 'entries'} (${first.path}: ${first.message}${n > 1 ? `, and ${n - 1} more` : ''}); ${rest}`, {
+        hint: 'restore those into another directory or file system, or with --include; the warnings name each one',
+        details,
+      });
     }
     if (this.includes && this.stats.files + this.stats.dirs === 0) {
       throw new CairnError('PATH_NOT_FOUND', `nothing in snapshot ${snapshot.shortId} matches ${this.includes.join(', ')}`, {
@@ -120,14 +136,20 @@ export class Restorer {
 
   /**
    * Restores one entry. One whose data is damaged is named, and the partly written
-   * file removed, so that every file the restore leaves is whole; other errors (the
-   * target's) still end the restore.
+   * file removed, so that every file the restore leaves is whole. One the target
+   * refuses is named and left as the file system has it (what is there may be the
+   * user's, which the refusal kept Cairn from replacing). Other errors of the target
+   * (a full disk, a failing device) end the restore.
    */
   private async restoreOrName(node: TreeNode, snapPath: string, path: Buffer): Promise<void> {
     try {
       await this.guard(path, () => this.restoreEntry(node, snapPath, path));
       return;
     } catch (err) {
+      if (isEntryRefusal(err)) {
+        this.refused.push({ path: snapPath, type: 'file', code: err.code, message: err.message });
+        return;
+      }
       if (!isDamage(err)) throw err;
       this.damaged.push({ path: snapPath, type: 'file', code: err.code, message: err.message });
     }
@@ -159,22 +181,41 @@ export class Restorer {
   private async restoreTree(treeId: BlobId, target: Buffer): Promise<void> {
     const pending: Promise<void>[][] = [[]];
     const outstanding = new WorkSet();
+    /** Depth inside a directory the target refused: its whole subtree is stepped over. */
+    let skipping = 0;
     try {
       for await (const ev of selectedTree(this.repo, treeId, this.includes, target, this.onDamagedTree)) {
         if (this.opts.signal?.aborted) throw new CairnError('CANCELLED', 'restore cancelled; the target holds a partial restore');
+        if (skipping > 0) {
+          if (ev.kind === 'enter') skipping++;
+          else if (ev.kind === 'leave') skipping--;
+          continue;
+        }
         if (ev.kind === 'enter') {
-          await this.guard(ev.path, async () => {
-            if (await this.ensureDir(ev.path)) this.freshDirs.add(ev.path.toString('latin1'));
-          });
+          try {
+            await this.guard(ev.path, async () => {
+              if (await this.ensureDir(ev.path)) this.freshDirs.add(ev.path.toString('latin1'));
+            });
+          } catch (err) {
+            if (!isEntryRefusal(err)) throw err;
+            this.refused.push({ path: ev.snapPath, type: 'dir', code: err.code, message: `${err.message}; nothing in it was restored` });
+            skipping = 1;
+            continue;
+          }
           pending.push([]);
         } else if (ev.kind === 'leave') {
           // The directory is finished when its entries are: the walk goes on meanwhile.
           const children = pending.pop()!;
-          const { path, node } = ev;
+          const { path, node, snapPath } = ev;
           const done = Promise.all(children).then(async () => {
             this.freshDirs.delete(path.toString('latin1'));
             this.stats.dirs++;
-            await this.guard(path, () => this.applyMeta(path, node));
+            try {
+              await this.guard(path, () => this.applyMeta(path, node));
+            } catch (err) {
+              if (!isEntryRefusal(err)) throw err;
+              this.refused.push({ path: snapPath, type: 'dir', code: err.code, message: err.message });
+            }
           });
           done.catch(() => undefined); // awaited below, with the rest
           pending[pending.length - 1]!.push(done);
@@ -344,7 +385,10 @@ async function removeExisting(path: Buffer): Promise<void> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return;
-    if (code === 'EISDIR' || code === 'EPERM') {
+    // A directory in the way (EISDIR on Linux, EPERM elsewhere) is replaced. A file
+    // that refuses (EPERM: immutable, append-only) keeps that error: removing it as a
+    // directory reported "ENOTDIR, scandir" instead.
+    if (code === 'EISDIR' || (code === 'EPERM' && (await lstat(path).catch(() => null))?.isDirectory())) {
       await rm(path, { recursive: true, force: true });
       return;
     }

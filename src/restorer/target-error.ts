@@ -38,3 +38,19 @@ function isErrno(err: unknown): err is NodeJS.ErrnoException {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   return err instanceof Error && typeof code === 'string' && /^E[A-Z0-9]+$/.test(code);
 }
+
+/**
+ * Errnos that concern one entry of the target, not the target as a whole: a name the
+ * file system refuses (too long, invalid bytes on vfat/exFAT), an entry it will not let
+ * Cairn replace or write (immutable, another owner), something else in the way. A
+ * restore steps over such an entry, as restic does, and names it at the end. A full
+ * disk, a read-only or failing device stop the restore: every later write would fail.
+ */
+const ENTRY_ERRNOS = new Set(['ENAMETOOLONG', 'EINVAL', 'EILSEQ', 'EACCES', 'EPERM', 'EEXIST', 'EISDIR', 'ENOTDIR', 'ELOOP', 'ENOENT', 'ENOTEMPTY', 'EBUSY', 'ETXTBSY']);
+
+/** True for a target error (as targetError made it) that concerns only its own entry. */
+export function isEntryRefusal(err: unknown): err is CairnError {
+  if (!(err instanceof CairnError) || (err.code !== 'IO_ERROR' && err.code !== 'PERMISSION_DENIED')) return false;
+  const code = (err.cause as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' && ENTRY_ERRNOS.has(code);
+}

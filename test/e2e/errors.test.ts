@@ -374,7 +374,7 @@ describe('things named on the command line', () => {
     expect(await fsp.readFile(file, 'utf8')).toBe('keep me\n');
   });
 
-  it('a restore target whose paths grow past PATH_MAX → IO_ERROR (42) naming the path', async () => {
+  it('a restore target whose paths grow past PATH_MAX → IO_ERROR (42), each refused entry named', async () => {
     // The target itself fits (~4000 bytes); the snapshot's names below it do not
     // (ENAMETOOLONG while creating them): before, INTERNAL with a stack trace.
     let deep = join(work, 'deep-target');
@@ -384,8 +384,11 @@ describe('things named on the command line', () => {
       runCairn(['restore', 'latest', '--target', join(deep, 'plain')], base.env),
       runCairn(['--json', 'restore', 'latest', '--target', join(deep, 'json')], base.env),
     ]);
-    expect(expectError('IO_ERROR', plain, false)).toMatch(/^cannot restore \/.*ENAMETOOLONG/);
-    expectError('IO_ERROR', json, true);
+    const before = /^cairn: warning: not restored: \/\S+: .*ENAMETOOLONG/;
+    expect(expectError('IO_ERROR', plain, false, { before })).toMatch(/^restore incomplete: the target refused 1 entry .*ENAMETOOLONG/);
+    expect(plain.stderr).toMatch(before);
+    expectError('IO_ERROR', json, true, { before });
+    expect(JSON.parse(json.stdout).error.details.refused).toHaveLength(1);
   });
 
   it('backup of a nonexistent source → SOURCE_NOT_FOUND (15), no snapshot written', async () => {

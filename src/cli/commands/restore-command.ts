@@ -157,8 +157,8 @@ Examples:
         })
         .catch((err: unknown) => {
           // Damaged data: everything else was restored; name each entry that was not.
-          const damaged = err instanceof CairnError ? (err.details?.damaged as { path: string; message: string }[] | undefined) : undefined;
-          for (const d of damaged ?? []) ctx.out.warn(`not restored: ${d.path}: ${d.message}`);
+          const details = err instanceof CairnError ? (err.details as { damaged?: { path: string; message: string }[]; refused?: { path: string; message: string }[] } | undefined) : undefined;
+          for (const d of [...(details?.damaged ?? []), ...(details?.refused ?? [])]) ctx.out.warn(`not restored: ${d.path}: ${d.message}`);
           throw err;
         });
       for (const w of result.warnings) ctx.out.warn(w);
