@@ -233,6 +233,12 @@ export interface CheckResult {
   affected: { snapshot: string; paths: string[] }[];
   /** WAL segments (the version restores use) with data in a damaged or missing pack, per source. */
   affectedWal?: { source: string; segments: string[] }[];
+  /**
+   * Packs in the repository that no index file names: left by an interrupted backup or
+   * repair, or being stored by a backup running now. Not damage (nothing references
+   * them yet); the next backup or prune indexes them. Not checked by --read-data.
+   */
+  unindexedPacks: string[];
 }
 
 export interface StatsResult {

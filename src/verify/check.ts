@@ -164,7 +164,12 @@ async function check(repo: Repository, opts: CheckOptions, pool: WorkerPool | nu
   const unindexed = problems.some((p) => p.kind === 'blob' || p.kind === 'snapshot');
   const affected = damaged.length > 0 || unindexed ? await affectedPaths(repo, new Set(damaged), snapshots) : [];
   const affectedWal = affectedWalSegments(repo, new Set(damaged), walRecords);
-  return { ok: problems.length === 0, packsChecked, bytesRead, problems, damagedPacks: damaged, affected, affectedWal };
+  // In data/ but named by no index file: the cache knows them only from a killed backup
+  // of this host (unindexedBefore), or not at all.
+  const named = new Set(indexedPacks.map((p) => p.id as string));
+  for (const id of unindexedBefore) named.delete(id);
+  const unindexedPacks = [...listed.keys()].filter((id) => !named.has(id)).sort();
+  return { ok: problems.length === 0, packsChecked, bytesRead, problems, damagedPacks: damaged, affected, affectedWal, unindexedPacks };
 }
 
 /** Data ids asked about per index query: per-call set-up made a query per tree ~2× dearer per id. */

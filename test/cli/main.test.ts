@@ -215,6 +215,7 @@ describe('main: commands against a fake engine', () => {
       problems: [{ kind: 'pack', id: 'p'.repeat(64), message: 'authentication failed' }],
       damagedPacks: ['p'.repeat(64)],
       affected: [{ snapshot: '1'.repeat(64), paths: ['/srv/data/a.txt', '/srv/data/b.txt'] }],
+      unindexedPacks: ['u'.repeat(64)],
     };
     engine.session.check = async () => bad;
     const r = await runCli(['check', '--read-data-subset', '1/5'], { engine });
@@ -223,6 +224,7 @@ describe('main: commands against a fake engine', () => {
     expect(r.stdout).toContain('p'.repeat(64));
     expect(r.stdout).toContain('snapshot 11111111:\n    /srv/data/a.txt\n    /srv/data/b.txt');
     expect(r.stderr).toMatch(/^cairn: error: check found 1 problem \(1 damaged pack\) \[CHECK_FAILED\]\n/);
+    expect(r.stdout).toContain('1 pack is in the repository but in no index file');
     const j = await runCli(['check', '--json'], { engine });
     expect(j.code).toBe(20);
     expect(JSON.parse(j.stdout)).toEqual(bad);

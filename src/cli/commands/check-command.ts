@@ -29,6 +29,12 @@ export function toCheckOptions(flags: CheckFlags): CheckOptions {
 /** The check report: problems, every damaged pack, and what each one affects. */
 export function formatCheckReport(r: CheckResult): string[] {
   const lines = [`checked ${formatCount(r.packsChecked)} packs, read ${formatBytes(r.bytesRead)}`];
+  const n = r.unindexedPacks.length;
+  if (n > 0) {
+    lines.push(
+      `${formatCount(n)} pack${n === 1 ? ' is' : 's are'} in the repository but in no index file (left by an interrupted backup or repair, or being stored by a backup running now): not damage; the next backup or prune indexes ${n === 1 ? 'it' : 'them'}`,
+    );
+  }
   if (r.ok && r.problems.length === 0) {
     lines.push('no errors were found');
     return lines;

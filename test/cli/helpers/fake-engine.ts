@@ -110,7 +110,7 @@ export class FakeEngine implements T.Engine {
       },
       async check(opts) {
         rec('check', [opts]);
-        return { ok: true, packsChecked: 3, bytesRead: 0, problems: [], damagedPacks: [], affected: [] };
+        return { ok: true, packsChecked: 3, bytesRead: 0, problems: [], damagedPacks: [], affected: [], unindexedPacks: [] };
       },
       async forget(opts) {
         rec('forget', [opts]);
