@@ -92,6 +92,30 @@ export interface RepairPacksResult {
   packsRemoved: number;
 }
 
+/** What `repair snapshots` did (or would do) to one snapshot. */
+export interface SnapshotRepair {
+  snapshot: string;
+  /** Paths of files left out: their content names a blob in no pack. */
+  removedFiles: string[];
+  /** Paths of directories whose listing could not be read, now empty. */
+  emptiedDirs: string[];
+  /** The new snapshot's id; null on a dry run (and for one that cannot be repaired). */
+  repairedAs: string | null;
+  /** True when the original was removed (--forget). */
+  forgotten?: boolean;
+  /** Set when the snapshot cannot be repaired (its root listing is unreadable). */
+  error?: string;
+}
+
+export interface RepairSnapshotsResult {
+  dryRun: boolean;
+  /** Snapshots examined. */
+  checked: number;
+  /** Those that named missing data, each with what its repaired snapshot leaves out. */
+  repaired: SnapshotRepair[];
+  unrepairable: SnapshotRepair[];
+}
+
 export interface RepairResult {
   packsRead: number;
   blobs: number;

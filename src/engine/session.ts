@@ -11,6 +11,7 @@ import { runForget } from '../maintenance/forget.js';
 import { runPrune } from '../maintenance/prune.js';
 import { repairIndex } from '../maintenance/repair-index.js';
 import { repairPacks } from '../maintenance/repair-packs.js';
+import { repairSnapshots } from '../maintenance/repair-snapshots.js';
 import { syncIndex } from '../repository/index-sync.js';
 import { safeUser, type Repository } from '../repository/repository.js';
 import * as keys from '../repository/key-manager.js';
@@ -413,6 +414,17 @@ export class Session implements T.RepositorySession {
   async repairPacks(ids: readonly string[], opts: { dryRun?: boolean; onProgress?: (p: T.Progress) => void } = {}): Promise<T.RepairPacksResult> {
     if (!opts.dryRun) requireFullAccess(this.role, 'repair packs');
     return repairPacks(this.repo, ids, opts);
+  }
+
+  async repairSnapshots(ids: readonly string[], opts: { forget?: boolean; dryRun?: boolean; onProgress?: (p: T.Progress) => void } = {}): Promise<T.RepairSnapshotsResult> {
+    // Writing snapshots is what an append-only key may do; removing them is not.
+    if (opts.forget && !opts.dryRun) requireFullAccess(this.role, 'repair snapshots --forget');
+    let selected: SnapshotId[] | null = null;
+    if (ids.length > 0) {
+      const all = (await this.repo.listSnapshots()).map((s) => snapshotInfo(s.id, s.body));
+      selected = ids.map((ref) => resolveSnapshotRef(all, ref).id as SnapshotId);
+    }
+    return repairSnapshots(this.repo, selected, opts);
   }
 
   async unlock(opts: { all?: boolean } = {}): Promise<T.UnlockResult> {

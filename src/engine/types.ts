@@ -16,8 +16,8 @@ import type {
   RedisStreamResult,
 } from '../sources/redis/redis-source.js';
 export type { RedisBackupOptions, RedisBackupResult, RedisPitrReport, RedisRestoreOptions, RedisRestoreResult, RedisStreamOptions, RedisStreamResult };
-import type { ForgetPolicy, ForgetGroup, ForgetResult, PruneResult, ForgetOptions, PruneOptions, UnlockResult, PackRepairResult, RepairPacksResult, RepairResult } from './maintenance-types.js';
-export type { ForgetPolicy, ForgetGroup, ForgetResult, PruneResult, ForgetOptions, PruneOptions, UnlockResult, PackRepairResult, RepairPacksResult, RepairResult };
+import type { ForgetPolicy, ForgetGroup, ForgetResult, PruneResult, ForgetOptions, PruneOptions, UnlockResult, PackRepairResult, RepairPacksResult, RepairResult, RepairSnapshotsResult, SnapshotRepair } from './maintenance-types.js';
+export type { ForgetPolicy, ForgetGroup, ForgetResult, PruneResult, ForgetOptions, PruneOptions, UnlockResult, PackRepairResult, RepairPacksResult, RepairResult, RepairSnapshotsResult, SnapshotRepair };
 
 /**
  * The engine facade: the only thing cli/, agent/ and server/ call. Everything here is
@@ -317,6 +317,12 @@ export interface RepositorySession {
    * PACK_NOT_FOUND for one not in data/.
    */
   repairPacks(ids: readonly string[], opts?: { dryRun?: boolean; onProgress?: (p: Progress) => void }): Promise<RepairPacksResult>;
+  /**
+   * Writes new snapshots without the files and directories whose data the index no
+   * longer has (see maintenance/repair-snapshots.ts); `ids` as for forget (none: all).
+   * With `forget`, each original is removed once its repaired snapshot is stored.
+   */
+  repairSnapshots(ids: readonly string[], opts?: { forget?: boolean; dryRun?: boolean; onProgress?: (p: Progress) => void }): Promise<RepairSnapshotsResult>;
   /** Deletes stale lock files; with `all`, every lock file (only when no cairn runs). */
   unlock(opts?: { all?: boolean }): Promise<UnlockResult>;
   /** A PostgreSQL base backup (pg_basebackup) as a snapshot of source type `postgres`. */

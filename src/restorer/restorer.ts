@@ -1,12 +1,12 @@
 import { lstat, mkdir, open, link, symlink, unlink, rm } from 'node:fs/promises';
-import { CairnError } from '../core/errors/index.js';
+import { CairnError, isDamage } from '../core/errors/index.js';
 import { isEntryRefusal, targetError, targetRootError } from './target-error.js';
 import type { BlobId } from '../core/ids.js';
 import { applyEntryMeta } from '../fs/apply-entry-meta.js';
 import { createSpecial } from '../fs/create-special.js';
 import type { Repository } from '../repository/repository.js';
 import type { TreeNode } from '../snapshot/tree.js';
-import { isDamage, normaliseIncludes, selectedTree } from './selected-tree.js';
+import { normaliseIncludes, selectedTree } from './selected-tree.js';
 import type { Progress, SnapshotInfo } from '../engine/types.js';
 import { BlobSource } from './blob-source.js';
 import { BigFileWriter } from './big-file.js';

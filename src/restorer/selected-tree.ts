@@ -1,4 +1,4 @@
-import { CairnError } from '../core/errors/index.js';
+import { CairnError, isDamage } from '../core/errors/index.js';
 import type { BlobId } from '../core/ids.js';
 import type { Repository } from '../repository/repository.js';
 import { displayName, nodeNameBytes, type TreeNode } from '../snapshot/tree.js';
@@ -75,14 +75,6 @@ export async function* selectedTree(
       yield { kind: 'entry', node, snapPath, path, selection };
     }
   }
-}
-
-/**
- * Errors that mean the repository's copy of some data is damaged or gone (not the
- * target, not the environment): a restore goes on without what they hit.
- */
-export function isDamage(err: unknown): err is CairnError {
-  return err instanceof CairnError && (err.code === 'PACK_CORRUPT' || err.code === 'BLOB_MISSING');
 }
 
 const SLASH = Buffer.from('/');

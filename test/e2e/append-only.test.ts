@@ -89,12 +89,12 @@ describe('a host with the append-only password', () => {
     const ids = (await c.json<Array<{ id: string }>>(['snapshots'])).map((s) => s.id);
     expect(ids).toEqual([firstSnapshot, b.snapshot.id]);
 
-    for (const args of [['ls', 'latest'], ['check'], ['stats'], ['diff', firstSnapshot, b.snapshot.id], ['forget', firstSnapshot, '--dry-run'], ['prune', '--dry-run'], ['unlock']]) {
+    for (const args of [['ls', 'latest'], ['check'], ['stats'], ['diff', firstSnapshot, b.snapshot.id], ['forget', firstSnapshot, '--dry-run'], ['prune', '--dry-run'], ['unlock'], ['repair', 'snapshots', '--forget', '--dry-run'], ['repair', 'snapshots']]) {
       expectOk(await c.run(args, AS_HOST), args);
     }
 
     // key add is refused before asking for the new password (no CAIRN_NEW_PASSWORD, no terminal).
-    for (const args of [['forget', firstSnapshot], ['forget', '--keep-last', '1', '--prune'], ['prune'], ['repair', 'index'], ['key', 'add', '--append-only'], ['key', 'passwd'], ['unlock', '--all']]) {
+    for (const args of [['forget', firstSnapshot], ['forget', '--keep-last', '1', '--prune'], ['prune'], ['repair', 'index'], ['key', 'add', '--append-only'], ['key', 'passwd'], ['unlock', '--all'], ['repair', 'snapshots', '--forget']]) {
       const r = await c.run(args, AS_HOST);
       expect(r.code, `${args.join(' ')}\n${r.stderr}`).toBe(16);
       expect(r.stderr).toMatch(/^cairn: error: .* is refused: the repository was opened with an append-only key \[APPEND_ONLY\]\nhint: /);

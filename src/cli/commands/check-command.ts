@@ -100,8 +100,8 @@ Examples:
           new CairnError('CHECK_FAILED', `check found ${n} problem${n === 1 ? '' : 's'} (${result.damagedPacks.length} damaged pack${result.damagedPacks.length === 1 ? '' : 's'})`, {
             hint:
               result.damagedPacks.length > 0
-                ? "'cairn repair packs <id>...' takes damaged packs out, keeping what still reads ('cairn repair index' drops missing ones); then back up the affected files again and forget the snapshots check still names"
-                : "if only the index is damaged run 'cairn repair index'; otherwise back up the affected files again and forget the affected snapshots",
+                ? "'cairn repair packs <id>...' takes damaged packs out, keeping what still reads ('cairn repair index' drops missing ones); then back up the affected files again; 'cairn repair snapshots --forget' rewrites the snapshots that still miss data"
+                : "if only the index is damaged run 'cairn repair index'; otherwise back up the affected files again; 'cairn repair snapshots --forget' rewrites the snapshots that still miss data",
           }),
         );
       }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { CairnError } from '../../core/errors/index.js';
-import type { RepairPacksResult, RepairResult } from '../../engine/types.js';
+import type { RepairPacksResult, RepairResult, RepairSnapshotsResult } from '../../engine/types.js';
 import { CliContext } from '../cli-context.js';
 import type { CliDeps } from '../cli-deps.js';
 import { formatCount } from '../format-count.js';
@@ -42,12 +42,36 @@ export function formatRepairPacksSummary(r: RepairPacksResult): string[] {
   return lines;
 }
 
+export function formatRepairSnapshotsSummary(r: RepairSnapshotsResult): string[] {
+  const lines: string[] = [];
+  for (const s of r.repaired) {
+    const what = [
+      s.removedFiles.length ? `${formatCount(s.removedFiles.length)} file${s.removedFiles.length === 1 ? '' : 's'} left out` : '',
+      s.emptiedDirs.length ? `${formatCount(s.emptiedDirs.length)} director${s.emptiedDirs.length === 1 ? 'y' : 'ies'} emptied` : '',
+    ]
+      .filter(Boolean)
+      .join(', ');
+    const into = s.repairedAs ? ` -> snapshot ${s.repairedAs.slice(0, 8)}${s.forgotten ? ' (original forgotten)' : ''}` : ' (dry run)';
+    lines.push(`snapshot ${s.snapshot.slice(0, 8)}: ${what}${into}`);
+    for (const f of s.removedFiles) lines.push(`  left out: ${f}`);
+    for (const d of s.emptiedDirs) lines.push(`  emptied:  ${d}/`);
+  }
+  const n = r.repaired.length;
+  lines.push(
+    n === 0
+      ? `${formatCount(r.checked)} snapshot${r.checked === 1 ? '' : 's'} checked: none names data the repository lacks`
+      : `${formatCount(n)} of ${formatCount(r.checked)} snapshots ${r.dryRun ? 'would be' : 'were'} repaired`,
+  );
+  if (r.dryRun) lines.push('dry run: nothing was changed');
+  return lines;
+}
+
 /** `repair index`: rebuild the index from the packs' own headers. */
 export function repairCommand(parent: Command, deps: CliDeps): Command {
   const repair = parent
     .command('repair')
     .description('rebuild damaged repository metadata')
-    .addHelpText('after', '\nExamples:\n  cairn repair index\n  cairn repair packs <id>');
+    .addHelpText('after', '\nExamples:\n  cairn repair index\n  cairn repair packs <id>\n  cairn repair snapshots --forget');
 
   repair
     .command('index')
@@ -100,7 +124,8 @@ the pack and the pack file is deleted.
 The blobs that could not be read are gone from the repository. Back the sources up
 again with a plain 'cairn backup': it stores again whatever is missing and still on
 disk, which also mends older snapshots of the same content. 'cairn check' then names
-the snapshots that still miss data: forget them.
+the snapshots that still miss data: 'cairn repair snapshots --forget' rewrites
+them without it.
 
 Examples:
   cairn check --read-data
@@ -125,6 +150,52 @@ Examples:
         ctx.out.warn(
           `${formatCount(n)} blob${n === 1 ? '' : 's'} could not be read${result.dryRun ? '' : ` and ${n === 1 ? 'is' : 'are'} gone from the repository`}: ` +
             "back the sources up again ('cairn backup'), then run 'cairn check' to see which snapshots still miss data",
+        );
+      }
+    });
+  repair
+    .command('snapshots')
+    .description('write new snapshots without the files and directories whose data is gone')
+    .argument('[snapshots...]', 'snapshot ids or prefixes (default: every snapshot)')
+    .option('--forget', 'remove each original once its repaired snapshot is stored')
+    .option('--dry-run', 'report what would be left out; change nothing')
+    .addHelpText(
+      'after',
+      `
+For a snapshot that names data the repository no longer has (after 'repair packs' or
+'repair index' took a damaged or lost pack out), writes a new snapshot without it: a
+file whose data is missing is left out (never kept partly), a directory whose listing
+cannot be read becomes empty. The new snapshot keeps the original's time, host, paths
+and tags, and gets the tag "repaired". Without --forget the original stays.
+
+This loses data on purpose. When the files still exist at the source, a plain
+'cairn backup' is the better repair: it stores again what is missing.
+
+Examples:
+  cairn repair snapshots --dry-run
+  cairn repair snapshots --forget
+  cairn repair snapshots 1a2b3c4d`,
+    )
+    .action(async (ids: string[], flags: { forget?: boolean; dryRun?: boolean }, c: Command) => {
+      const ctx = CliContext.fromCommand(c, deps);
+      const result = await ctx.withSession(async (s) => {
+        const progress = createProgressReporter(ctx);
+        try {
+          return await s.repairSnapshots(ids, { forget: !!flags.forget, dryRun: !!flags.dryRun, onProgress: (p) => progress.onProgress(p) });
+        } finally {
+          progress.done();
+        }
+      });
+      for (const u of result.unrepairable) ctx.out.warn(`snapshot ${u.snapshot.slice(0, 8)} cannot be repaired: ${u.error ?? 'unreadable'}`);
+      ctx.out.result(result, () => {
+        for (const l of formatRepairSnapshotsSummary(result)) ctx.out.info(l);
+      });
+      if (result.unrepairable.length > 0) {
+        const n = result.unrepairable.length;
+        throw new ReportedFailure(
+          new CairnError('BLOB_MISSING', `${n} snapshot${n === 1 ? '' : 's'} cannot be repaired: the root listing is gone`, {
+            hint: "nothing of such a snapshot can be restored: 'cairn forget' it",
+          }),
         );
       }
     });

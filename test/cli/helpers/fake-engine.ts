@@ -157,6 +157,10 @@ export class FakeEngine implements T.Engine {
         rec('repairPacks', [ids, opts]);
         throw new CairnError('INTERNAL', 'FakeEngine: repairPacks not scripted');
       },
+      async repairSnapshots(ids, opts) {
+        rec('repairSnapshots', [ids, opts]);
+        throw new CairnError('INTERNAL', 'FakeEngine: repairSnapshots not scripted');
+      },
       async unlock(opts?: { all?: boolean }) {
         rec('unlock', [opts]);
         return { removed: 0, live: [] };
