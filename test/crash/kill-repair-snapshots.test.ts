@@ -1,16 +1,11 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CAIRN_BUILT, cairnEnv, killAllCairns, runCairn, spawnCairn } from '../helpers/cli.js';
 import { crashSeed, killWhen, namesIn, prng, sleep } from './crash-kit.js';
-import { flipByte } from '../helpers/damage.js';
+import { damageBlobIn } from '../helpers/damage.js';
 import { makeTempRepo, type TempRepo } from '../helpers/temp-repo.js';
 import { pseudoRandom } from '../helpers/data.js';
-import { Repository, packName } from '../../src/repository/repository.js';
-import { LocalBackend } from '../../src/backend/local-backend.js';
-import { FakeClock } from '../../src/core/clock.js';
-import { systemRandom } from '../../src/core/random.js';
-import { syncIndex } from '../../src/repository/index-sync.js';
 import type { CheckResult, SnapshotInfo } from '../../src/engine/types.js';
 import type { Tree } from '../../src/snapshot/tree.js';
 
@@ -47,10 +42,9 @@ describe.skipIf(!CAIRN_BUILT)('SIGKILL during repair snapshots --forget', () => 
     const tree = (await s.cat('tree', `${snaps[0]!.id}:${join(src, 'docs')}`)) as Tree;
     const blob = tree.nodes.find((n) => n.name === 'n2.txt')!.content![0]!;
     await s.close();
-    const loc = await locate(t, blob);
-    await flipByte(join(t.repo, packName(loc.pack)), loc.offset + 5, 0x40);
+    const pack = await damageBlobIn(t, t.dir, 'data', blob, 5);
     s = await t.open();
-    expect((await s.repairPacks([loc.pack])).blobsLost).toBe(1);
+    expect((await s.repairPacks([pack])).blobsLost).toBe(1);
     await s.close();
 
     const env = cairnEnv(t.repo, t.cacheDir, t.password);
@@ -86,16 +80,3 @@ describe.skipIf(!CAIRN_BUILT)('SIGKILL during repair snapshots --forget', () => 
     console.log(`repair snapshots: ${killed} of 6 runs killed before they finished`);
   });
 });
-
-async function locate(t: TempRepo, blob: string): Promise<{ pack: string; offset: number }> {
-  const cache = join(t.dir, 'locate-cache');
-  const r = await Repository.open(new LocalBackend(t.repo), t.password, { clock: new FakeClock(), random: systemRandom, cacheDir: cache });
-  try {
-    await syncIndex(r);
-    const loc = r.index.find('data', blob as never)!;
-    return { pack: loc.pack, offset: loc.offset };
-  } finally {
-    await r.close();
-    await rm(cache, { recursive: true, force: true });
-  }
-}

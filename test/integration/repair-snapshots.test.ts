@@ -1,14 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { flipByte } from '../helpers/damage.js';
+import { damageBlobIn } from '../helpers/damage.js';
 import { makeTempRepo, type TempRepo } from '../helpers/temp-repo.js';
 import { pseudoRandom } from '../helpers/data.js';
 import { FakeClock } from '../../src/core/clock.js';
 import { systemRandom } from '../../src/core/random.js';
 import { LocalBackend } from '../../src/backend/local-backend.js';
-import { Repository, packName } from '../../src/repository/repository.js';
-import { syncIndex } from '../../src/repository/index-sync.js';
+import { Repository } from '../../src/repository/repository.js';
 import { withFaults } from '../../src/backend/with-faults.js';
 import { repairSnapshots } from '../../src/maintenance/repair-snapshots.js';
 import type { BlobId } from '../../src/core/ids.js';
@@ -51,19 +50,9 @@ describe('repair snapshots', () => {
     return tree.nodes.find((n) => n.name === name)!;
   }
 
-  /** Flips a byte inside one blob; returns its pack. */
-  async function damageBlob(type: 'data' | 'tree', id: BlobId): Promise<string> {
-    const r = await Repository.open(new LocalBackend(t.repo), t.password, { clock: new FakeClock(), random: systemRandom, cacheDir: join(t.dir, 'probe-cache') });
-    try {
-      await syncIndex(r);
-      const loc = r.index.find(type, id)!;
-      await flipByte(join(t.repo, packName(loc.pack)), loc.offset + 7, 0x40);
-      return loc.pack;
-    } finally {
-      await r.close();
-      await rm(join(t.dir, 'probe-cache'), { recursive: true, force: true });
-    }
-  }
+  /** Flips one byte inside a blob; returns its pack. */
+  const damageBlob = (type: 'data' | 'tree', id: BlobId): Promise<string> => damageBlobIn(t, t.dir, type, id);
+
 
   /** n3.txt's data and docs/deep's listing damaged, then taken out by repair packs. */
   async function loseData(src: string, snap: SnapshotInfo): Promise<void> {

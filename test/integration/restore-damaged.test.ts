@@ -1,14 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { link, mkdir, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
-import { flipByte } from '../helpers/damage.js';
+import { damageBlobIn } from '../helpers/damage.js';
 import { join } from 'node:path';
 import { makeTempRepo, type TempRepo } from '../helpers/temp-repo.js';
 import { pseudoRandom } from '../helpers/data.js';
-import { FakeClock } from '../../src/core/clock.js';
-import { systemRandom } from '../../src/core/random.js';
-import { LocalBackend } from '../../src/backend/local-backend.js';
-import { Repository, packName } from '../../src/repository/repository.js';
-import { syncIndex } from '../../src/repository/index-sync.js';
+import { packName } from '../../src/repository/repository.js';
 import type { BlobId } from '../../src/core/ids.js';
 import type { RepositorySession, SnapshotInfo } from '../../src/engine/types.js';
 import type { Tree } from '../../src/snapshot/tree.js';
@@ -59,19 +55,9 @@ describe('restoring a snapshot with damaged data', () => {
     s = await t.open();
   }
 
-  /** Flips one byte inside a blob, found through an index cache of its own. */
-  async function damageBlob(type: 'data' | 'tree', id: BlobId): Promise<string> {
-    const r = await Repository.open(new LocalBackend(t.repo), t.password, { clock: new FakeClock(), random: systemRandom, cacheDir: join(t.dir, 'probe-cache') });
-    try {
-      await syncIndex(r);
-      const loc = r.index.find(type, id)!;
-      await flipByte(join(t.repo, packName(loc.pack)), loc.offset + 7, 0x40);
-      return loc.pack;
-    } finally {
-      await r.close();
-      await rm(join(t.dir, 'probe-cache'), { recursive: true, force: true });
-    }
-  }
+  /** Flips one byte inside a blob; returns its pack. */
+  const damageBlob = (type: 'data' | 'tree', id: BlobId): Promise<string> => damageBlobIn(t, t.dir, type, id);
+
 
   it('restores every other file whole, leaves none half-written, and names the damaged ones', async () => {
     const { src, snap } = await setup();
