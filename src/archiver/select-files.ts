@@ -1,6 +1,6 @@
 import { lstat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { CairnError } from '../core/errors/index.js';
+import { CairnError, fromSystemError } from '../core/errors/index.js';
 import { compileExcludes, readExcludeFile, type ExcludeFn } from '../fs/exclude-matcher.js';
 
 /** What a files backup reads: its paths, normalised, and what it leaves out. */
@@ -52,7 +52,11 @@ export async function normalisePaths(paths: string[]): Promise<string[]> {
       if (code === 'ENOENT' || code === 'ENOTDIR') {
         throw new CairnError('SOURCE_NOT_FOUND', `backup source ${p} does not exist`);
       }
-      throw new CairnError('PERMISSION_DENIED', `cannot access backup source ${p}: ${(err as Error).message}`);
+      // Refused access keeps its code; anything else (a name too long, a loop of
+      // symlinks, EIO) is the file system's, not a permission matter.
+      const mapped = fromSystemError(err, `backup source ${p}`);
+      if (mapped instanceof CairnError) throw mapped;
+      throw new CairnError('IO_ERROR', `cannot access backup source ${p}: ${(err as Error).message}`, { cause: err });
     }
   }
   if (abs.includes('/')) return ['/'];

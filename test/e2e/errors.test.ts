@@ -397,6 +397,11 @@ describe('things named on the command line', () => {
     expect(await base.json<unknown[]>(['snapshots'])).toHaveLength(before);
   });
 
+  it('backup of a source whose name is too long → IO_ERROR (42), not PERMISSION_DENIED', async () => {
+    const [plain] = await expectCliError('IO_ERROR', ['backup', join(work, 'n'.repeat(300))], base.env);
+    expect(plain.stderr).toContain('ENAMETOOLONG');
+  });
+
   it('a missing exclude file → SOURCE_NOT_FOUND; an invalid exclude pattern → CONFIG_INVALID (2)', async () => {
     await expectCliError('SOURCE_NOT_FOUND', ['backup', '--exclude-file', join(work, 'no-such-excludes'), src], base.env);
     await expectCliError('CONFIG_INVALID', ['backup', '--exclude', 'unclosed[', src], base.env);
