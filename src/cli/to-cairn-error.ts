@@ -2,12 +2,15 @@ import { CommanderError } from 'commander';
 import { CairnError, fromSystemError } from '../core/errors/index.js';
 import { ReportedFailure } from './reported-failure.js';
 
-/** Commander errors that are not failures: --help and --version. */
+/**
+ * Commander errors that are not failures: --help, --version, and `cairn help <command>`
+ * (commander.help with exit code 0). commander.help with a non-zero code is a missing
+ * (sub)command: help printed in place of an error.
+ */
 export function isCommanderSuccess(err: unknown): boolean {
   return (
     err instanceof CommanderError &&
-    (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0) &&
-    err.code !== 'commander.help'
+    (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0)
   );
 }
 
@@ -31,7 +34,7 @@ export function toCairnError(err: unknown): CairnError | undefined {
   if (err instanceof CommanderError) {
     const path = commandPathOf(err);
     const helpHint = `run 'cairn${path ? ` ${path}` : ''} --help' for usage`;
-    if (err.code === 'commander.help') {
+    if (err.code === 'commander.help' && err.exitCode !== 0) {
       return new CairnError('USAGE', path ? `missing subcommand for '${path}'` : 'missing command', { hint: helpHint });
     }
     const [first = '', ...rest] = err.message.replace(/^error:\s*/, '').split('\n');

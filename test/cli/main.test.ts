@@ -154,6 +154,22 @@ describe('main: errors and exit codes', () => {
     expect(v.code).toBe(0);
     expect(v.stdout).toMatch(/^\d+\.\d+\.\d+/);
   });
+
+  it('`cairn help <command>` prints that help and exits 0; a missing command or subcommand is USAGE', async () => {
+    // Before: `cairn help backup` printed the help, then "missing subcommand for 'backup'" and exit 2.
+    for (const args of [['help', 'backup'], ['help', 'repair', 'snapshots'], ['help']]) {
+      const r = await runCli(args);
+      expect(r.code, `${args.join(' ')}\n${r.stderr}`).toBe(0);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toMatch(/^Usage: cairn/);
+    }
+    expect((await runCli(['help', 'backup'])).stdout).toContain('Usage: cairn backup');
+    for (const args of [['key'], ['repair'], []]) {
+      const r = await runCli(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/^cairn: error: missing (sub)?command.* \[USAGE\]$/m);
+    }
+  });
 });
 
 describe('main: commands against a fake engine', () => {
