@@ -1,6 +1,6 @@
 import { lstat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { CairnError, fromSystemError } from '../core/errors/index.js';
+import { CairnError, fromSystemErrorOrIo } from '../core/errors/index.js';
 import { compileExcludes, readExcludeFile, type ExcludeFn } from '../fs/exclude-matcher.js';
 
 /** What a files backup reads: its paths, normalised, and what it leaves out. */
@@ -54,9 +54,7 @@ export async function normalisePaths(paths: string[]): Promise<string[]> {
       }
       // Refused access keeps its code; anything else (a name too long, a loop of
       // symlinks, EIO) is the file system's, not a permission matter.
-      const mapped = fromSystemError(err, `backup source ${p}`);
-      if (mapped instanceof CairnError) throw mapped;
-      throw new CairnError('IO_ERROR', `cannot access backup source ${p}: ${(err as Error).message}`, { cause: err });
+      throw fromSystemErrorOrIo(err, `backup source ${p}`, (e) => `cannot access backup source ${p}: ${e.message}`);
     }
   }
   if (abs.includes('/')) return ['/'];

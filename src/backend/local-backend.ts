@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants, type Dir, type Dirent } from 'node:fs';
 import { mkdir, open, opendir, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
-import { CairnError, fromSystemError } from '../core/errors/index.js';
+import { CairnError, fromSystemErrorOrIo } from '../core/errors/index.js';
 import { assertBackendName, assertBackendPrefix, TEMP_PREFIX } from './assert-backend-name.js';
 import { checkRange, truncatedError } from './check-range.js';
 import { alignUp, canReadDirect } from '../util/aligned-buffer.js';
@@ -373,13 +373,7 @@ async function readDirOrEmpty(dir: string): Promise<Dirent[]> {
  * and pass through with their stack.
  */
 function toBackendError(err: unknown, what: string): unknown {
-  const mapped = fromSystemError(err, what);
-  if (mapped instanceof CairnError) return mapped;
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) {
-    return new CairnError('IO_ERROR', `${code} on ${what}`, { cause: err });
-  }
-  return mapped;
+  return fromSystemErrorOrIo(err, what, (e) => `${e.code} on ${what}`);
 }
 
 /**

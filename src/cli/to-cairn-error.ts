@@ -1,5 +1,5 @@
 import { CommanderError } from 'commander';
-import { CairnError, fromSystemError } from '../core/errors/index.js';
+import { CairnError, fromSystemErrorOrIo, isErrnoError } from '../core/errors/index.js';
 import { ReportedFailure } from './reported-failure.js';
 
 /**
@@ -55,16 +55,15 @@ export function toCairnError(err: unknown): CairnError | undefined {
  * IO_ERROR, with the system's message, which names the call and the path.
  */
 function systemErrorAsCairn(err: NodeJS.ErrnoException): CairnError {
-  const mapped = fromSystemError(err, err.path ?? 'a file');
-  if (mapped instanceof CairnError) return mapped;
-  return new CairnError('IO_ERROR', err.message, {
-    cause: err,
-    hint: 'the operating system refused an operation on the path named; check that it exists and is the kind of file the command expects',
-  });
+  return fromSystemErrorOrIo(
+    err,
+    err.path ?? 'a file',
+    (e) => e.message,
+    'the operating system refused an operation on the path named; check that it exists and is the kind of file the command expects',
+  ) as CairnError;
 }
 
 /** An error from a system call (node:fs and friends): an errno code and the call's name. */
 function isSystemError(err: unknown): err is NodeJS.ErrnoException {
-  const e = err as NodeJS.ErrnoException;
-  return err instanceof Error && typeof e.code === 'string' && /^E[A-Z0-9]+$/.test(e.code) && typeof e.syscall === 'string';
+  return isErrnoError(err) && typeof err.syscall === 'string';
 }

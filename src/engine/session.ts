@@ -419,12 +419,7 @@ export class Session implements T.RepositorySession {
   async repairSnapshots(ids: readonly string[], opts: { forget?: boolean; dryRun?: boolean; onProgress?: (p: T.Progress) => void } = {}): Promise<T.RepairSnapshotsResult> {
     // Writing snapshots is what an append-only key may do; removing them is not.
     if (opts.forget && !opts.dryRun) requireFullAccess(this.role, 'repair snapshots --forget');
-    let selected: SnapshotId[] | null = null;
-    if (ids.length > 0) {
-      const all = (await this.repo.listSnapshots()).map((s) => snapshotInfo(s.id, s.body));
-      selected = ids.map((ref) => resolveSnapshotRef(all, ref).id as SnapshotId);
-    }
-    return repairSnapshots(this.repo, selected, opts);
+    return repairSnapshots(this.repo, ids, opts);
   }
 
   async unlock(opts: { all?: boolean } = {}): Promise<T.UnlockResult> {

@@ -5,7 +5,8 @@ import { BlobSaver } from '../repository/blob-saver.js';
 import { syncIndex } from '../repository/index-sync.js';
 import { RepoLock } from '../repository/lock.js';
 import type { Repository } from '../repository/repository.js';
-import type { SnapshotBody } from '../snapshot/snapshot.js';
+import { snapshotInfo, type SnapshotBody } from '../snapshot/snapshot.js';
+import { resolveSnapshotRef } from '../snapshot/select.js';
 import { displayName, encodeTreeFromNodes, type TreeNode } from '../snapshot/tree.js';
 
 /** The tag every repaired snapshot gets, so `snapshots --tag repaired` finds them. */
@@ -41,7 +42,7 @@ interface Repaired {
  */
 export async function repairSnapshots(
   repo: Repository,
-  selected: readonly SnapshotId[] | null,
+  refs: readonly string[],
   opts: { forget?: boolean; dryRun?: boolean; onProgress?: (p: Progress) => void } = {},
 ): Promise<RepairSnapshotsResult> {
   // A writer, as a backup is: it adds trees and snapshots (a prune meanwhile keeps what
@@ -50,7 +51,10 @@ export async function repairSnapshots(
   try {
     await syncIndex(repo);
     const all = await repo.listSnapshots();
-    const wanted = selected ? all.filter((s) => selected.includes(s.id)) : all;
+    // Ids or prefixes, as for forget; none: every snapshot.
+    const infos = all.map((s) => snapshotInfo(s.id, s.body));
+    const selected = new Set(refs.map((ref) => resolveSnapshotRef(infos, ref).id));
+    const wanted = refs.length > 0 ? all.filter((s) => selected.has(s.id)) : all;
     const saver = opts.dryRun ? null : new BlobSaver(repo);
     const memo = new Map<BlobId, Promise<Repaired>>();
     const repairs: { id: SnapshotId; body: SnapshotBody; report: SnapshotRepair; tree: BlobId }[] = [];

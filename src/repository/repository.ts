@@ -4,7 +4,7 @@ import { rmSync } from 'node:fs';
 import pLimit from 'p-limit';
 import type { Backend } from '../backend/types.js';
 import { isNotFound } from '../backend/types.js';
-import { CairnError, fromSystemError } from '../core/errors/index.js';
+import { CairnError, fromSystemError, fromSystemErrorOrIo } from '../core/errors/index.js';
 import type { Clock } from '../core/clock.js';
 import type { RandomSource } from '../core/random.js';
 import { asSnapshotId, isId, type BlobId, type BlobType, type PackId, type SnapshotId } from '../core/ids.js';
@@ -454,13 +454,9 @@ function openIndexCache(cacheDir: string, repoId: string): BlobIndex {
 export function indexCacheError(err: unknown, path: string): unknown {
   const code = (err as { code?: unknown }).code;
   const hint = `the index cache is disposable: check the disk, or move the cache (--cache-dir / CAIRN_CACHE_DIR); it is rebuilt from the repository`;
-  if (typeof code !== 'string' || !code.startsWith('SQLITE_')) {
-    const mapped = fromSystemError(err, path);
-    // The cache directory cannot be made (a file in the way, a name too long, a loop):
-    // the setting is wrong, and the message must say which setting.
-    if (mapped instanceof CairnError || typeof code !== 'string' || !/^E[A-Z0-9]+$/.test(code)) return mapped;
-    return new CairnError('IO_ERROR', `cannot create the index cache ${path}: ${(err as Error).message}`, { cause: err, hint });
-  }
+  // Not SQLite's: the cache directory cannot be made (a file in the way, a name too
+  // long, a loop). The setting is wrong, and the message must say which setting.
+  if (typeof code !== 'string' || !code.startsWith('SQLITE_')) return fromSystemErrorOrIo(err, path, (e) => `cannot create the index cache ${path}: ${e.message}`, hint);
   if (code === 'SQLITE_FULL') return fromSystemError(Object.assign(new Error(code), { code: 'ENOSPC' }), path);
   if (code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_PERM')) {
     return new CairnError('PERMISSION_DENIED', `cannot write the index cache ${path} (${code})`, { cause: err, hint });

@@ -1,4 +1,4 @@
-import { CairnError, fromSystemError } from '../core/errors/index.js';
+import { CairnError, fromSystemErrorOrIo } from '../core/errors/index.js';
 
 /**
  * An error of the restore target as one with a stable code. The file system's own
@@ -8,12 +8,12 @@ import { CairnError, fromSystemError } from '../core/errors/index.js';
  * Errors without an errno (bugs) pass through with their stack.
  */
 export function targetError(err: unknown, path: string): unknown {
-  const mapped = fromSystemError(err, path);
-  if (mapped instanceof CairnError || !isErrno(mapped)) return mapped;
-  return new CairnError('IO_ERROR', `cannot restore ${path}: ${mapped.message}`, {
-    cause: mapped,
-    hint: 'something else may have changed the restore target during the restore, or its file system cannot hold this name; restore into an empty directory',
-  });
+  return fromSystemErrorOrIo(
+    err,
+    path,
+    (e) => `cannot restore ${path}: ${e.message}`,
+    'something else may have changed the restore target during the restore, or its file system cannot hold this name; restore into an empty directory',
+  );
 }
 
 /**
@@ -32,11 +32,6 @@ export function targetRootError(err: unknown, target: string): unknown {
     return new CairnError('USAGE', `restore target ${target}: name too long`, { cause: err, hint: 'give --target a shorter path' });
   }
   return targetError(err, target);
-}
-
-function isErrno(err: unknown): err is NodeJS.ErrnoException {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  return err instanceof Error && typeof code === 'string' && /^E[A-Z0-9]+$/.test(code);
 }
 
 /**

@@ -78,6 +78,10 @@ describe('repair snapshots', () => {
       expect(x.repairedAs).toBeNull();
     }
     expect((await s.snapshots()).map((x) => x.id).sort()).toEqual([first.id, second.id].sort());
+    // Named snapshots only; an id of none is SNAPSHOT_NOT_FOUND.
+    const one = await s.repairSnapshots([first.id.slice(0, 8)], { dryRun: true });
+    expect(one.repaired.map((x) => x.snapshot)).toEqual([first.id]);
+    await expect(s.repairSnapshots(['ffffffff'], { dryRun: true })).rejects.toMatchObject({ code: 'SNAPSHOT_NOT_FOUND' });
   });
 
   it('--forget: repaired snapshots replace the originals; check passes; a restore is whole; a second run repairs nothing', async () => {
@@ -128,7 +132,7 @@ describe('repair snapshots', () => {
       { clock: new FakeClock(), random: systemRandom, cacheDir: join(t.dir, 'cache-cut') },
     );
     try {
-      await expect(repairSnapshots(r1, null, { forget: true })).rejects.toThrow();
+      await expect(repairSnapshots(r1, [], { forget: true })).rejects.toThrow();
     } finally {
       await r1.close();
     }

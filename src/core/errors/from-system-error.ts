@@ -25,3 +25,20 @@ export function fromSystemError(err: unknown, what: string): unknown {
       return err;
   }
 }
+
+/** An error with an errno code (ENOENT, ENAMETOOLONG, ...), as node:fs and friends raise them. */
+export function isErrnoError(err: unknown): err is NodeJS.ErrnoException {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return err instanceof Error && typeof code === 'string' && /^E[A-Z0-9]+$/.test(code);
+}
+
+/**
+ * fromSystemError, and every other errno as IO_ERROR with `message(err)`. For callers
+ * where any refusal of the file system is the environment, never a bug. Errors without
+ * an errno pass through with their stack.
+ */
+export function fromSystemErrorOrIo(err: unknown, what: string, message: (e: NodeJS.ErrnoException) => string, hint?: string): unknown {
+  const mapped = fromSystemError(err, what);
+  if (mapped instanceof CairnError || !isErrnoError(mapped)) return mapped;
+  return new CairnError('IO_ERROR', message(mapped), { cause: mapped, ...(hint !== undefined ? { hint } : {}) });
+}
