@@ -6,6 +6,8 @@ export type Duration = Record<DurationUnit, number>;
 
 const ALL_UNITS: DurationUnit[] = ['y', 'm', 'w', 'd', 'h', 'min', 's'];
 const TOKEN = /^(\d+)(min|y|m|w|d|h|s)/;
+/** Largest number per unit, as the engine's retention parser allows (src/snapshot/duration.ts). */
+const MAX_PART = 1_000_000;
 
 const MS: Record<DurationUnit, number> = {
   y: 365 * 86_400_000,
@@ -44,7 +46,10 @@ export function parseDuration(
     if (!allowed.includes(unit)) throw bad(`unit "${unit}" is not allowed here`);
     if (seen.has(unit)) throw bad(`unit "${unit}" given twice`);
     seen.add(unit);
-    d[unit] = Number(m[1]);
+    const n = Number(m[1]);
+    // Past this, Number() rounds (99999999999999999999999 became 1e+23) and dates overflow.
+    if (n > MAX_PART) throw bad(`${m[1]} is too large: at most ${MAX_PART} per unit`);
+    d[unit] = n;
     rest = rest.slice(m[0].length);
   }
   return d;

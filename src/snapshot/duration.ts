@@ -10,6 +10,8 @@ export interface Duration {
 
 const PART = /(\d+)([ymwdh])/y;
 const MAX_PART = 1_000_000; // far beyond any retention; keeps date arithmetic exact
+/** The earliest instant a Date can hold (ECMAScript's time range, -8.64e15 ms). */
+const EARLIEST = -8.64e15;
 
 /**
  * Parses restic-style durations: one or more `<n><unit>` with units y (years),
@@ -35,7 +37,7 @@ export function parseDuration(s: string): Duration {
     if (seen.has(unit!)) junk(`unit ${unit} given twice`);
     seen.add(unit!);
     const n = Number(digits);
-    if (n > MAX_PART) junk(`${digits} is too large`);
+    if (n > MAX_PART) junk(`${digits} is too large: at most ${MAX_PART} per unit`);
     switch (unit) {
       case 'y':
         d.years = n;
@@ -88,5 +90,9 @@ export function subtractDuration(date: Date, d: Duration): Date {
   // setUTCFullYear(y, m, d) in one call: setting the fields one by one could overflow
   // through an intermediate invalid date (e.g. day 31 in a 30-day month).
   shifted.setUTCFullYear(year, month0, day);
-  return new Date(shifted.getTime() - d.days * 86_400_000 - d.hours * 3_600_000);
+  const at = shifted.getTime() - d.days * 86_400_000 - d.hours * 3_600_000;
+  // A duration reaching past the range Dates can hold (300000y) covers all of time. An
+  // invalid Date here compared false with every snapshot time, so "keep everything
+  // within 300000 years" removed every snapshot.
+  return new Date(Number.isNaN(at) || at < EARLIEST ? EARLIEST : at);
 }

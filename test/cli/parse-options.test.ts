@@ -91,8 +91,12 @@ describe('parseDuration', () => {
     expect(durationToMs(parseDuration('1h30s', 'x'))).toBe(3_630_000);
     expect(durationToMs(parseDuration('0', 'x'))).toBe(0);
   });
-  it.each(['', 'h', '5', '5x', '-1h', '1.5h'])('rejects %j', (v) => {
+  it.each(['', 'h', '5', '5x', '-1h', '1.5h', '1000001d', '99999999999999y'])('rejects %j', (v) => {
     usage(() => parseDuration(v, '--gc-delay'));
+  });
+  it('names a number too large as written, not as Number() rounds it', () => {
+    expect(() => parseDuration('99999999999999999999999d', '--keep-within')).toThrow(/"99999999999999999999999 is too large|99999999999999999999999 is too large/);
+    expect(durationToMs(parseDuration('1000000y', 'x'))).toBe(1_000_000 * 365 * 86_400_000);
   });
 });
 

@@ -65,6 +65,12 @@ describe('subtractDuration (UTC)', () => {
     expect(iso(subtractDuration(utc('2028-03-01T00:00:00'), d(0, 0, 1, 0)))).toBe('2028-02-29T00:00:00.000Z');
   });
 
+  it('goes no further back than the earliest Date', () => {
+    expect(subtractDuration(utc('2026-03-31T12:00:00'), d(300_000, 0, 0, 0)).getTime()).toBe(-8.64e15);
+    expect(subtractDuration(utc('2026-03-31T12:00:00'), d(200_000, 1_000_000, 0, 0)).getTime()).toBe(-8.64e15);
+    expect(iso(subtractDuration(utc('2026-03-31T12:00:00'), d(10_000, 0, 0, 0)))).toBe('-007974-03-31T12:00:00.000Z');
+  });
+
   it('does not modify its argument and rejects an invalid date', () => {
     const t = utc('2026-03-31T12:00:00');
     subtractDuration(t, d(1, 1, 1, 1));

@@ -213,6 +213,17 @@ describe('applyPolicy: rule semantics (restic)', () => {
     expect(r.removed[0]).toBe('2026-01-13T12:00:00Z');
   });
 
+  it('within a span longer than dates reach keeps everything', () => {
+    // 300000y from 2026 lies before the earliest Date; the cut-off was an invalid Date
+    // that no snapshot time compared after, and every snapshot was removed.
+    const snaps = [snap('2026-01-20T12:00:00'), snap('1970-01-01T00:00:00'), snap('1900-06-01T00:00:00')];
+    for (const within of ['300000y', '1000000y1000000m', '1000000w']) {
+      const r = run(snaps, { within });
+      expect(r.removed).toEqual([]);
+      expect(r.kept).toHaveLength(3);
+    }
+  });
+
   it('within 1m from Mar 31 clamps to the end of February', () => {
     const snaps = [
       snap('2026-02-28T11:59:59'),
