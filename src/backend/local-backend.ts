@@ -267,7 +267,7 @@ export class LocalBackend implements Backend {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    const first = await mkdir(dir, { recursive: true });
+    const first = await mkdirWithCause(dir);
     // Each new directory's entry lives in its parent, so sync the parents too. A
     // concurrent save may have created some of them (and not synced them yet), so sync
     // every level up to the root rather than trusting `first`. This runs only on the
@@ -372,6 +372,35 @@ async function readDirOrEmpty(dir: string): Promise<Dirent[]> {
  * (EISDIR on rename, EMFILE, ...) become IO_ERROR. Errors without an errno code are bugs
  * and pass through with their stack.
  */
+/**
+ * mkdir -p that reports why it failed. Node's recursive mkdir says ENOENT whenever a
+ * level could not be made, even when the file system is read-only or the parent is not
+ * writable; making the levels one by one gets the real errno (EROFS, EACCES).
+ */
+async function mkdirWithCause(dir: string): Promise<string | undefined> {
+  try {
+    return await mkdir(dir, { recursive: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const missing: string[] = [];
+  for (let d = dir; dirname(d) !== d; d = dirname(d)) {
+    const exists = await stat(d).then(
+      () => true,
+      () => false,
+    );
+    if (exists) break;
+    missing.unshift(d);
+  }
+  for (const d of missing) {
+    // EEXIST: a concurrent save made this level first.
+    await mkdir(d).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+  }
+  return missing[0];
+}
+
 function toBackendError(err: unknown, what: string): unknown {
   return fromSystemErrorOrIo(err, what, (e) => `${e.code} on ${what}`);
 }

@@ -659,7 +659,15 @@ describe('the environment', () => {
       remount(mnt, 'ro');
       // Reading still works; writing is refused by the OS (EROFS).
       expect(await c.json(['snapshots'])).toEqual([]);
-      await expectCliError('IO_ERROR', ['backup', join(src, 'sub')], c.env);
+      const [backup] = await expectCliError('IO_ERROR', ['backup', join(src, 'sub')], c.env);
+      expect(backup.stderr).toMatch(/read-only file system/);
+      // init there, into a new directory at any depth or the mount itself, names the
+      // read-only file system: Node's recursive mkdir said ENOENT.
+      for (const repo of [join(mnt, 'new'), join(mnt, 'a', 'b', 'c'), mnt]) {
+        const [plain] = await expectCliError('IO_ERROR', ['init', '-r', repo], c.env);
+        expect(plain.stderr).toMatch(/read-only file system: .* in /);
+        expect(plain.stderr).not.toMatch(/ENOENT/);
+      }
     } finally {
       unmount(mnt);
     }

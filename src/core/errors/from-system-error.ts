@@ -18,8 +18,9 @@ export function fromSystemError(err: unknown, what: string): unknown {
     case 'EACCES':
     case 'EPERM':
       return new CairnError('PERMISSION_DENIED', `permission denied: ${what}`, { cause: err });
-    case 'EIO':
     case 'EROFS':
+      return new CairnError('IO_ERROR', `read-only file system: ${what}`, { cause: err });
+    case 'EIO':
       return new CairnError('IO_ERROR', `I/O error (${code}) on ${what}`, { cause: err });
     default:
       return err;
