@@ -35,3 +35,16 @@ export function snapshotFlags(flags: BackupFlags): Pick<BackupOptions, 'mode' | 
 export function rejectFlags(source: string, flags: readonly (readonly [flag: string, set: unknown])[]): void {
   for (const [flag, set] of flags) if (set) throw usageError(`${flag} does not apply to ${source}`);
 }
+
+/** The flags that only a files backup reads, for rejectFlags by the other sources. */
+export function filesOnlyFlags(flags: BackupFlags): [flag: string, set: unknown][] {
+  return [
+    ['--exclude', flags.exclude?.length],
+    ['--exclude-file', flags.excludeFile?.length],
+    ['--one-file-system', flags.oneFileSystem],
+    ['--atime', flags.atime],
+    ['--parent', flags.parent],
+    ['--dry-run', flags.dryRun],
+    ['--mirror', flags.mirror?.length],
+  ];
+}

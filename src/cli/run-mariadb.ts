@@ -1,5 +1,5 @@
 import { CairnError } from '../core/errors/index.js';
-import type { BackupMode, MyPitrReport, MyRestoreResult } from '../engine/types.js';
+import type { MyPitrReport, MyRestoreResult } from '../engine/types.js';
 import { formatBytes } from '../util/format-bytes.js';
 import { formatDuration } from '../util/format-duration.js';
 import type { CliContext } from './cli-context.js';
@@ -9,15 +9,17 @@ import { parseTags } from './parse-tags.js';
 import { createProgressReporter } from './progress-reporter.js';
 import { ReportedFailure } from './reported-failure.js';
 import { usageError } from './usage-error.js';
+import { filesOnlyFlags, rejectFlags, type BackupFlags } from './backup-flags.js';
 
 export function isMariadbUrl(s: string): boolean {
   return /^(mariadb|mysql):\/\//i.test(s);
 }
 
 /** `cairn backup mariadb://…`: a logical dump with binlog coordinates. */
-export async function runMariadbBackup(ctx: CliContext, paths: string[], flags: { name?: string; tag?: string[]; host?: string; mode?: BackupMode; logical?: boolean; exclude?: string[]; dryRun?: boolean; atime?: boolean }): Promise<void> {
+export async function runMariadbBackup(ctx: CliContext, paths: string[], flags: BackupFlags): Promise<void> {
   if (paths.length !== 1) throw usageError('back up one mariadb:// URL at a time, without other paths', 'cairn backup mariadb://cairn@db1:3306/ --name db1');
-  if (flags.exclude?.length || flags.dryRun || flags.logical || flags.atime) throw usageError('--exclude, --dry-run, --logical and --atime do not apply to a mariadb:// source (choose the kind of base in the URL: ?method=logical, the default, or ?method=physical)');
+  if (flags.logical) throw usageError('--logical does not apply to a mariadb:// source', 'choose the kind of base in the URL: ?method=logical, the default, or ?method=physical');
+  rejectFlags('a mariadb:// source', filesOnlyFlags(flags));
   if (flags.name !== undefined && !/^[A-Za-z0-9_.-]{1,100}$/.test(flags.name)) throw usageError(`--name "${flags.name}": use letters, digits, ".", "_" and "-"`);
   const tags = parseTags(flags.tag);
   const result = await ctx.withSession(async (s) => {
@@ -51,7 +53,8 @@ export async function runMariadbBackup(ctx: CliContext, paths: string[], flags: 
   });
 }
 
-export async function runMariadbStream(ctx: CliContext, url: string, flags: { name?: string; spoolDir?: string }, flushIntervalMs: number | undefined): Promise<void> {
+export async function runMariadbStream(ctx: CliContext, url: string, flags: { name?: string; slot?: string; spoolDir?: string }, flushIntervalMs: number | undefined): Promise<void> {
+  if (flags.slot !== undefined) throw usageError('--slot does not apply to a mariadb:// source (it follows the binlog, not a replication slot)');
   const result = await ctx.withSession((s) =>
     s.streamMariadb({
       url,

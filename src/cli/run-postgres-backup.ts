@@ -3,7 +3,7 @@ import { formatBytes } from '../util/format-bytes.js';
 import { formatDuration } from '../util/format-duration.js';
 import type { CliContext } from './cli-context.js';
 import { formatKeyValues } from './format-key-values.js';
-import { rejectFlags, type BackupFlags } from './backup-flags.js';
+import { filesOnlyFlags, rejectFlags, type BackupFlags } from './backup-flags.js';
 import { parseTags } from './parse-tags.js';
 import { createProgressReporter } from './progress-reporter.js';
 import { usageError } from './usage-error.js';
@@ -11,15 +11,7 @@ import { usageError } from './usage-error.js';
 /** `cairn backup postgres://…`: one URL, and none of the files-only flags. */
 export function toPgBackupOptions(paths: string[], flags: BackupFlags): PgBackupOptions {
   if (paths.length !== 1) throw usageError('back up one postgres:// URL at a time, without other paths', 'cairn backup postgres://cairn@db1:5432/ --name db1');
-  rejectFlags('a postgres:// source', [
-    ['--exclude', flags.exclude?.length],
-    ['--exclude-file', flags.excludeFile?.length],
-    ['--one-file-system', flags.oneFileSystem],
-    ['--atime', flags.atime],
-    ['--parent', flags.parent],
-    ['--dry-run', flags.dryRun],
-    ['--mirror', flags.mirror?.length],
-  ]);
+  rejectFlags('a postgres:// source', filesOnlyFlags(flags));
   const opts: PgBackupOptions = { url: paths[0]! };
   if (flags.name !== undefined) {
     if (!/^[A-Za-z0-9_.-]{1,100}$/.test(flags.name)) throw usageError(`--name "${flags.name}": use letters, digits, ".", "_" and "-"`);

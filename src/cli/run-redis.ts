@@ -7,6 +7,7 @@ import { parsePitrTime } from './parse-pitr-time.js';
 import { parseTags } from './parse-tags.js';
 import { ReportedFailure } from './reported-failure.js';
 import { usageError } from './usage-error.js';
+import { filesOnlyFlags, rejectFlags, type BackupFlags } from './backup-flags.js';
 
 export function isRedisUrl(s: string): boolean {
   return /^rediss?:\/\//i.test(s);
@@ -17,20 +18,14 @@ function checkName(name: string | undefined): string | undefined {
   return name;
 }
 
-export interface RedisBackupFlags {
-  name?: string;
-  tag?: string[];
-  host?: string;
-  [k: string]: unknown;
-}
-
 /** `cairn backup redis://…`: an RDB through PSYNC (nothing on the server's disk). */
-export async function runRedisBackup(ctx: CliContext, paths: string[], flags: RedisBackupFlags): Promise<void> {
+export async function runRedisBackup(ctx: CliContext, paths: string[], flags: BackupFlags): Promise<void> {
   if (paths.length !== 1) throw usageError('back up one redis:// URL at a time, without other paths', 'cairn backup redis://cairn:secret@cache1:6379 --name cache1');
-  for (const f of ['exclude', 'excludeFile', 'oneFileSystem', 'atime', 'parent', 'dryRun', 'mirror', 'logical', 'mode'] as const) {
-    const v = flags[f];
-    if (v !== undefined && v !== false && !(Array.isArray(v) && v.length === 0)) throw usageError(`--${f.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} does not apply to a redis:// source`);
-  }
+  rejectFlags('a redis:// source', [
+    ['--mode', flags.mode],
+    ...filesOnlyFlags(flags),
+    ['--logical', flags.logical],
+  ]);
   const name = checkName(flags.name);
   const tags = parseTags(flags.tag);
   const r = await ctx.withSession((s) =>

@@ -5,6 +5,8 @@ import { formatKeyValues } from './format-key-values.js';
 import { parsePitrTime } from './parse-pitr-time.js';
 import { parseTags } from './parse-tags.js';
 import { usageError } from './usage-error.js';
+import { filesOnlyFlags, rejectFlags, type BackupFlags } from './backup-flags.js';
+import type { StreamFlags } from './commands/stream-command.js';
 
 export const isSqliteUrl = (p: string): boolean => /^sqlite:\/\//i.test(p);
 
@@ -19,8 +21,13 @@ function checkName(name: string | undefined): void {
 }
 
 /** `cairn backup sqlite:///path.db`. */
-export async function runSqliteBackup(ctx: CliContext, paths: string[], flags: { name?: string; tag?: string[]; host?: string }): Promise<void> {
+export async function runSqliteBackup(ctx: CliContext, paths: string[], flags: BackupFlags): Promise<void> {
   if (paths.length !== 1) throw usageError('back up one sqlite:// URL at a time, without other paths');
+  rejectFlags('a sqlite:// source', [
+    ['--mode', flags.mode],
+    ...filesOnlyFlags(flags),
+    ['--logical', flags.logical],
+  ]);
   checkName(flags.name);
   const tags = parseTags(flags.tag);
   const r = await ctx.withSession((s) =>
@@ -32,7 +39,11 @@ export async function runSqliteBackup(ctx: CliContext, paths: string[], flags: {
 }
 
 /** `cairn stream sqlite:///path.db`. */
-export async function runSqliteStream(ctx: CliContext, url: string, flags: { name?: string }, flushIntervalMs: number | undefined): Promise<void> {
+export async function runSqliteStream(ctx: CliContext, url: string, flags: StreamFlags, flushIntervalMs: number | undefined): Promise<void> {
+  rejectFlags('a sqlite:// source', [
+    ['--slot', flags.slot !== undefined],
+    ['--spool-dir', flags.spoolDir !== undefined],
+  ]);
   checkName(flags.name);
   const r = await ctx.withSession((s) =>
     s.streamSqlite({
@@ -60,7 +71,16 @@ export function formatSqlitePitr(r: SqlitePitrReport): string[] {
 }
 
 /** `cairn restore --source NAME --at TIME --target FILE` for a sqlite source. */
-export async function runSqliteRestore(ctx: CliContext, flags: { source?: string; at?: string; target?: string }): Promise<void> {
+export async function runSqliteRestore(
+  ctx: CliContext,
+  flags: { source?: string; at?: string; target?: string; include?: string[]; verify?: boolean; start?: boolean; port?: string },
+): Promise<void> {
+  rejectFlags('a sqlite source', [
+    ['--include', flags.include?.length],
+    ['--verify', flags.verify],
+    ['--start', flags.start],
+    ['--port', flags.port !== undefined],
+  ]);
   if (!flags.target) throw usageError('missing --target', 'the database file to write: --target /tmp/restored.db');
   if (flags.at === undefined) throw usageError('--source needs --at TIME or --at latest');
   const at = parsePitrTime(flags.at);

@@ -307,6 +307,14 @@ describe('command line (USAGE, exit 2)', () => {
     ['no command at all', []],
     ['missing key subcommand', ['key']],
     ['unknown key subcommand', ['key', 'bogus']],
+    ['--exclude for a redis source', ['backup', 'redis://127.0.0.1:1', '--exclude', '*.tmp']],
+    ['--mode for a redis source', ['backup', 'redis://127.0.0.1:1', '--mode', 'full']],
+    ['--one-file-system for a mariadb source', ['backup', 'mariadb://root@127.0.0.1:1/', '--one-file-system']],
+    ['--parent for a mariadb source', ['backup', 'mariadb://root@127.0.0.1:1/', '--parent', 'abc']],
+    ['--logical for a mariadb source', ['backup', 'mariadb://root@127.0.0.1:1/', '--logical']],
+    ['--slot for a mariadb stream', ['stream', 'mariadb://root@127.0.0.1:1/', '--slot', 's']],
+    ['--huge --keep-within', ['forget', '--keep-within', '99999999999999999999999d']],
+    ['--gc-delay past a million years', ['prune', '--gc-delay', '99999999999999y']],
   ];
   it.each(cases)('%s', async (_name, args) => {
     await expectCliError('USAGE', args, base.env);

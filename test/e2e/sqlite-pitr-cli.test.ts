@@ -132,6 +132,14 @@ describe('runbook: sqlite point-in-time recovery (CLI)', () => {
       expect(refused.code, refused.stderr).toBe(2);
       expect(refused.stderr).toMatch(/already exists \[USAGE\]/);
       expect(await readlink(dangling)).toBe(join(cli.dir, 'nowhere'));
+      // Flags of other restores are refused, not ignored: before, --verify, --include and
+      // --start were dropped without a word and the restore went ahead.
+      for (const extra of [['--verify'], ['--include', '/x'], ['--start'], ['--port', '5433']]) {
+        const target = join(cli.dir, 'flagged.db');
+        const r = await cli.run(['restore', '--source', 'app', '--at', 'latest', '--target', target, ...extra]);
+        expect(r.code, r.stderr).toBe(2);
+        expect(r.stderr).toContain(`${extra[0]} does not apply to a sqlite source [USAGE]`);
+      }
     } finally {
       app.close();
     }
@@ -168,6 +176,23 @@ describe('runbook: sqlite point-in-time recovery (CLI)', () => {
       app.close();
     }
   }, 60_000);
+
+  it('flags for other sources are refused by backup and stream (USAGE), before anything runs', async () => {
+    const cases: [string[], string][] = [
+      [['backup', `sqlite://${db}`, '--exclude', '*.tmp'], '--exclude'],
+      [['backup', `sqlite://${db}`, '--mode', 'full'], '--mode'],
+      [['backup', `sqlite://${db}`, '--dry-run'], '--dry-run'],
+      [['stream', `sqlite://${db}`, '--spool-dir', cli.dir], '--spool-dir'],
+      [['stream', `sqlite://${db}`, '--slot', 's'], '--slot'],
+    ];
+    const before = (await cli.json(['snapshots'])).length;
+    for (const [args, flag] of cases) {
+      const r = await cli.run(args);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toContain(`${flag} does not apply to a sqlite:// source [USAGE]`);
+    }
+    expect(await cli.json(['snapshots'])).toHaveLength(before);
+  }, 30_000);
 
   it('a database in journal_mode=DELETE: stream refuses with SOURCE_CONFIG (45), backup takes a snapshot', async () => {
     const path = join(cli.dir, 'plain.db');

@@ -16,7 +16,7 @@ import { ReportedFailure } from '../reported-failure.js';
 import { usageError } from '../usage-error.js';
 import { runPostgresBackup } from '../run-postgres-backup.js';
 import { isS3Url, runS3Backup } from '../run-s3.js';
-import { isRedisUrl, runRedisBackup, type RedisBackupFlags } from '../run-redis.js';
+import { isRedisUrl, runRedisBackup } from '../run-redis.js';
 import { isSqliteUrl, runSqliteBackup } from '../run-sqlite.js';
 import { isMariadbUrl, runMariadbBackup } from '../run-mariadb.js';
 
@@ -139,7 +139,7 @@ Examples:
       const ctx = CliContext.fromCommand(cmd, deps);
       if (paths.some((p) => /^postgres(ql)?:\/\//i.test(p))) return runPostgresBackup(ctx, paths, flags);
       if (paths.some(isS3Url)) return runS3Backup(ctx, paths, flags);
-      if (paths.some(isRedisUrl)) return runRedisBackup(ctx, paths, flags as RedisBackupFlags);
+      if (paths.some(isRedisUrl)) return runRedisBackup(ctx, paths, flags);
       if (paths.some(isSqliteUrl)) return runSqliteBackup(ctx, paths, flags);
       if (paths.some(isMariadbUrl)) return runMariadbBackup(ctx, paths, flags);
       if (flags.name !== undefined || flags.logical) throw usageError('--name and --logical apply to postgres:// and s3:// sources only');

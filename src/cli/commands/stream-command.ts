@@ -17,23 +17,27 @@ export interface StreamFlags {
 export function streamCommand(parent: Command, deps: CliDeps): Command {
   return parent
     .command('stream')
-    .description('capture the WAL of a PostgreSQL server continuously into the repository (runs until stopped)')
-    .argument('<url>', 'postgres://user@host:port/ or redis://[user:password@]host:port of the server')
+    .description('capture a database\'s changes continuously into the repository (runs until stopped): PostgreSQL WAL, MariaDB binlog, Redis commands, SQLite WAL frames')
+    .argument('<url>', 'postgres://user@host:port/, mariadb://user@host:port/, redis://[user:password@]host:port or sqlite:///path/to.db')
     .option('--name <name>', 'source name (default: the system identifier); must match the base backups\' --name')
-    .option('--slot <slot>', 'replication slot to stream through, created if missing (default: cairn_<name>)')
+    .option('--slot <slot>', 'postgres: replication slot to stream through, created if missing (default: cairn_<name>)')
     .option('--flush-interval <duration>', 'store new WAL, the partial segment too, at least this often (default 10s)')
-    .option('--spool-dir <dir>', 'where pg_receivewal writes before upload (default: <cache>/postgres/<repo id>/<name>/spool)')
+    .option('--spool-dir <dir>', 'postgres, mariadb: where the server\'s log is written before upload (default: under the cache directory)')
     .addHelpText(
       'after',
       `
-Runs pg_receivewal through a replication slot (so the server keeps WAL while the
-streamer is down) and stores every segment, and the growing partial one every
---flush-interval, in the repository. Stop it with SIGINT or SIGTERM: it stores what
-arrived and exits 0. Started again, it resumes where it stopped.
+For PostgreSQL it runs pg_receivewal through a replication slot (so the server keeps
+WAL while the streamer is down) and stores every segment, and the growing partial one
+every --flush-interval, in the repository. MariaDB's binlog, Redis's command stream
+and SQLite's WAL frames are captured the same way (docs/sources/). Stop it with
+SIGINT or SIGTERM: it stores what arrived and exits 0. Started again, it resumes
+where it stopped. Flags that do not apply to a source are refused (USAGE).
 
 Examples:
   cairn stream postgres://cairn@db1:5432/ --name db1
-  cairn stream postgres://cairn@db1:5432/ --name db1 --flush-interval 5s --slot cairn_db1`,
+  cairn stream postgres://cairn@db1:5432/ --name db1 --flush-interval 5s --slot cairn_db1
+  cairn stream mariadb://cairn@db2:3306/ --name shop-db
+  cairn stream sqlite:///srv/app/data.db --name app`,
     )
     .action(async (url: string, flags: StreamFlags, c: Command) => {
       const ctx = CliContext.fromCommand(c, deps);
@@ -46,7 +50,7 @@ Examples:
         const ms = flags.flushInterval === undefined ? undefined : durationToMs(parseDuration(flags.flushInterval, '--flush-interval', ['h', 'min', 's']));
         return runSqliteStream(ctx, url, flags, ms);
       }
-      if (!/^postgres(ql)?:\/\//i.test(url) && !isRedisUrl(url)) throw usageError(`"${url}" is not a postgres:// URL`, 'cairn stream postgres://cairn@db1:5432/ --name db1');
+      if (!/^postgres(ql)?:\/\//i.test(url) && !isRedisUrl(url)) throw usageError(`"${url}" is not a postgres://, mariadb://, redis:// or sqlite:// URL`, 'cairn stream postgres://cairn@db1:5432/ --name db1');
       const flushIntervalMs = flags.flushInterval === undefined ? undefined : durationToMs(parseDuration(flags.flushInterval, '--flush-interval', ['h', 'min', 's']));
       if (flushIntervalMs !== undefined && flushIntervalMs < 1000) throw usageError('--flush-interval must be at least 1s');
       if (isRedisUrl(url)) return runRedisStream(ctx, url, flags, flushIntervalMs);
