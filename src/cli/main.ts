@@ -1,6 +1,7 @@
 import { CairnError, isCairnError } from '../core/errors/index.js';
 import type { Engine } from '../engine/types.js';
 import { buildProgram } from './build-program.js';
+import { metaDocument } from './help-document.js';
 import { type CliDeps, type CliWritable, defaultCliDeps } from './cli-deps.js';
 import { exitCodeFor } from './exit-code-for.js';
 import { renderError } from './render-error.js';
@@ -102,7 +103,10 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<v
   try {
     // A signal that arrives after the command finished does not undo it: a backup whose
     // snapshot was committed reports success, and the engine checks the signal itself.
-    await buildProgram(deps).parseAsync(argv);
+    const program = buildProgram(deps);
+    const meta = json ? metaDocument(program, argv) : null;
+    if (meta) deps.stdout.write(`${JSON.stringify(meta)}\n`);
+    else await program.parseAsync(argv);
   } catch (caught) {
     let err = caught;
     if (deps.signal.aborted && !isCommanderSuccess(err) && !isCairnError(err, 'CANCELLED')) {

@@ -155,6 +155,39 @@ describe('main: errors and exit codes', () => {
     expect(v.stdout).toMatch(/^\d+\.\d+\.\d+/);
   });
 
+  it('with --json, --version and --help print one JSON document (before: the same text as without)', async () => {
+    const v = await runCli(['--version', '--json']);
+    expect(v.code).toBe(0);
+    expect(JSON.parse(v.stdout)).toEqual({ version: expect.stringMatching(/^\d+\.\d+\.\d+/) });
+    expect(JSON.parse((await runCli(['--json', '-V'])).stdout)).toEqual(JSON.parse(v.stdout));
+
+    const b = await runCli(['backup', '--help', '--json']);
+    expect(b.code).toBe(0);
+    expect(b.stdout.trim().split('\n')).toHaveLength(1);
+    const doc = JSON.parse(b.stdout);
+    expect(doc).toMatchObject({ command: 'backup', usage: 'cairn backup [options] <path...>' });
+    expect(doc.arguments).toEqual([expect.objectContaining({ name: 'path', required: true, variadic: true })]);
+    expect(doc.options).toContainEqual({ flags: '--exclude <glob>', description: expect.stringContaining('skip paths') });
+    // The text is what the terminal shows, examples included.
+    expect(doc.text).toBe((await runCli(['backup', '--help'])).stdout);
+    expect(doc.text).toContain('Examples:');
+
+    for (const [args, command] of [
+      [['help', 'key', 'add', '--json'], 'key add'],
+      [['--json', 'key', '--help'], 'key'],
+      [['-r', 'backup', '--help', '--json'], ''], // "backup" is the repository here
+      [['--repo=x', 'restore', '-h', '--json'], 'restore'],
+    ] as const) {
+      const r = await runCli([...args]);
+      expect(r.code, args.join(' ')).toBe(0);
+      expect(JSON.parse(r.stdout).command, args.join(' ')).toBe(command);
+    }
+    const root = JSON.parse((await runCli(['--help', '--json'])).stdout);
+    expect(root.commands.map((c: { name: string }) => c.name)).toEqual(expect.arrayContaining(['backup', 'restore', 'check', 'stream']));
+    // After "--" nothing is a flag: a path named --help is backed up, not help.
+    expect((await runCli(['backup', '--json', '--', '--help'])).stdout).not.toContain('"usage"');
+  });
+
   it('`cairn help <command>` prints that help and exits 0; a missing command or subcommand is USAGE', async () => {
     // Before: `cairn help backup` printed the help, then "missing subcommand for 'backup'" and exit 2.
     for (const args of [['help', 'backup'], ['help', 'repair', 'snapshots'], ['help']]) {

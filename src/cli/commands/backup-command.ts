@@ -84,8 +84,8 @@ export function formatBackupSummary(r: BackupResult, dryRun: boolean): string[] 
 export function backupCommand(parent: Command, deps: CliDeps): Command {
   return parent
     .command('backup')
-    .description('back up files and directories (or a PostgreSQL server: postgres://…, or an S3 bucket: s3://…) into a new snapshot')
-    .argument('<path...>', 'files or directories to back up, or one postgres:// or s3:// URL')
+    .description('back up files and directories, or one database or bucket by URL (postgres://, mariadb://, redis://, sqlite://, s3://), into a new snapshot')
+    .argument('<path...>', 'files or directories to back up, or one postgres://, mariadb://, redis://, sqlite:// or s3:// URL')
     .addOption(
       new Option('--mode <mode>', 'full, differential (against the last full) or incremental (against the last snapshot)').choices([
         'full',
