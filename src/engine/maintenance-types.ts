@@ -107,6 +107,19 @@ export interface SnapshotRepair {
   error?: string;
 }
 
+/** What `repair snapshots` did (or would do) to one WAL catalog record of a database source. */
+export interface WalRecordRepair {
+  record: string;
+  /** "postgres db1", "mariadb shop-db", ... */
+  source: string;
+  /** Log entries (WAL segments, binlog files, frame batches) left out: their data names a blob in no pack. */
+  droppedEntries: string[];
+  /** The new record holding the rest; null on a dry run or when nothing of it is left. */
+  repairedAs: string | null;
+  /** True when the original was removed (--forget). */
+  forgotten?: boolean;
+}
+
 export interface RepairSnapshotsResult {
   dryRun: boolean;
   /** Snapshots examined. */
@@ -114,6 +127,10 @@ export interface RepairSnapshotsResult {
   /** Those that named missing data, each with what its repaired snapshot leaves out. */
   repaired: SnapshotRepair[];
   unrepairable: SnapshotRepair[];
+  /** WAL catalog records examined (all of them when no snapshot was named, else none). */
+  walChecked: number;
+  /** Those that named missing data, each with the entries its repaired record leaves out. */
+  walRepaired: WalRecordRepair[];
 }
 
 export interface RepairResult {

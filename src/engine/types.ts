@@ -16,8 +16,8 @@ import type {
   RedisStreamResult,
 } from '../sources/redis/redis-source.js';
 export type { RedisBackupOptions, RedisBackupResult, RedisPitrReport, RedisRestoreOptions, RedisRestoreResult, RedisStreamOptions, RedisStreamResult };
-import type { ForgetPolicy, ForgetGroup, ForgetResult, PruneResult, ForgetOptions, PruneOptions, UnlockResult, PackRepairResult, RepairPacksResult, RepairResult, RepairSnapshotsResult, SnapshotRepair } from './maintenance-types.js';
-export type { ForgetPolicy, ForgetGroup, ForgetResult, PruneResult, ForgetOptions, PruneOptions, UnlockResult, PackRepairResult, RepairPacksResult, RepairResult, RepairSnapshotsResult, SnapshotRepair };
+import type { ForgetPolicy, ForgetGroup, ForgetResult, PruneResult, ForgetOptions, PruneOptions, UnlockResult, PackRepairResult, RepairPacksResult, RepairResult, RepairSnapshotsResult, SnapshotRepair, WalRecordRepair } from './maintenance-types.js';
+export type { ForgetPolicy, ForgetGroup, ForgetResult, PruneResult, ForgetOptions, PruneOptions, UnlockResult, PackRepairResult, RepairPacksResult, RepairResult, RepairSnapshotsResult, SnapshotRepair, WalRecordRepair };
 
 /**
  * The engine facade: the only thing cli/, agent/ and server/ call. Everything here is

@@ -1,6 +1,6 @@
 import { isDamage } from '../core/errors/index.js';
 import type { BlobId, SnapshotId } from '../core/ids.js';
-import type { Progress, RepairSnapshotsResult, SnapshotRepair } from '../engine/types.js';
+import type { Progress, RepairSnapshotsResult, SnapshotRepair, WalRecordRepair } from '../engine/types.js';
 import { BlobSaver } from '../repository/blob-saver.js';
 import { syncIndex } from '../repository/index-sync.js';
 import { RepoLock } from '../repository/lock.js';
@@ -8,6 +8,7 @@ import type { Repository } from '../repository/repository.js';
 import { snapshotInfo, type SnapshotBody } from '../snapshot/snapshot.js';
 import { resolveSnapshotRef } from '../snapshot/select.js';
 import { displayName, encodeTreeFromNodes, type TreeNode } from '../snapshot/tree.js';
+import type { WalRecordBody } from '../snapshot/wal-record.js';
 
 /** The tag every repaired snapshot gets, so `snapshots --tag repaired` finds them. */
 export const REPAIRED_TAG = 'repaired';
@@ -36,6 +37,12 @@ interface Repaired {
  * file, only unreferenced trees were added (prune removes them); after, the original
  * and its repaired copy both exist, and the next run takes that copy instead of
  * storing another.
+ *
+ * Without named snapshots, WAL catalog records (the continuous logs of database
+ * sources) are repaired the same way: a record naming an entry (a WAL segment, a binlog
+ * file, a batch of frames) whose data is lost is written again without that entry, in
+ * the same order as snapshots (the new record, then with `forget` the original). A log
+ * entry restores whole or not at all; point-in-time recovery then shows a gap there.
  *
  * Relies on the index: blobs still indexed but damaged in their pack are not seen
  * (`check --read-data`, then `repair packs`, take them out first).
@@ -91,11 +98,15 @@ export async function repairSnapshots(
         r.report.forgotten = true;
       }
     }
+    const records = refs.length > 0 ? [] : await repo.listWalRecords();
+    const walRepaired = await repairWalRecords(repo, records, opts);
     return {
       dryRun: !!opts.dryRun,
       checked: wanted.length,
       repaired: repairs.map((r) => r.report),
       unrepairable,
+      walChecked: records.length,
+      walRepaired,
     };
   } finally {
     await lock?.release().catch(() => undefined);
@@ -149,4 +160,40 @@ async function store(repo: Repository, saver: BlobSaver | null, bytes: Buffer): 
   const id = repo.hasher.id(bytes);
   if (saver) await saver.save('tree', bytes, id);
   return id;
+}
+
+/**
+ * Records without the entries whose data the index lacks. A re-run after a cut-off
+ * between saving a record and forgetting its original takes the stored copy: the same
+ * body with fewer entries, found by content (record ids are salted like snapshot ids).
+ */
+async function repairWalRecords(
+  repo: Repository,
+  records: { id: string; body: WalRecordBody }[],
+  opts: { forget?: boolean; dryRun?: boolean },
+): Promise<WalRecordRepair[]> {
+  const stored = new Map(records.map((r) => [JSON.stringify(r.body), r.id]));
+  const out: WalRecordRepair[] = [];
+  for (const r of records) {
+    const lost = r.body.segments.filter((e) => e.content.some((b) => !repo.index.findForRead('data', b)));
+    if (lost.length === 0) continue;
+    const report: WalRecordRepair = {
+      record: r.id,
+      source: `${r.body.source.type} ${r.body.source.name}`,
+      droppedEntries: lost.map((e) => (e.partial ? `${e.name} (partial)` : e.name)),
+      repairedAs: null,
+    };
+    out.push(report);
+    if (opts.dryRun) continue;
+    const kept = r.body.segments.filter((e) => !lost.includes(e));
+    if (kept.length > 0) {
+      const body: WalRecordBody = { ...r.body, segments: kept };
+      report.repairedAs = stored.get(JSON.stringify(body)) ?? (await repo.saveWalRecord(body));
+    }
+    if (opts.forget) {
+      await repo.removeWalRecord(r.id);
+      report.forgotten = true;
+    }
+  }
+  return out;
 }

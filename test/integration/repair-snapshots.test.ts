@@ -14,6 +14,8 @@ import type { BlobId } from '../../src/core/ids.js';
 import type { RepairSnapshotsResult, RepositorySession, SnapshotInfo } from '../../src/engine/types.js';
 import type { Tree } from '../../src/snapshot/tree.js';
 import { runCli } from '../cli/helpers/run-cli.js';
+import { storeLogEntries, type LogRecord } from '../../src/sources/log-catalog.js';
+import type { WalRecordBody } from '../../src/snapshot/wal-record.js';
 
 /**
  * A blob damaged in its only copy stays named by every snapshot that had it. After
@@ -146,6 +148,110 @@ describe('repair snapshots', () => {
     const after = await s.snapshots();
     expect(after.map((x) => x.time).sort()).toEqual([first.time, second.time].sort());
     expect(after.every((x) => x.tags.includes('repaired'))).toBe(true);
+  });
+
+  /** A Repository of its own (own cache), optionally through a faulty backend. */
+  async function withRepo<T>(fn: (repo: Repository) => Promise<T>, faults: Parameters<typeof withFaults>[1] = [], cache = 'cache-direct'): Promise<T> {
+    const repo = await Repository.open(withFaults(new LocalBackend(t.repo), faults), t.password, {
+      clock: new FakeClock(),
+      random: systemRandom,
+      cacheDir: join(t.dir, cache),
+    });
+    try {
+      return await fn(repo);
+    } finally {
+      await repo.close();
+    }
+  }
+
+  const SEG = 64 * 1024; // one chunk each (chunks are at least 256 KiB)
+  const segName = (i: number) => `0000000100000000000000${String(i).padStart(2, '0')}`;
+
+  /** A postgres source's record of segments 1..3, and segment 2's only blob lost (repair packs took it out). */
+  async function walWithLostSegment(): Promise<{ rec: LogRecord; lost: string }> {
+    t = await makeTempRepo();
+    s = await t.open();
+    const rec = (await withRepo((repo) =>
+      storeLogEntries(
+        repo,
+        { type: 'postgres', name: 'db1', systemId: '7', segmentSize: SEG },
+        [1, 2, 3].map((i) => ({ name: segName(i), partial: false, timeline: 1, bytes: pseudoRandom(700 + i, SEG) })),
+      ),
+    ))!;
+    const lost = rec.body.segments[1]!;
+    expect(lost.content).toHaveLength(1);
+    const pack = await damageBlob('data', lost.content[0]!);
+    await s.close();
+    s = await t.open();
+    expect((await s.repairPacks([pack])).blobsLost).toBe(1);
+    return { rec, lost: lost.name };
+  }
+
+  const walRecords = (): Promise<{ id: string; body: WalRecordBody }[]> => withRepo((repo) => repo.listWalRecords(), [], `cache-${Math.random()}`);
+
+  it('WAL catalog records: an entry whose data is lost is left out of a new record; --forget removes the original; check passes', async () => {
+    const { rec, lost } = await walWithLostSegment();
+    const before = await s.check();
+    expect(before.ok).toBe(false);
+    expect(before.affectedWal).toEqual([{ source: 'db1', segments: [lost] }]);
+
+    const dry = await s.repairSnapshots([], { dryRun: true });
+    expect(dry.walChecked).toBe(1);
+    expect(dry.walRepaired).toEqual([{ record: rec.id, source: 'postgres db1', droppedEntries: [lost], repairedAs: null }]);
+    expect((await walRecords()).map((r) => r.id)).toEqual([rec.id]);
+    // Named snapshots only: the catalog is not looked at.
+    await mkdir(join(t.dir, 'src'));
+    const snap = (await s.backup({ paths: [join(t.dir, 'src')] })).snapshot;
+    const named = await s.repairSnapshots([snap.id], { dryRun: true });
+    expect(named).toMatchObject({ checked: 1, walChecked: 0, walRepaired: [] });
+
+    const r = await s.repairSnapshots([], { forget: true });
+    expect(r.walRepaired).toEqual([{ record: rec.id, source: 'postgres db1', droppedEntries: [lost], repairedAs: expect.stringMatching(/^[0-9a-f]{64}$/), forgotten: true }]);
+    const after = await walRecords();
+    expect(after.map((x) => x.id)).toEqual([r.walRepaired[0]!.repairedAs]);
+    // The other entries are kept as they were: same blobs, sizes, hashes and times.
+    expect(after[0]!.body).toEqual({ ...rec.body, segments: rec.body.segments.filter((e) => e.name !== lost) });
+
+    const check = await s.check({ readData: true });
+    expect(check.problems).toEqual([]);
+    expect(check.affectedWal ?? []).toEqual([]);
+    expect(check.ok).toBe(true);
+    const again = await s.repairSnapshots([], { forget: true });
+    expect(again).toMatchObject({ walChecked: 1, walRepaired: [] });
+  });
+
+  it('WAL catalog records: a run cut off before forgetting the original takes the stored copy; a record of lost entries only is forgotten whole', async () => {
+    const { rec, lost } = await walWithLostSegment();
+    await withRepo(
+      (repo) => expect(repairSnapshots(repo, [], { forget: true })).rejects.toThrow(),
+      [{ op: 'remove', match: (name) => name === `wal/${rec.id}`, fault: 'error' }],
+      'cache-cut',
+    );
+    const mid = await walRecords();
+    expect(mid).toHaveLength(2);
+    const copy = mid.find((x) => x.id !== rec.id)!;
+    const r = await s.repairSnapshots([], { forget: true });
+    expect(r.walRepaired.map((x) => [x.record, x.repairedAs])).toEqual([[rec.id, copy.id]]);
+    expect((await walRecords()).map((x) => x.id)).toEqual([copy.id]);
+
+    // A record whose every entry is lost leaves nothing to keep.
+    const only = (await withRepo((repo) =>
+      storeLogEntries(repo, { type: 'postgres', name: 'db1', systemId: '7', segmentSize: SEG }, [{ name: segName(4), partial: false, timeline: 1, bytes: pseudoRandom(704, SEG) }]),
+    ))!;
+    const pack = await damageBlob('data', only.body.segments[0]!.content[0]!);
+    await s.close();
+    s = await t.open();
+    await s.repairPacks([pack]);
+    const cli = await runCli(['repair', 'snapshots', '--forget'], {
+      engine: t.engine,
+      env: { CAIRN_REPO: t.repo, CAIRN_PASSWORD: t.password, CAIRN_CACHE_DIR: t.cacheDir, HOME: t.dir },
+    });
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(cli.stdout).toContain(`WAL record ${only.id.slice(0, 8)} of postgres db1: 1 log entry left out -> nothing left to keep (original forgotten)`);
+    expect(cli.stdout).toContain(`  left out: ${segName(4)}`);
+    expect(cli.stdout).toContain('1 of 2 WAL records were repaired');
+    expect((await walRecords()).map((x) => x.id)).toEqual([copy.id]);
+    expect(lost).toBe(segName(2));
   });
 
   it('the CLI: one snapshot by prefix, without --forget the original stays; --json; a sound repository is left alone', async () => {

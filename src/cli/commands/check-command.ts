@@ -58,6 +58,7 @@ export function formatCheckReport(r: CheckResult): string[] {
       lines.push(`  source ${a.source}:`);
       for (const s of a.segments) lines.push(`    ${s}`);
     }
+    lines.push("  (once 'cairn repair packs' took the damage out, 'cairn repair snapshots --forget' drops them from the catalog)");
   }
   return lines;
 }

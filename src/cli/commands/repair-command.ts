@@ -56,12 +56,28 @@ export function formatRepairSnapshotsSummary(r: RepairSnapshotsResult): string[]
     for (const f of s.removedFiles) lines.push(`  left out: ${f}`);
     for (const d of s.emptiedDirs) lines.push(`  emptied:  ${d}/`);
   }
+  for (const w of r.walRepaired) {
+    const dropped = `${formatCount(w.droppedEntries.length)} log entr${w.droppedEntries.length === 1 ? 'y' : 'ies'} left out`;
+    const into = r.dryRun
+      ? ' (dry run)'
+      : `${w.repairedAs ? ` -> record ${w.repairedAs.slice(0, 8)}` : ' -> nothing left to keep'}${w.forgotten ? ' (original forgotten)' : ''}`;
+    lines.push(`WAL record ${w.record.slice(0, 8)} of ${w.source}: ${dropped}${into}`);
+    for (const e of w.droppedEntries) lines.push(`  left out: ${e}`);
+  }
   const n = r.repaired.length;
   lines.push(
     n === 0
       ? `${formatCount(r.checked)} snapshot${r.checked === 1 ? '' : 's'} checked: none names data the repository lacks`
       : `${formatCount(n)} of ${formatCount(r.checked)} snapshots ${r.dryRun ? 'would be' : 'were'} repaired`,
   );
+  if (r.walChecked > 0) {
+    const w = r.walRepaired.length;
+    lines.push(
+      w === 0
+        ? `${formatCount(r.walChecked)} WAL record${r.walChecked === 1 ? '' : 's'} checked: none names data the repository lacks`
+        : `${formatCount(w)} of ${formatCount(r.walChecked)} WAL records ${r.dryRun ? 'would be' : 'were'} repaired; point-in-time recovery shows a gap where entries were left out`,
+    );
+  }
   if (r.dryRun) lines.push('dry run: nothing was changed');
   return lines;
 }
@@ -167,6 +183,10 @@ For a snapshot that names data the repository no longer has (after 'repair packs
 file whose data is missing is left out (never kept partly), a directory whose listing
 cannot be read becomes empty. The new snapshot keeps the original's time, host, paths
 and tags, and gets the tag "repaired". Without --forget the original stays.
+
+Without snapshot ids it also repairs the WAL catalog records of database sources: a
+record naming a log entry (WAL segment, binlog file, frame batch) whose data is gone
+is written again without that entry, and 'cairn pitr' then shows a gap there.
 
 This loses data on purpose. When the files still exist at the source, a plain
 'cairn backup' is the better repair: it stores again what is missing.
