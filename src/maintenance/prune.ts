@@ -2,7 +2,7 @@ import { CairnError } from '../core/errors/index.js';
 import type { PackId } from '../core/ids.js';
 import type { PruneOptions, PruneResult } from '../engine/types.js';
 import { BlobSaver } from '../repository/blob-saver.js';
-import { condemnedBy, loadGcMarks, scanPacks, syncIndex, type GcMark } from '../repository/index-sync.js';
+import { condemnedBy, scanPacks, syncIndex, type GcMark } from '../repository/index-sync.js';
 import { listLiveLocks, removeStaleLocks, RepoLock } from '../repository/lock.js';
 import { packName, type Repository } from '../repository/repository.js';
 import { rewriteIndexWithout } from '../repository/rewrite-index.js';
@@ -25,9 +25,10 @@ export async function runPrune(repo: Repository, opts: PruneOptions = {}): Promi
   const lock = dryRun ? null : await RepoLock.acquire(repo, 'maintenance');
   const result: PruneResult = { marked: { packs: 0, bytes: 0 }, swept: { packs: 0, bytes: 0 }, repacked: { packs: 0, blobs: 0 }, deferred: 0, dryRun };
   try {
-    await syncIndex(repo);
+    // The marks as syncIndex loaded them: no other prune runs meanwhile (the lock), and
+    // scanning for unindexed packs does not touch them.
+    const marks = await syncIndex(repo);
     if (!dryRun) await scanPacks(repo);
-    const marks = await loadGcMarks(repo);
     const condemned = condemnedBy(marks);
 
     // ---- phase one: mark
