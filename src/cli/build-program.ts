@@ -20,6 +20,7 @@ import { snapshotsCommand } from './commands/snapshots-command.js';
 import { statsCommand } from './commands/stats-command.js';
 import { streamCommand } from './commands/stream-command.js';
 import { walPushCommand } from './commands/wal-push-command.js';
+import { tagCommand } from './commands/tag-command.js';
 import { pitrCommand } from './commands/pitr-command.js';
 
 function packageVersion(): string {
@@ -98,6 +99,7 @@ Examples:
   copyCommand(program, deps);
   checkCommand(program, deps);
   forgetCommand(program, deps);
+  tagCommand(program, deps);
   pruneCommand(program, deps);
   statsCommand(program, deps);
   keyCommand(program, deps);

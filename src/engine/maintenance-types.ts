@@ -133,6 +133,29 @@ export interface RepairSnapshotsResult {
   walRepaired: WalRecordRepair[];
 }
 
+/** What `tag` changes: --add and --remove together, or --set alone ([] removes every tag). */
+export interface TagChange {
+  add?: string[];
+  remove?: string[];
+  set?: string[];
+}
+
+/** One snapshot whose tags `tag` changed (or would change). */
+export interface SnapshotTagging {
+  snapshot: string;
+  tags: string[];
+  newTags: string[];
+  /** The id of the snapshot stored with the new tags (the old one is removed); null on a dry run. */
+  taggedAs: string | null;
+}
+
+export interface TagSnapshotsResult {
+  dryRun: boolean;
+  changed: SnapshotTagging[];
+  /** Chosen snapshots whose tags were already as asked. */
+  unchanged: number;
+}
+
 export interface RepairResult {
   packsRead: number;
   blobs: number;

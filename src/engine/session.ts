@@ -12,6 +12,7 @@ import { runPrune } from '../maintenance/prune.js';
 import { repairIndex } from '../maintenance/repair-index.js';
 import { repairPacks } from '../maintenance/repair-packs.js';
 import { repairSnapshots } from '../maintenance/repair-snapshots.js';
+import { tagSnapshots } from '../maintenance/tag-snapshots.js';
 import { syncIndex } from '../repository/index-sync.js';
 import { safeUser, type Repository } from '../repository/repository.js';
 import * as keys from '../repository/key-manager.js';
@@ -420,6 +421,12 @@ export class Session implements T.RepositorySession {
     // Writing snapshots is what an append-only key may do; removing them is not.
     if (opts.forget && !opts.dryRun) requireFullAccess(this.role, 'repair snapshots --forget');
     return repairSnapshots(this.repo, ids, opts);
+  }
+
+  async tag(ids: readonly string[], change: T.TagChange, opts: { filter?: T.SnapshotFilter; dryRun?: boolean } = {}): Promise<T.TagSnapshotsResult> {
+    // Each change removes a snapshot file, as forget does.
+    if (!opts.dryRun) requireFullAccess(this.role, 'tag');
+    return tagSnapshots(this.repo, ids, opts.filter, change, { dryRun: !!opts.dryRun });
   }
 
   async unlock(opts: { all?: boolean } = {}): Promise<T.UnlockResult> {

@@ -16,8 +16,8 @@ import type {
   RedisStreamResult,
 } from '../sources/redis/redis-source.js';
 export type { RedisBackupOptions, RedisBackupResult, RedisPitrReport, RedisRestoreOptions, RedisRestoreResult, RedisStreamOptions, RedisStreamResult };
-import type { ForgetPolicy, ForgetGroup, ForgetResult, PruneResult, ForgetOptions, PruneOptions, UnlockResult, PackRepairResult, RepairPacksResult, RepairResult, RepairSnapshotsResult, SnapshotRepair, WalRecordRepair } from './maintenance-types.js';
-export type { ForgetPolicy, ForgetGroup, ForgetResult, PruneResult, ForgetOptions, PruneOptions, UnlockResult, PackRepairResult, RepairPacksResult, RepairResult, RepairSnapshotsResult, SnapshotRepair, WalRecordRepair };
+import type { ForgetPolicy, ForgetGroup, ForgetResult, PruneResult, ForgetOptions, PruneOptions, UnlockResult, PackRepairResult, RepairPacksResult, RepairResult, RepairSnapshotsResult, SnapshotRepair, WalRecordRepair, TagChange, SnapshotTagging, TagSnapshotsResult } from './maintenance-types.js';
+export type { ForgetPolicy, ForgetGroup, ForgetResult, PruneResult, ForgetOptions, PruneOptions, UnlockResult, PackRepairResult, RepairPacksResult, RepairResult, RepairSnapshotsResult, SnapshotRepair, WalRecordRepair, TagChange, SnapshotTagging, TagSnapshotsResult };
 
 /**
  * The engine facade: the only thing cli/, agent/ and server/ call. Everything here is
@@ -323,6 +323,13 @@ export interface RepositorySession {
    * With `forget`, each original is removed once its repaired snapshot is stored.
    */
   repairSnapshots(ids: readonly string[], opts?: { forget?: boolean; dryRun?: boolean; onProgress?: (p: Progress) => void }): Promise<RepairSnapshotsResult>;
+  /**
+   * Adds, removes or sets tags of the snapshots named (ids, prefixes, "latest"), or of
+   * every snapshot the filter matches when none is named. Each changed snapshot is
+   * stored again with its new tags and the old file removed (its id changes). Needs a
+   * full key except with dryRun.
+   */
+  tag(ids: readonly string[], change: TagChange, opts?: { filter?: SnapshotFilter; dryRun?: boolean }): Promise<TagSnapshotsResult>;
   /** Deletes stale lock files; with `all`, every lock file (only when no cairn runs). */
   unlock(opts?: { all?: boolean }): Promise<UnlockResult>;
   /** A PostgreSQL base backup (pg_basebackup) as a snapshot of source type `postgres`. */

@@ -125,7 +125,7 @@ describe('an append-only session', () => {
     }
   });
 
-  it('refuses forget, prune, repair index and packs, key add/remove/passwd and unlock --all with APPEND_ONLY, deleting nothing', async () => {
+  it('refuses forget, prune, repair index and packs, key add/remove/passwd, unlock --all and tag with APPEND_ONLY, deleting nothing', async () => {
     const before = await repoFiles();
     const s = await openHost();
     const log = opened.at(-1)!;
@@ -143,6 +143,8 @@ describe('an append-only session', () => {
         ['key remove', () => s.removeKey(adminKeyId)],
         ['key passwd', () => s.changePassword('new host password')],
         ['unlock --all', () => s.unlock({ all: true })],
+        ['tag', () => s.tag([firstSnapshot], { add: ['keep'] })],
+        ['tag', () => s.tag([], { set: [] })],
       ];
       for (const [op, run] of refused) {
         let caught: unknown;
@@ -161,7 +163,7 @@ describe('an append-only session', () => {
     expect(await repoFiles()).toEqual(before);
   });
 
-  it('still reads everything, previews forget and prune with dry runs, and runs a plain unlock', async () => {
+  it('still reads everything, previews forget, prune and tag with dry runs, and runs a plain unlock', async () => {
     const s = await openHost();
     const log = opened.at(-1)!;
     try {
@@ -169,6 +171,8 @@ describe('an append-only session', () => {
       expect(f.dryRun).toBe(true);
       expect(f.removed).toEqual([firstSnapshot]); // what it would remove
       expect((await s.prune({ dryRun: true })).dryRun).toBe(true);
+      const tagged = await s.tag([firstSnapshot], { add: ['keep'] }, { dryRun: true });
+      expect(tagged.changed).toEqual([expect.objectContaining({ snapshot: firstSnapshot, newTags: expect.arrayContaining(['keep']), taggedAs: null })]);
       const pack = [...(await repoFiles()).keys()].find((f) => f.startsWith('data/'))!.split('/').pop()!;
       expect((await s.repairPacks([pack], { dryRun: true })).packs[0]!.status).toBe('intact');
       expect(await s.unlock()).toMatchObject({ removed: 0 });

@@ -161,6 +161,10 @@ export class FakeEngine implements T.Engine {
         rec('repairSnapshots', [ids, opts]);
         throw new CairnError('INTERNAL', 'FakeEngine: repairSnapshots not scripted');
       },
+      async tag(ids, change, opts) {
+        rec('tag', [ids, change, opts]);
+        throw new CairnError('INTERNAL', 'FakeEngine: tag not scripted');
+      },
       async unlock(opts?: { all?: boolean }) {
         rec('unlock', [opts]);
         return { removed: 0, live: [] };
