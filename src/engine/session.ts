@@ -6,6 +6,7 @@ import { openBackend } from '../backend/open-backend.js';
 import type { Backend } from '../backend/types.js';
 import { Restorer } from '../restorer/restorer.js';
 import { verifyRestore } from '../restorer/verify-restore.js';
+import { treeSelection } from '../restorer/selected-tree.js';
 import { runCheck } from '../verify/check.js';
 import { runForget } from '../maintenance/forget.js';
 import { runPrune } from '../maintenance/prune.js';
@@ -123,11 +124,13 @@ export class Session implements T.RepositorySession {
   async restore(opts: T.RestoreOptions): Promise<T.RestoreResult> {
     const snapshot = opts.at ? await this.snapshotAt(opts.at, opts.filter) : await this.findSnapshot(opts.snapshot, opts.filter);
     const repo = await this.ready();
+    // Before the pool starts: a malformed pattern is refused with nothing to clean up.
+    const selection = treeSelection(opts.include, opts.exclude);
     const pool = startPool(repo);
     const restorer = new Restorer(repo, {
       target: opts.target,
       pool,
-      ...(opts.include ? { include: opts.include } : {}),
+      selection,
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       ...(opts.estimateTotals ? { estimateTotals: true } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
@@ -135,7 +138,7 @@ export class Session implements T.RepositorySession {
     try {
       const stats = await restorer.run(snapshot);
       const result: T.RestoreResult = { snapshot, files: stats.files, dirs: stats.dirs, bytes: stats.bytes, warnings: stats.warnings };
-      if (opts.verify) result.verified = await verifyRestore(repo, snapshot.tree, opts.target, opts.include);
+      if (opts.verify) result.verified = await verifyRestore(repo, snapshot.tree, opts.target, selection);
       return result;
     } finally {
       await pool?.close();

@@ -192,6 +192,8 @@ export interface RestoreOptions {
   at?: string; // newest snapshot at or before this time
   target: string;
   include?: string[]; // paths inside the snapshot
+  /** Exclude patterns, as for backup, matched against paths inside the snapshot. */
+  exclude?: string[];
   verify?: boolean;
   filter?: SnapshotFilter;
   onProgress?: (p: Progress) => void;

@@ -6,7 +6,7 @@ import { applyEntryMeta } from '../fs/apply-entry-meta.js';
 import { createSpecial } from '../fs/create-special.js';
 import type { Repository } from '../repository/repository.js';
 import type { TreeNode } from '../snapshot/tree.js';
-import { normaliseIncludes, selectedTree } from './selected-tree.js';
+import { selectedTree, type TreeSelection } from './selected-tree.js';
 import type { Progress, SnapshotInfo } from '../engine/types.js';
 import { BlobSource } from './blob-source.js';
 import { BigFileWriter } from './big-file.js';
@@ -23,7 +23,8 @@ const MAX_OUTSTANDING_FILES = 16;
 export interface RestoreRunOptions {
   target: string;
   pool?: WorkerPool | null;
-  include?: string[];
+  /** What to take from the snapshot (--include, --exclude); all of it when absent. */
+  selection?: TreeSelection;
   onProgress?: (p: Progress) => void;
   /** Walk the selected trees first to know the totals for percent and ETA. */
   estimateTotals?: boolean;
@@ -71,7 +72,7 @@ export class Restorer {
    * not let Cairn replace): stepped over like damaged ones, and named at the end.
    */
   readonly refused: DamagedEntry[] = [];
-  private readonly includes: string[] | undefined;
+  private readonly selection: TreeSelection;
 
   private readonly small: SmallFileBatcher;
   private readonly big: BigFileWriter;
@@ -83,7 +84,7 @@ export class Restorer {
     this.blobs = new BlobSource(repo);
     this.small = new SmallFileBatcher(this.blobs, opts.pool ?? null, this.owner);
     this.big = new BigFileWriter(this.blobs, opts.pool ?? null, opts.signal);
-    this.includes = normaliseIncludes(opts.include);
+    this.selection = opts.selection ?? {};
   }
 
   async run(snapshot: SnapshotInfo): Promise<RestoreStats> {
@@ -121,8 +122,9 @@ export class Restorer {
         details,
       });
     }
-    if (this.includes && this.stats.files + this.stats.dirs === 0) {
-      throw new CairnError('PATH_NOT_FOUND', `nothing in snapshot ${snapshot.shortId} matches ${this.includes.join(', ')}`, {
+    const includes = this.selection.includes;
+    if (includes && this.matched === 0) {
+      throw new CairnError('PATH_NOT_FOUND', `nothing in snapshot ${snapshot.shortId} matches ${includes.join(', ')}${this.selection.exclude ? ' (less what --exclude leaves out)' : ''}`, {
         hint: 'paths are absolute inside the snapshot, e.g. /srv/data/file; see `cairn ls`',
       });
     }
@@ -162,9 +164,15 @@ export class Restorer {
 
   private totals: { files: number; bytes: number } | undefined;
 
+  /**
+   * Entries --include selected (not the directories above them, which are created on
+   * the way): none means the include names nothing, even when its parent exists.
+   */
+  private matched = 0;
+
   private async sumSelected(tree: BlobId, target: Buffer): Promise<{ files: number; bytes: number }> {
     const t = { files: 0, bytes: 0 };
-    for await (const ev of selectedTree(this.repo, tree, this.includes, target, () => undefined)) {
+    for await (const ev of selectedTree(this.repo, tree, this.selection, target, () => undefined)) {
       if (ev.kind === 'entry' && ev.node.type === 'file') {
         t.files++;
         t.bytes += ev.node.size ?? 0;
@@ -184,13 +192,14 @@ export class Restorer {
     /** Depth inside a directory the target refused: its whole subtree is stepped over. */
     let skipping = 0;
     try {
-      for await (const ev of selectedTree(this.repo, treeId, this.includes, target, this.onDamagedTree)) {
+      for await (const ev of selectedTree(this.repo, treeId, this.selection, target, this.onDamagedTree)) {
         if (this.opts.signal?.aborted) throw new CairnError('CANCELLED', 'restore cancelled; the target holds a partial restore');
         if (skipping > 0) {
           if (ev.kind === 'enter') skipping++;
           else if (ev.kind === 'leave') skipping--;
           continue;
         }
+        if (ev.selection === 'all') this.matched++;
         if (ev.kind === 'enter') {
           try {
             await this.guard(ev.path, async () => {

@@ -2,6 +2,7 @@ import { CairnError, isDamage } from '../core/errors/index.js';
 import type { BlobId } from '../core/ids.js';
 import type { Repository } from '../repository/repository.js';
 import { displayName, nodeNameBytes, type TreeNode } from '../snapshot/tree.js';
+import { compileExcludes, type ExcludeFn } from '../fs/exclude-matcher.js';
 
 export type Selection = 'all' | 'descend' | 'none';
 
@@ -22,6 +23,21 @@ export function normaliseIncludes(include: string[] | undefined): string[] | und
   return include.map((p) => '/' + p.split('/').filter(Boolean).join('/'));
 }
 
+/**
+ * What a restore takes from a snapshot: the subtrees `includes` names (absolute paths
+ * inside the snapshot; all when absent), less the entries `exclude` matches (backup's
+ * exclude patterns, matched against the path inside the snapshot).
+ */
+export interface TreeSelection {
+  includes?: string[] | undefined;
+  exclude?: ExcludeFn | undefined;
+}
+
+/** The selection for --include paths and --exclude patterns (CONFIG_INVALID for a malformed pattern). */
+export function treeSelection(include: string[] | undefined, exclude: string[] | undefined): TreeSelection {
+  return { includes: normaliseIncludes(include), ...(exclude?.length ? { exclude: compileExcludes(exclude) } : {}) };
+}
+
 export interface SelectedEvent {
   kind: 'enter' | 'leave' | 'entry';
   node: TreeNode;
@@ -33,7 +49,7 @@ export interface SelectedEvent {
 }
 
 /**
- * Walks the part of a snapshot tree that `includes` selects, mapping each node to its
+ * Walks the part of a snapshot tree that `selection` takes, mapping each node to its
  * raw target path under `targetDir`: directories as enter/leave pairs (so metadata can
  * be applied after the children), everything else as entries. Names that could escape
  * the target ("", ".", "..", or containing "/") are refused.
@@ -45,11 +61,13 @@ export interface SelectedEvent {
 export async function* selectedTree(
   repo: Repository,
   treeId: BlobId,
-  includes: string[] | undefined,
+  selection: TreeSelection,
   targetDir: Buffer,
   onDamagedTree?: (snapDir: string, err: CairnError) => void,
   snapDir = '',
+  snapDirBytes: Buffer = EMPTY,
 ): AsyncGenerator<SelectedEvent> {
+  const { includes, exclude } = selection;
   let tree;
   try {
     tree = await repo.loadTree(treeId);
@@ -64,19 +82,23 @@ export async function* selectedTree(
       throw new CairnError('REPO_CORRUPT', `snapshot tree contains an unsafe name "${displayName(node)}"`);
     }
     const snapPath = `${snapDir}/${displayName(node)}`;
-    const selection = select(snapPath, includes);
-    if (selection === 'none') continue;
+    const chosen = select(snapPath, includes);
+    if (chosen === 'none') continue;
+    // The raw bytes of the path inside the snapshot, as backup's excludes see paths.
+    const snapBytes = exclude ? Buffer.concat([snapDirBytes, SLASH, name]) : EMPTY;
+    if (exclude?.(snapBytes, node.type === 'dir')) continue;
     const path = Buffer.concat([targetDir, SLASH, name]);
     if (node.type === 'dir') {
-      yield { kind: 'enter', node, snapPath, path, selection };
-      if (node.subtree) yield* selectedTree(repo, node.subtree, includes, path, onDamagedTree, snapPath);
-      yield { kind: 'leave', node, snapPath, path, selection };
-    } else if (selection === 'all') {
-      yield { kind: 'entry', node, snapPath, path, selection };
+      yield { kind: 'enter', node, snapPath, path, selection: chosen };
+      if (node.subtree) yield* selectedTree(repo, node.subtree, selection, path, onDamagedTree, snapPath, snapBytes);
+      yield { kind: 'leave', node, snapPath, path, selection: chosen };
+    } else if (chosen === 'all') {
+      yield { kind: 'entry', node, snapPath, path, selection: chosen };
     }
   }
 }
 
 const SLASH = Buffer.from('/');
+const EMPTY = Buffer.alloc(0);
 const DOT = Buffer.from('.');
 const DOTDOT = Buffer.from('..');

@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises';
 import type { BlobId } from '../core/ids.js';
 import type { Repository } from '../repository/repository.js';
-import { normaliseIncludes, selectedTree } from './selected-tree.js';
+import { selectedTree, type TreeSelection } from './selected-tree.js';
 
 export interface VerifyReport {
   files: number;
@@ -15,9 +15,9 @@ export interface VerifyReport {
  * file must end where the snapshot says. It walks the snapshot again rather than
  * remembering what was restored, so memory does not grow with the number of files.
  */
-export async function verifyRestore(repo: Repository, tree: BlobId, target: string, include?: string[]): Promise<VerifyReport> {
+export async function verifyRestore(repo: Repository, tree: BlobId, target: string, selection: TreeSelection = {}): Promise<VerifyReport> {
   const report: VerifyReport = { files: 0, bytes: 0, mismatches: [] };
-  for await (const ev of selectedTree(repo, tree, normaliseIncludes(include), Buffer.from(target))) {
+  for await (const ev of selectedTree(repo, tree, selection, Buffer.from(target))) {
     if (ev.kind !== 'entry' || ev.node.type !== 'file') continue;
     let fh;
     try {

@@ -23,6 +23,7 @@ import { isMariadbUrl, runMariadbRestore } from '../run-mariadb.js';
 export interface RestoreFlags extends RawFilterOptions {
   target?: string;
   include?: string[];
+  exclude?: string[];
   at?: string;
   atPosition?: string;
   atGtid?: string;
@@ -57,6 +58,7 @@ export function toRestoreOptions(snapshot: string | undefined, flags: RestoreFla
     opts.at = flags.at;
   }
   if (flags.include?.length) opts.include = [...flags.include];
+  if (flags.exclude?.length) opts.exclude = [...flags.exclude];
   if (flags.verify) opts.verify = true;
   const filter = parseSnapshotFilter(flags, cwd);
   if (filter) opts.filter = filter;
@@ -89,6 +91,7 @@ export function restoreCommand(parent: Command, deps: CliDeps): Command {
     .option('--target <dir>', 'directory to restore into (created if missing)')
     .option('--to <s3-url>', 'write the files as objects into s3://BUCKET[/PREFIX] (with their recorded metadata; nothing is deleted there)')
     .option('--include <path>', 'restore only this path inside the snapshot (repeatable)', collect)
+    .option('--exclude <pattern>', 'leave out what matches (backup\'s --exclude syntax, on paths inside the snapshot; repeatable)', collect)
     .option('--at <time>', 'restore the newest snapshot taken at or before this time')
     .option('--verify', 'read the restored files back and compare them with the snapshot')
     .option('--source <name>', 'a PostgreSQL source: build a data directory recovering to --at (a time with offset, or latest); with --to: the S3 source to choose from')
@@ -122,11 +125,15 @@ Examples:
   cairn restore --source db1 --at 2026-11-27T10:00:00+01:00 --target /srv/pg-restore --start --port 5433
   cairn restore --source shop-db --at-gtid 0-1-4242 --to mariadb://root@127.0.0.1:3307/
   cairn restore 1a2b3c4d --target /srv/www --include /var/www/site --verify
+  cairn restore latest --target /tmp/home --include /home/ann --exclude '*.iso' --exclude /home/ann/.cache
   cairn restore --source media-prod/photos --at 2026-03-01T12:00:00Z --to s3://media-restore/photos
   cairn restore --at 2026-03-01T12:00 --host db1 --target /tmp/yesterday`,
     )
     .action(async (snapshot: string | undefined, flags: RestoreFlags, c: Command) => {
       const ctx = CliContext.fromCommand(c, deps);
+      if (flags.exclude?.length && (flags.to !== undefined || flags.source !== undefined)) {
+        throw usageError('--exclude applies to restoring a snapshot\'s files into a directory (--target), not to --to or --source restores');
+      }
       if (flags.to !== undefined && isMariadbUrl(flags.to)) return runMariadbRestore(ctx, snapshot, flags);
       if (flags.to !== undefined && isRedisUrl(flags.to)) return runRedisRestore(ctx, flags);
       // The source's type decides who restores it: one lookup (a second open of the
