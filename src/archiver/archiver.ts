@@ -5,7 +5,7 @@ import { createCutFinder } from '../chunker/create-cut-finder.js';
 import type { EntryMeta } from '../fs/types.js';
 import { walkEvents } from '../fs/walker.js';
 import type { WalkStream } from './walk-ahead.js';
-import { walkOptionsFor } from './select-files.js';
+import { walkOptionsFor, type WalkFilters } from './select-files.js';
 import { readXattrs } from '../fs/read-entry-meta.js';
 import type { BlobSaver } from '../repository/blob-saver.js';
 import type { Repository } from '../repository/repository.js';
@@ -35,8 +35,8 @@ export interface ArchiveOptions {
    * and one that is missing is read and stored again.
    */
   parentStored?: boolean;
-  exclude?: (path: Buffer, isDir: boolean) => boolean;
-  oneFileSystem?: boolean;
+  /** Which entries the walk yields: excludes, one file system, size limit, markers. */
+  filters?: WalkFilters;
   onProgress?: (p: Progress) => void;
   /** Filled in concurrently by scanTotals; reported once complete. */
   totals?: Totals;
@@ -279,7 +279,7 @@ export class Archiver {
       const ahead = await this.opts.takeWalk();
       if (ahead?.path === absPath) return ahead.walk;
     }
-    return walkEvents(Buffer.from(absPath), walkOptionsFor({ exclude: this.opts.exclude, oneFileSystem: this.opts.oneFileSystem === true }));
+    return walkEvents(Buffer.from(absPath), walkOptionsFor(this.opts.filters ?? { oneFileSystem: false }));
   }
 
   private walkTaken = false;

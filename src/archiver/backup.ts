@@ -67,7 +67,6 @@ export async function runBackup(
   const mode = opts.mode ?? 'incremental';
   const host = opts.host ?? defaultHost();
   const source = staged ? staged.source : built ? built.source : { type: 'files', name: filesSourceName(paths) };
-  const exclude = sel.exclude;
 
   // The JavaScript chunker gives the same cuts, only slower: say so once, then go on.
   createCutFinder(repo.config.chunker, repo.gear, {
@@ -87,7 +86,7 @@ export async function runBackup(
     const marksSeen = repo.gcMarksKnown;
     const parentStored = parentIsStored(repo, parent);
     const totals = opts.estimateTotals && !built
-      ? scanTotals(paths, { ...(exclude ? { exclude } : {}), ...(opts.oneFileSystem ? { oneFileSystem: true } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })
+      ? scanTotals(paths, { filters: sel, ...(opts.signal ? { signal: opts.signal } : {}) })
       : undefined;
     const memo = !staged && !built && !opts.dryRun ? await dirMemoFor(repo, sel, parent, opts.atime === true) : null;
     const archiver = new Archiver(repo, saver, {
@@ -99,8 +98,7 @@ export async function runBackup(
       reuseUnchanged: mode !== 'full',
       parentStored,
       ...(staged ? { asRoot: true } : {}),
-      ...(exclude ? { exclude } : {}),
-      ...(opts.oneFileSystem ? { oneFileSystem: true } : {}),
+      filters: sel,
       ...(opts.atime ? { atime: true } : {}),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
@@ -191,7 +189,16 @@ function markStored(repo: Repository, snapshot: SnapshotId, generation: number, 
  * a recorder for this backup's. Memos are a cache: one that cannot be read is no memo.
  */
 async function dirMemoFor(repo: Repository, sel: FilesSelection, parent: SnapshotInfo | null, atime: boolean): Promise<{ parent: DirMemo | null; record: DirMemoRecorder }> {
-  const config = JSON.stringify({ program: PROGRAM, patterns: sel.patterns, oneFileSystem: sel.oneFileSystem, atime, owners: await idNamesDigest() });
+  // The size limit and markers only when given, so that memos kept before they existed still match.
+  const config = JSON.stringify({
+    program: PROGRAM,
+    patterns: sel.patterns,
+    oneFileSystem: sel.oneFileSystem,
+    atime,
+    owners: await idNamesDigest(),
+    ...(sel.largerThan !== undefined ? { largerThan: sel.largerThan } : {}),
+    ...(sel.ifPresent.length ? { ifPresent: sel.ifPresent } : {}),
+  });
   let memo: DirMemo | null = null;
   try {
     const bytes = parent ? repo.index.getDirMemo(parent.id) : undefined;

@@ -1,4 +1,5 @@
 import { walk } from '../fs/walker.js';
+import { walkOptionsFor, type WalkFilters } from './select-files.js';
 
 export interface Totals {
   files: number;
@@ -14,18 +15,13 @@ export interface Totals {
  */
 export function scanTotals(
   paths: string[],
-  opts: { exclude?: (path: Buffer, isDir: boolean) => boolean; oneFileSystem?: boolean; signal?: AbortSignal },
+  opts: { filters?: WalkFilters; signal?: AbortSignal },
 ): Totals {
   const totals: Totals = { files: 0, bytes: 0, done: false };
   void (async () => {
     try {
       for (const p of paths) {
-        for await (const ev of walk(Buffer.from(p), {
-          xattrs: false,
-          onError: () => undefined,
-          ...(opts.exclude ? { exclude: opts.exclude } : {}),
-          ...(opts.oneFileSystem ? { oneFileSystem: true } : {}),
-        })) {
+        for await (const ev of walk(Buffer.from(p), { ...walkOptionsFor(opts.filters ?? { oneFileSystem: false }), onError: () => undefined })) {
           if (opts.signal?.aborted) return;
           if (ev.kind === 'entry' && ev.meta.type === 'file') {
             totals.files++;

@@ -77,6 +77,9 @@ function sameSelection(a: FilesSelection, b: FilesSelection): boolean {
     a.paths.length === b.paths.length &&
     a.paths.every((p, i) => p === b.paths[i]) &&
     a.patterns.length === b.patterns.length &&
-    a.patterns.every((p, i) => p === b.patterns[i])
+    a.patterns.every((p, i) => p === b.patterns[i]) &&
+    a.largerThan === b.largerThan &&
+    a.ifPresent.length === b.ifPresent.length &&
+    a.ifPresent.every((m, i) => m === b.ifPresent[i])
   );
 }

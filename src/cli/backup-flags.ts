@@ -10,6 +10,9 @@ export interface BackupFlags {
   exclude?: string[];
   excludeFile?: string[];
   oneFileSystem?: boolean;
+  excludeLargerThan?: string;
+  excludeIfPresent?: string[];
+  excludeCaches?: boolean;
   atime?: boolean;
   parent?: string;
   dryRun?: boolean;
@@ -42,6 +45,9 @@ export function filesOnlyFlags(flags: BackupFlags): [flag: string, set: unknown]
     ['--exclude', flags.exclude?.length],
     ['--exclude-file', flags.excludeFile?.length],
     ['--one-file-system', flags.oneFileSystem],
+    ['--exclude-larger-than', flags.excludeLargerThan !== undefined],
+    ['--exclude-if-present', flags.excludeIfPresent?.length],
+    ['--exclude-caches', flags.excludeCaches],
     ['--atime', flags.atime],
     ['--parent', flags.parent],
     ['--dry-run', flags.dryRun],

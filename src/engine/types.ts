@@ -100,6 +100,12 @@ export interface BackupOptions {
   excludes?: string[]; // globs
   excludeFiles?: string[]; // files with one glob per line
   oneFileSystem?: boolean;
+  /** Leave out regular files larger than this many bytes. */
+  excludeLargerThan?: number;
+  /** "NAME" or "NAME:HEADER": a directory holding such a file keeps only that file. */
+  excludeIfPresent?: string[];
+  /** Directories tagged with a valid CACHEDIR.TAG keep only the tag file. */
+  excludeCaches?: boolean;
   /** Record access times in the snapshot (not by default; restore then sets them to the mtime). */
   atime?: boolean;
   /** Explicit parent snapshot (id or prefix); default chosen by mode. */

@@ -1,3 +1,4 @@
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { CairnError, fromSystemError } from '../core/errors/index.js';
 import { readEntryMeta } from './read-entry-meta.js';
 import { idNames } from './id-names.js';
@@ -60,8 +61,22 @@ export interface WalkOptions {
   onError?: (path: Buffer, err: unknown) => void;
   /** Read xattrs (default true); see readEntryMeta. */
   xattrs?: boolean;
+  /** Regular files larger than this many bytes are left out (restic's --exclude-larger-than). */
+  excludeLargerThan?: number;
+  /**
+   * A directory holding one of these files (starting with `header`, when given) keeps
+   * only that file: the rest of its contents is left out, the directory and the marker
+   * are kept (restic's --exclude-if-present and --exclude-caches). Not asked for the root.
+   */
+  excludeIfPresent?: readonly IfPresent[];
   /** Lists a directory; injectable so tests can make one unreadable even as root. */
   readdir?: (path: Buffer) => Promise<Buffer[]>;
+}
+
+/** A marker file for WalkOptions.excludeIfPresent. */
+export interface IfPresent {
+  name: Buffer;
+  header?: Buffer;
 }
 
 /** Entries walked between two turns of the event loop, so uploads and worker messages keep flowing. */
@@ -128,6 +143,7 @@ export async function* walk(root: Buffer, opts: WalkOptions = {}): AsyncGenerato
       try {
         listing = await lister.list(path);
         if (listing.raw) event.rawListing = listing.raw;
+        if (depth > 0 && opts.excludeIfPresent?.length) listing = markedOnly(listing, path, opts.excludeIfPresent);
       } catch (err) {
         onError(path, err);
         event.error = err;
@@ -162,12 +178,48 @@ export async function* walk(root: Buffer, opts: WalkOptions = {}): AsyncGenerato
       }
       const isDir = meta.type === 'dir';
       if (opts.exclude?.(path, isDir)) continue;
+      if (opts.excludeLargerThan !== undefined && meta.type === 'file' && meta.size > opts.excludeLargerThan) continue;
       const depth = frame.event.depth + 1;
       if (isDir) yield* open(path, name, meta, depth);
       else yield { kind: 'entry', path, name, meta, depth };
     }
   } finally {
     lister.close?.();
+  }
+}
+
+/**
+ * The listing of only the first marker present (with its header, when one is asked for),
+ * or the listing itself when none is. A marker that cannot be read does not mark.
+ */
+function markedOnly(listing: DirListing, dir: Buffer, markers: readonly IfPresent[]): DirListing {
+  for (let i = 0; i < listing.length; i++) {
+    const name = listing.name(i);
+    const marker = markers.find((m) => m.name.equals(name));
+    if (!marker || (marker.header && !startsWith(joinPath(dir, name), marker.header))) continue;
+    return { length: 1, name: () => listing.name(i), meta: (_i, path) => listing.meta(i, path) };
+  }
+  return listing;
+}
+
+/** Whether the regular file at `path` begins with `header` (false when it cannot be read). */
+function startsWith(path: Buffer, header: Buffer): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    if (!fstatSync(fd).isFile()) return false;
+    const buf = Buffer.alloc(header.length);
+    let got = 0;
+    while (got < buf.length) {
+      const n = readSync(fd, buf, got, buf.length - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    return got === header.length && buf.equals(header);
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 

@@ -14,6 +14,7 @@ import { backupWithProgress } from '../backup-with-progress.js';
 import { snapshotFlags, type BackupFlags } from '../backup-flags.js';
 import { ReportedFailure } from '../reported-failure.js';
 import { usageError } from '../usage-error.js';
+import { parseSize } from '../parse-size.js';
 import { runPostgresBackup } from '../run-postgres-backup.js';
 import { isS3Url, runS3Backup } from '../run-s3.js';
 import { isRedisUrl, runRedisBackup } from '../run-redis.js';
@@ -29,6 +30,9 @@ export function toBackupOptions(paths: string[], flags: BackupFlags, cwd: string
   if (flags.exclude?.length) opts.excludes = [...flags.exclude];
   if (flags.excludeFile?.length) opts.excludeFiles = flags.excludeFile.map((p) => resolve(cwd, p));
   if (flags.oneFileSystem) opts.oneFileSystem = true;
+  if (flags.excludeLargerThan !== undefined) opts.excludeLargerThan = parseSize(flags.excludeLargerThan, '--exclude-larger-than');
+  if (flags.excludeIfPresent?.length) opts.excludeIfPresent = [...flags.excludeIfPresent];
+  if (flags.excludeCaches) opts.excludeCaches = true;
   if (flags.atime) opts.atime = true;
   if (flags.parent !== undefined) opts.parent = flags.parent;
   if (flags.dryRun) opts.dryRun = true;
@@ -98,6 +102,9 @@ export function backupCommand(parent: Command, deps: CliDeps): Command {
     .option('--exclude <glob>', 'skip paths matching the glob (repeatable)', collect)
     .option('--exclude-file <file>', 'read exclude globs from a file, one per line (repeatable)', collect)
     .option('--one-file-system', 'do not cross file-system boundaries')
+    .option('--exclude-larger-than <size>', 'skip files larger than this (e.g. 2G, 500M; binary units)')
+    .option('--exclude-if-present <name[:header]>', 'keep only this file of a directory that holds it (and starts with header, if given); repeatable', collect)
+    .option('--exclude-caches', 'keep only the CACHEDIR.TAG of directories it marks as caches')
     .option('--atime', 'also record access times (off by default: reading a file moves its access time, which would change its directory in every backup)')
     .option('--parent <snapshot>', 'compare against this snapshot instead of the one the mode picks')
     .option('--dry-run', 'read the sources and report, but write nothing to the repository')

@@ -1,3 +1,4 @@
+import { parseSize } from '../parse-size.js';
 import type { Command } from 'commander';
 import { CairnError } from '../../core/errors/index.js';
 import type { PitrReport } from '../../engine/types.js';
@@ -35,14 +36,6 @@ export function formatPitrReport(r: PitrReport): string[] {
   return lines;
 }
 
-function parseSize(text: string): number {
-  const m = /^(\d+)\s*(B|KiB|MiB|GiB|TiB|K|M|G|T)?$/i.exec(text.trim());
-  if (!m) throw usageError(`invalid size "${text}"`, 'e.g. 512MiB, 2GiB');
-  const unit = (m[2] ?? 'B').toUpperCase()[0]!;
-  const pow = { B: 0, K: 1, M: 2, G: 3, T: 4 }[unit as 'B'] ?? 0;
-  return Number(m[1]) * 1024 ** pow;
-}
-
 export function pitrCommand(parent: Command, deps: CliDeps): Command {
   return parent
     .command('pitr')
@@ -64,7 +57,7 @@ Examples:
     )
     .action(async (name: string, flags: { server?: string; maxSlotLag?: string }, c: Command) => {
       const ctx = CliContext.fromCommand(c, deps);
-      const maxSlotLagBytes = flags.maxSlotLag === undefined ? undefined : parseSize(flags.maxSlotLag);
+      const maxSlotLagBytes = flags.maxSlotLag === undefined ? undefined : parseSize(flags.maxSlotLag, '--max-slot-lag');
       // One session for finding the source's type and its report: every open of the
       // repository costs a key derivation (~0.5 s).
       const found = await ctx.withSession(async (s) => {
