@@ -52,3 +52,21 @@ export function snapshotAtTime(snaps: SnapshotInfo[], time: string): SnapshotInf
   if (!best) throw new CairnError('SNAPSHOT_NOT_FOUND', `no snapshot at or before ${new Date(t).toISOString()}`);
   return best;
 }
+
+/**
+ * The newest `n` snapshots of each source (host, source type and name), in the list's
+ * order (oldest first): `snapshots --latest N`, as restic's groups by host and paths.
+ */
+export function latestPerSource(snaps: SnapshotInfo[], n: number): SnapshotInfo[] {
+  const key = (s: SnapshotInfo) => JSON.stringify([s.host, s.source.type, s.source.name]);
+  const seen = new Map<string, number>();
+  const keep = new Set<SnapshotInfo>();
+  const byTime = [...snaps].sort((a, b) => b.time.localeCompare(a.time));
+  for (const s of byTime) {
+    const k = key(s);
+    const count = seen.get(k) ?? 0;
+    if (count < n) keep.add(s);
+    seen.set(k, count + 1);
+  }
+  return snaps.filter((s) => keep.has(s));
+}

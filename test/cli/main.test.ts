@@ -217,6 +217,10 @@ describe('main: commands against a fake engine', () => {
       '22222222  2026-01-02 10:00:00  db1   incremental           /srv/data',
     ]);
     expect(engine.argsOf('snapshots')[0]).toEqual({ host: ['db1'], tags: ['a,b'] });
+    const latest = await runCli(['--json', 'snapshots', '--latest', '1', '--source', 'files'], { engine });
+    expect((JSON.parse(latest.stdout) as { shortId: string }[]).map((x) => x.shortId)).toEqual(['22222222']);
+    expect(engine.calls.filter((c) => c.method === 'snapshots').at(-1)?.args[0]).toEqual({ source: 'files' });
+    for (const bad of ['0', '-1', '1.5', 'x']) expect((await runCli(['snapshots', '--latest', bad], { engine })).code, bad).toBe(2);
     const j = await runCli(['--json', 'snapshots'], { engine: new FakeEngine() });
     const arr = JSON.parse(j.stdout);
     expect(Array.isArray(arr)).toBe(true);
