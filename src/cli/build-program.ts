@@ -21,6 +21,7 @@ import { statsCommand } from './commands/stats-command.js';
 import { streamCommand } from './commands/stream-command.js';
 import { walPushCommand } from './commands/wal-push-command.js';
 import { tagCommand } from './commands/tag-command.js';
+import { rewriteCommand } from './commands/rewrite-command.js';
 import { pitrCommand } from './commands/pitr-command.js';
 
 function packageVersion(): string {
@@ -100,6 +101,7 @@ Examples:
   checkCommand(program, deps);
   forgetCommand(program, deps);
   tagCommand(program, deps);
+  rewriteCommand(program, deps);
   pruneCommand(program, deps);
   statsCommand(program, deps);
   keyCommand(program, deps);

@@ -133,6 +133,25 @@ export interface RepairSnapshotsResult {
   walRepaired: WalRecordRepair[];
 }
 
+/** What `rewrite` did (or would do) to one snapshot. */
+export interface SnapshotRewrite {
+  snapshot: string;
+  /** Paths inside the snapshot of the entries left out (a directory stands for all below it). */
+  removed: string[];
+  /** The new snapshot's id; null on a dry run. */
+  rewrittenAs: string | null;
+  /** True when the original was removed (--forget). */
+  forgotten?: boolean;
+}
+
+export interface RewriteSnapshotsResult {
+  dryRun: boolean;
+  /** Snapshots examined. */
+  checked: number;
+  /** Those the patterns changed. */
+  rewritten: SnapshotRewrite[];
+}
+
 /** What `tag` changes: --add and --remove together, or --set alone ([] removes every tag). */
 export interface TagChange {
   add?: string[];

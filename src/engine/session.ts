@@ -14,6 +14,8 @@ import { repairIndex } from '../maintenance/repair-index.js';
 import { repairPacks } from '../maintenance/repair-packs.js';
 import { repairSnapshots } from '../maintenance/repair-snapshots.js';
 import { tagSnapshots } from '../maintenance/tag-snapshots.js';
+import { rewriteSnapshots } from '../maintenance/rewrite-snapshots.js';
+import { compileExcludes } from '../fs/exclude-matcher.js';
 import { syncIndex } from '../repository/index-sync.js';
 import { safeUser, type Repository } from '../repository/repository.js';
 import * as keys from '../repository/key-manager.js';
@@ -430,6 +432,23 @@ export class Session implements T.RepositorySession {
     // Each change removes a snapshot file, as forget does.
     if (!opts.dryRun) requireFullAccess(this.role, 'tag');
     return tagSnapshots(this.repo, ids, opts.filter, change, { dryRun: !!opts.dryRun });
+  }
+
+  async rewrite(
+    ids: readonly string[],
+    opts: { excludes: string[]; filter?: T.SnapshotFilter; forget?: boolean; dryRun?: boolean; onProgress?: (p: T.Progress) => void },
+  ): Promise<T.RewriteSnapshotsResult> {
+    // Writing snapshots is what an append-only key may do; removing them is not.
+    if (opts.forget && !opts.dryRun) requireFullAccess(this.role, 'rewrite --forget');
+    const patterns = opts.excludes.filter((p) => p !== '');
+    if (patterns.length === 0) {
+      throw new CairnError('USAGE', 'rewrite needs at least one exclude pattern', { hint: 'e.g. cairn rewrite --exclude /home/ann/.ssh --forget' });
+    }
+    return rewriteSnapshots(this.repo, ids, opts.filter, compileExcludes(patterns), {
+      ...(opts.forget ? { forget: true } : {}),
+      ...(opts.dryRun ? { dryRun: true } : {}),
+      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    });
   }
 
   async unlock(opts: { all?: boolean } = {}): Promise<T.UnlockResult> {

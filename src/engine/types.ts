@@ -16,8 +16,8 @@ import type {
   RedisStreamResult,
 } from '../sources/redis/redis-source.js';
 export type { RedisBackupOptions, RedisBackupResult, RedisPitrReport, RedisRestoreOptions, RedisRestoreResult, RedisStreamOptions, RedisStreamResult };
-import type { ForgetPolicy, ForgetGroup, ForgetResult, PruneResult, ForgetOptions, PruneOptions, UnlockResult, PackRepairResult, RepairPacksResult, RepairResult, RepairSnapshotsResult, SnapshotRepair, WalRecordRepair, TagChange, SnapshotTagging, TagSnapshotsResult } from './maintenance-types.js';
-export type { ForgetPolicy, ForgetGroup, ForgetResult, PruneResult, ForgetOptions, PruneOptions, UnlockResult, PackRepairResult, RepairPacksResult, RepairResult, RepairSnapshotsResult, SnapshotRepair, WalRecordRepair, TagChange, SnapshotTagging, TagSnapshotsResult };
+import type { ForgetPolicy, ForgetGroup, ForgetResult, PruneResult, ForgetOptions, PruneOptions, UnlockResult, PackRepairResult, RepairPacksResult, RepairResult, RepairSnapshotsResult, SnapshotRepair, WalRecordRepair, TagChange, SnapshotTagging, TagSnapshotsResult, SnapshotRewrite, RewriteSnapshotsResult } from './maintenance-types.js';
+export type { ForgetPolicy, ForgetGroup, ForgetResult, PruneResult, ForgetOptions, PruneOptions, UnlockResult, PackRepairResult, RepairPacksResult, RepairResult, RepairSnapshotsResult, SnapshotRepair, WalRecordRepair, TagChange, SnapshotTagging, TagSnapshotsResult, SnapshotRewrite, RewriteSnapshotsResult };
 
 /**
  * The engine facade: the only thing cli/, agent/ and server/ call. Everything here is
@@ -338,6 +338,15 @@ export interface RepositorySession {
    * full key except with dryRun.
    */
   tag(ids: readonly string[], change: TagChange, opts?: { filter?: SnapshotFilter; dryRun?: boolean }): Promise<TagSnapshotsResult>;
+  /**
+   * Stores the snapshots named (or every one the filter matches) again without the
+   * entries the exclude patterns match; with forget, removes each original. Needs a
+   * full key for forget except with dryRun.
+   */
+  rewrite(
+    ids: readonly string[],
+    opts: { excludes: string[]; filter?: SnapshotFilter; forget?: boolean; dryRun?: boolean; onProgress?: (p: Progress) => void },
+  ): Promise<RewriteSnapshotsResult>;
   /** Deletes stale lock files; with `all`, every lock file (only when no cairn runs). */
   unlock(opts?: { all?: boolean }): Promise<UnlockResult>;
   /** A PostgreSQL base backup (pg_basebackup) as a snapshot of source type `postgres`. */

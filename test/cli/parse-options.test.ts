@@ -4,6 +4,8 @@ import { parseKeepPolicy, parseKeepCount } from '../../src/cli/parse-keep-policy
 import { parseTags, parseTagFilter } from '../../src/cli/parse-tags.js';
 import { formatSubset, parseSubset } from '../../src/cli/parse-subset.js';
 import { durationToMs, parseDuration } from '../../src/cli/parse-duration.js';
+import { parseMaxUnused } from '../../src/cli/commands/prune-command.js';
+import { parseSize } from '../../src/cli/parse-size.js';
 import { parseGroupBy } from '../../src/cli/parse-group-by.js';
 import { parseSnapshotFilter } from '../../src/cli/snapshot-filter-options.js';
 import { resolveGlobalOptions, defaultCacheDir } from '../../src/cli/global-options.js';
@@ -248,5 +250,30 @@ describe('command option mapping', () => {
     expect(kdfFromEnv({})).toBeUndefined();
     expect(kdfFromEnv({ CAIRN_KDF_N: '1024' })).toEqual({ N: 1024, r: 8, p: 1 });
     expect(() => kdfFromEnv({ CAIRN_KDF_N: '1000' })).toThrow(/power of two/);
+  });
+});
+
+describe('parseMaxUnused (prune --max-unused)', () => {
+  it('takes a percentage, 0 or unlimited', () => {
+    expect(parseMaxUnused('30%')).toBe(0.3);
+    expect(parseMaxUnused('0')).toBe(0);
+    expect(parseMaxUnused('0%')).toBe(0);
+    expect(parseMaxUnused('2.5%')).toBe(0.025);
+    expect(parseMaxUnused('unlimited')).toBe(1);
+  });
+  it.each(['', '5', '101%', '-1%', 'half', '5 %%'])('rejects %j', (v) => {
+    usage(() => parseMaxUnused(v));
+  });
+});
+
+describe('parseSize', () => {
+  it('reads binary units', () => {
+    expect(parseSize('512', 'x')).toBe(512);
+    expect(parseSize('1K', 'x')).toBe(1024);
+    expect(parseSize('2MiB', 'x')).toBe(2 * 1024 ** 2);
+    expect(parseSize('3g', 'x')).toBe(3 * 1024 ** 3);
+  });
+  it.each(['', 'big', '1.5M', '-1', '99999999999T'])('rejects %j', (v) => {
+    usage(() => parseSize(v, '--exclude-larger-than'));
   });
 });

@@ -145,6 +145,7 @@ describe('an append-only session', () => {
         ['unlock --all', () => s.unlock({ all: true })],
         ['tag', () => s.tag([firstSnapshot], { add: ['keep'] })],
         ['tag', () => s.tag([], { set: [] })],
+        ['rewrite --forget', () => s.rewrite([], { excludes: ['*'], forget: true })],
       ];
       for (const [op, run] of refused) {
         let caught: unknown;

@@ -7,16 +7,31 @@ import { formatCount } from '../format-count.js';
 import { formatKeyValues } from '../format-key-values.js';
 import { durationToMs, parseDuration } from '../parse-duration.js';
 import { createProgressReporter } from '../progress-reporter.js';
+import { usageError } from '../usage-error.js';
 
 export interface PruneFlags {
   dryRun?: boolean;
   gcDelay?: string;
+  maxUnused?: string;
+}
+
+/** "30%", "0", "0%", "unlimited" → the share of dead bytes a pack may hold before it is repacked. */
+export function parseMaxUnused(text: string): number {
+  const v = text.trim().toLowerCase();
+  if (v === 'unlimited') return 1;
+  const m = /^(\d+(?:\.\d+)?)%?$/.exec(v);
+  const pct = m ? Number(m[1]) : NaN;
+  if (!m || !(pct >= 0 && pct <= 100) || (pct > 0 && !v.endsWith('%'))) {
+    throw usageError(`invalid value for --max-unused: "${text}"`, 'give a percentage such as 5%, 0 to repack every pack with unused data, or unlimited');
+  }
+  return pct / 100;
 }
 
 export function toPruneOptions(flags: PruneFlags): PruneOptions {
   const opts: PruneOptions = {};
   if (flags.dryRun) opts.dryRun = true;
   if (flags.gcDelay !== undefined) opts.gcDelayMs = durationToMs(parseDuration(flags.gcDelay, '--gc-delay'));
+  if (flags.maxUnused !== undefined) opts.maxUnused = parseMaxUnused(flags.maxUnused);
   return opts;
 }
 
@@ -39,6 +54,7 @@ export function pruneCommand(parent: Command, deps: CliDeps): Command {
     .command('prune')
     .description('delete data no snapshot references any more (two-phase, safe next to running backups)')
     .option('--dry-run', 'report what would be marked, deleted and repacked; change nothing')
+    .option('--max-unused <limit>', 'repack packs with more unused data than this (default 30%; 0: every pack with any, e.g. to erase what rewrite left out; unlimited: never)')
     .addOption(
       new Option('--gc-delay <duration>', 'minimum age of a mark before its packs are deleted (default 1h; e.g. 30min, 6h, 2d)').hideHelp(),
     )
@@ -51,7 +67,8 @@ older than the gc delay, deletes them. Run it regularly (e.g. after forget).
 
 Examples:
   cairn prune
-  cairn prune --dry-run`,
+  cairn prune --dry-run
+  cairn prune --max-unused 0       # after rewrite: no unused blob stays in a kept pack`,
     )
     .action(async (flags: PruneFlags, c: Command) => {
       const ctx = CliContext.fromCommand(c, deps);

@@ -161,6 +161,10 @@ export class FakeEngine implements T.Engine {
         rec('repairSnapshots', [ids, opts]);
         throw new CairnError('INTERNAL', 'FakeEngine: repairSnapshots not scripted');
       },
+      async rewrite(ids, opts) {
+        rec('rewrite', [ids, opts]);
+        throw new CairnError('INTERNAL', 'FakeEngine: rewrite not scripted');
+      },
       async tag(ids, change, opts) {
         rec('tag', [ids, change, opts]);
         throw new CairnError('INTERNAL', 'FakeEngine: tag not scripted');
