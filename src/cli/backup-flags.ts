@@ -39,8 +39,8 @@ export function rejectFlags(source: string, flags: readonly (readonly [flag: str
   for (const [flag, set] of flags) if (set) throw usageError(`${flag} does not apply to ${source}`);
 }
 
-/** The flags that only a files backup reads, for rejectFlags by the other sources. */
-export function filesOnlyFlags(flags: BackupFlags): [flag: string, set: unknown][] {
+/** The flags that choose what a walk of the file system yields: files and s3:// backups refuse them elsewhere. */
+export function walkFlags(flags: BackupFlags): [flag: string, set: unknown][] {
   return [
     ['--exclude', flags.exclude?.length],
     ['--exclude-file', flags.excludeFile?.length],
@@ -49,8 +49,10 @@ export function filesOnlyFlags(flags: BackupFlags): [flag: string, set: unknown]
     ['--exclude-if-present', flags.excludeIfPresent?.length],
     ['--exclude-caches', flags.excludeCaches],
     ['--atime', flags.atime],
-    ['--parent', flags.parent],
-    ['--dry-run', flags.dryRun],
-    ['--mirror', flags.mirror?.length],
   ];
+}
+
+/** The flags that only a files backup reads, for rejectFlags by the other sources. */
+export function filesOnlyFlags(flags: BackupFlags): [flag: string, set: unknown][] {
+  return [...walkFlags(flags), ['--parent', flags.parent], ['--dry-run', flags.dryRun], ['--mirror', flags.mirror?.length]];
 }

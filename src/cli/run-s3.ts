@@ -7,7 +7,7 @@ import { formatCount } from './format-count.js';
 import { formatKeyValues } from './format-key-values.js';
 import { formatTime } from './format-time.js';
 import { backupWithProgress } from './backup-with-progress.js';
-import { rejectFlags, snapshotFlags, type BackupFlags } from './backup-flags.js';
+import { rejectFlags, snapshotFlags, walkFlags, type BackupFlags } from './backup-flags.js';
 import { createProgressReporter } from './progress-reporter.js';
 import { ReportedFailure } from './reported-failure.js';
 import { parseSnapshotFilter, type RawFilterOptions } from './snapshot-filter-options.js';
@@ -21,17 +21,8 @@ export function isS3Url(arg: string): boolean {
 /** `cairn backup s3://bucket/prefix`: one URL, and none of the files-only flags. */
 export function toS3BackupOptions(paths: string[], flags: BackupFlags): S3BackupOptions {
   if (paths.length !== 1) throw usageError('back up one s3:// URL at a time, without other paths', 'cairn backup s3://bucket/prefix --name photos');
-  rejectFlags('an s3:// source', [
-    ['--exclude', flags.exclude?.length],
-    ['--exclude-file', flags.excludeFile?.length],
-    ['--one-file-system', flags.oneFileSystem],
-    ['--exclude-larger-than', flags.excludeLargerThan !== undefined],
-    ['--exclude-if-present', flags.excludeIfPresent?.length],
-    ['--exclude-caches', flags.excludeCaches],
-    ['--atime', flags.atime],
-    ['--mirror', flags.mirror?.length],
-    ['--logical', flags.logical],
-  ]);
+  // --parent and --dry-run apply to a bucket too.
+  rejectFlags('an s3:// source', [...walkFlags(flags), ['--mirror', flags.mirror?.length], ['--logical', flags.logical]]);
   const opts: S3BackupOptions = { url: paths[0]! };
   if (flags.name !== undefined) {
     if (flags.name.trim() === '' || flags.name.length > 300) throw usageError('--name must be 1 to 300 characters');
