@@ -168,11 +168,11 @@ export class BlobIndex {
    * source backed up with this cache, the oldest dropped first.
    */
   putDirMemo(snapshot: string, body: Buffer, replaces: string | null, keep = 16): void {
-    this.db.transaction(() => {
+    this.tx(() => {
       if (replaces) this.db.prepare('DELETE FROM dir_memos WHERE snapshot = ?').run(replaces);
       this.db.prepare('INSERT OR REPLACE INTO dir_memos (snapshot, body) VALUES (?, ?)').run(snapshot, body);
       this.db.prepare('DELETE FROM dir_memos WHERE rowid NOT IN (SELECT rowid FROM dir_memos ORDER BY rowid DESC LIMIT ?)').run(keep);
-    })();
+    });
   }
 
   /**
@@ -405,9 +405,16 @@ export class BlobIndex {
     return { packs: p.n, blobs: b.n, storedBytes: p.s, rawBytes: b.r };
   }
 
-  /** Runs fn in one transaction (much faster for bulk inserts, atomic on crash). */
+  /**
+   * Runs fn in one write transaction (much faster for bulk inserts, atomic on crash).
+   * BEGIN IMMEDIATE: the write lock is taken first, waiting (busy timeout) while another
+   * process sharing this cache writes. A deferred transaction that read first and wrote
+   * second failed at once with "database is locked" (SQLITE_BUSY_SNAPSHOT, which no
+   * busy timeout waits out) whenever another process had committed in between: two
+   * restores syncing the same cache did.
+   */
   tx<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    return this.db.transaction(fn).immediate();
   }
 
   /** Direct handle for set computations (prune, check) that must stay on disk. */

@@ -163,3 +163,41 @@ describe('BlobIndex loss generation and stored snapshots', () => {
     index.close();
   });
 });
+
+describe('BlobIndex.tx with another process on the same cache', () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+
+  it('takes the write lock first: a write after a read is not refused because another connection committed in between', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cairn-tx-'));
+    dirs.push(dir);
+    const path = join(dir, 'index.sqlite');
+    const a = seeded(path);
+    const b = new BlobIndex(path);
+    b.database.pragma('busy_timeout = 50');
+    let bRefused = false;
+    try {
+      // As syncIndex's dropIndexFile does: read, then write. Between the two the other
+      // process writes. A deferred transaction then failed with SQLITE_BUSY_SNAPSHOT
+      // ("database is locked"); an immediate one holds the lock, so the other waits.
+      a.tx(() => {
+        expect(a.find('data', id('1'))).toBeDefined();
+        try {
+          b.setMeta('other', 'process');
+        } catch (err) {
+          bRefused = (err as { code?: string }).code === 'SQLITE_BUSY';
+        }
+        a.setMeta('mine', 'written');
+      });
+      expect(bRefused).toBe(true);
+      expect(b.getMeta('mine')).toBe('written');
+      b.setMeta('other', 'process');
+      expect(a.getMeta('other')).toBe('process');
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+});
